@@ -1,0 +1,186 @@
+"""The service's configuration: one TOML file, validated by pydantic, with clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "ConfigError",
+    "DashboardConfig",
+    "LoggingConfig",
+    "SeawallConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "WebhookEndpointConfig",
+    "WorkerConfig",
+    "load_config",
+    "parse_config",
+]
+
+SCHEME_NAMES = (
+    "hmac-timestamp",
+    "standard-webhooks",
+    "stripe",
+    "github",
+    "slack",
+    "shopify",
+    "generic-hmac",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or invalid; each problem names its location and a fix."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Model):
+    """Where the queue, inbox, idempotency records and commands live."""
+
+    url: str = "sqlite:///seawall.db"
+    migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "use sqlite:///path/to/seawall.db or postgresql://user@host:5432/dbname"
+            )
+        return value
+
+
+class ServerConfig(_Model):
+    """Where `seawall serve` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class WorkerConfig(_Model):
+    """How the in-process or stand-alone worker runs jobs."""
+
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    batch_size: int = Field(default=32, ge=1, le=1000)
+    visibility_timeout_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    max_receives: int = Field(default=5, ge=1)
+
+
+class WebhookEndpointConfig(_Model):
+    """One inbound webhook endpoint: its source, path, scheme and secrets."""
+
+    source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    path: str = Field(pattern=r"^/")
+    scheme: Literal[
+        "hmac-timestamp",
+        "standard-webhooks",
+        "stripe",
+        "github",
+        "slack",
+        "shopify",
+        "generic-hmac",
+    ] = "hmac-timestamp"
+    secrets: list[str] = Field(min_length=1)
+    tolerance_s: float = Field(default=300.0, gt=0, le=86_400)
+    max_body_bytes: int = Field(default=1_048_576, gt=0, le=64 * 1_048_576)
+    handlers: str | None = None
+    invalid_signature_status: Literal[400, 401] = 400
+    event_id_field: str = "id"
+    event_type_field: str = "type"
+    scheme_options: dict[str, Any] = Field(default_factory=dict)
+    max_receives: int | None = Field(default=None, ge=1)
+
+
+class DashboardConfig(_Model):
+    """The operator dashboard; off unless a token reference is configured."""
+
+    token: str | None = None
+
+
+class LoggingConfig(_Model):
+    """Log level and format."""
+
+    level: str = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class SeawallConfig(_Model):
+    """The whole configuration file."""
+
+    store: StoreConfig = StoreConfig()
+    server: ServerConfig = ServerConfig()
+    worker: WorkerConfig = WorkerConfig()
+    webhooks: list[WebhookEndpointConfig] = Field(default_factory=list)
+    dashboard: DashboardConfig = DashboardConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique(cls, value: list[WebhookEndpointConfig]) -> list[WebhookEndpointConfig]:
+        paths = [w.path for w in value]
+        sources = [w.source for w in value]
+        for label, items in (("path", paths), ("source", sources)):
+            dupes = sorted({x for x in items if items.count(x) > 1})
+            if dupes:
+                raise ValueError(f"each webhook needs its own {label}; repeated: {dupes}")
+        return value
+
+
+_FIXES = {
+    "missing": "add this key",
+    "extra_forbidden": "remove this key or check its spelling",
+    "literal_error": "use one of the allowed values",
+    "string_pattern_mismatch": "see the expected pattern",
+    "too_short": "give at least one value",
+}
+
+
+def _explain(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
+        loc = loc.replace(".[", "[")
+        fix = _FIXES.get(err["type"], "")
+        message = err["msg"]
+        problems.append(f"{loc or '(top level)'}: {message}" + (f" ({fix})" if fix else ""))
+    return problems
+
+
+def parse_config(data: dict[str, Any], *, path: str = "<config>") -> SeawallConfig:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    try:
+        return SeawallConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, _explain(exc)) from None
+
+
+def load_config(path: str | Path) -> SeawallConfig:
+    """Read and validate a TOML configuration file."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            str(file), ["file not found; pass --config path/to/seawall.toml"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError(str(file), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(file), ["not UTF-8 text; save the file as UTF-8"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), [f"invalid TOML: {exc}"]) from None
+    return parse_config(data, path=str(file))
