@@ -1,0 +1,177 @@
+"""Per-call overhead of resilience policies on the success path: seawall against its peers.
+
+Run: .venv/bin/python benchmarks/overhead.py [--calls N] [--repeats R]
+
+Every case wraps the same trivial function (sync: returns 1; async: a coroutine that returns 1
+without suspending), so the numbers are the policies' own cost. Each case runs `calls` times per
+repeat; the median of the repeats is reported as ns per call, with the ratio to the plain call and
+to seawall's full pipeline (retry + breaker + deadline, which also arms async cancellation).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Sibling scripts (benchmarks/queue.py) are named like standard modules; keep this folder off
+# the import path so `import queue` inside libraries gets the standard library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
+
+import pybreaker  # noqa: E402
+import stamina  # noqa: E402
+import tenacity  # noqa: E402
+from purgatory import AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory  # noqa: E402
+
+from seawall.resilience import CircuitBreaker, Pipeline, Retry  # noqa: E402
+
+SyncCase = Callable[[], object]
+AsyncCase = Callable[[], Awaitable[object]]
+
+
+def target() -> int:
+    return 1
+
+
+async def atarget() -> int:
+    return 1
+
+
+def sync_cases() -> dict[str, SyncCase | None]:
+    retry = Pipeline("bench-retry", retry=Retry())
+    breaker = CircuitBreaker(name="bench")
+    deadline = Pipeline("bench-deadline", deadline=25.0)
+    full = Pipeline(
+        "bench-full", retry=Retry(), breaker=CircuitBreaker(name="bench-full"), deadline=25.0
+    )
+    ten = tenacity.retry(
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=10),
+        reraise=True,
+    )(target)
+    sta = stamina.retry(on=Exception, attempts=3)(target)
+    pyb = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)
+    purg = SyncCircuitBreakerFactory(default_threshold=5, default_ttl=30)
+
+    def purgatory_call() -> object:
+        with purg.get_breaker("bench"):
+            return target()
+
+    return {
+        "plain call": target,
+        "seawall retry": lambda: retry.execute(target),
+        "seawall breaker": lambda: breaker.call(target),
+        "seawall deadline": lambda: deadline.execute(target),
+        "seawall full pipeline": lambda: full.execute(target),
+        "tenacity retry": ten,
+        "stamina retry": sta,
+        "pybreaker": lambda: pyb.call(target),
+        "purgatory breaker": purgatory_call,
+    }
+
+
+def async_cases() -> dict[str, AsyncCase | None]:
+    retry = Pipeline("bench-retry", retry=Retry())
+    breaker = CircuitBreaker(name="bench")
+    deadline = Pipeline("bench-deadline", deadline=25.0)
+    full = Pipeline(
+        "bench-full", retry=Retry(), breaker=CircuitBreaker(name="bench-full"), deadline=25.0
+    )
+    ten = tenacity.retry(
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=10),
+        reraise=True,
+    )(atarget)
+    sta = stamina.retry(on=Exception, attempts=3)(atarget)
+    purg = AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=30)
+
+    async def purgatory_call() -> object:
+        async with await purg.get_breaker("bench"):
+            return await atarget()
+
+    return {
+        "plain call": atarget,
+        "seawall retry": lambda: retry.execute_async(atarget),
+        "seawall breaker": lambda: breaker.execute_async(atarget),
+        "seawall deadline": lambda: deadline.execute_async(atarget),
+        "seawall full pipeline": lambda: full.execute_async(atarget),
+        "tenacity retry": ten,
+        "stamina retry": sta,
+        "pybreaker": None,  # pybreaker's async support needs tornado; not measured
+        "purgatory breaker": purgatory_call,
+    }
+
+
+def measure_sync(fn: SyncCase, calls: int, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter_ns() - start) / calls)
+    return statistics.median(samples)
+
+
+async def measure_async(fn: AsyncCase, calls: int, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            await fn()
+        samples.append((time.perf_counter_ns() - start) / calls)
+    return statistics.median(samples)
+
+
+def report(title: str, results: dict[str, float | None]) -> None:
+    plain = results["plain call"] or 1.0
+    full = results["seawall full pipeline"] or 1.0
+    print(f"\n{title}")
+    print(f"{'case':<24}{'ns/call':>12}{'x plain':>10}{'x seawall full':>16}")
+    for name, ns in results.items():
+        if ns is None:
+            print(f"{name:<24}{'n/a':>12}")
+            continue
+        print(f"{name:<24}{ns:>12,.0f}{ns / plain:>10.1f}{ns / full:>16.2f}")
+    tenacity_ns = results.get("tenacity retry")
+    if tenacity_ns:
+        print(
+            f"seawall full pipeline: {full / 1000:.2f} us/call; "
+            f"tenacity retry alone is {tenacity_ns / full:.1f}x dearer"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000, help="calls per repeat")
+    parser.add_argument("--repeats", type=int, default=7, help="repeats per case (median kept)")
+    args = parser.parse_args()
+
+    sync_results: dict[str, float | None] = {}
+    for name, fn in sync_cases().items():
+        for _ in range(2):  # warm up
+            if fn is not None:
+                fn()
+        sync_results[name] = None if fn is None else measure_sync(fn, args.calls, args.repeats)
+
+    async def run_async() -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name, fn in async_cases().items():
+            if fn is not None:
+                await fn()
+            out[name] = None if fn is None else await measure_async(fn, args.calls, args.repeats)
+        return out
+
+    async_results = asyncio.run(run_async())
+    print(f"per-call overhead, success path; median of {args.repeats} x {args.calls:,} calls")
+    report("sync", sync_results)
+    report("async", async_results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The ASGI service: the configured webhook endpoints, the store, and an in-process worker.
+
+`build_app(config)` returns a Starlette app. Its state carries `store`, `webhooks` and `worker`
+(None with `with_worker=False`) for the routes other parts add through `extra_routes` and for
+`lifespan_hooks`: async context managers entered after the store is migrated and left before it
+closes, each called with the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from seawall.config import SeawallConfig
+from seawall.jobs import Worker
+from seawall.store import Store, open_store
+from seawall.webhooks import Webhooks
+
+__all__ = ["LifespanHook", "build_app"]
+
+LifespanHook = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+def build_app(
+    config: SeawallConfig,
+    *,
+    store: Store | None = None,
+    with_worker: bool = True,
+    extra_routes: Sequence[BaseRoute] = (),
+    lifespan_hooks: Sequence[LifespanHook] = (),
+) -> Starlette:
+    """The service app: webhook endpoints from `config` plus `extra_routes`.
+
+    The store is opened from `config.store.url` unless given (a given store is not closed on
+    shutdown). On startup it is migrated when `config.store.migrate_on_start`; with `with_worker`
+    a worker processes webhook jobs in this process until shutdown.
+    """
+    owns_store = store is None
+    the_store = store if store is not None else open_store(config.store.url)
+    webhooks = Webhooks.from_config(config, the_store)
+    worker: Worker | None = None
+    if with_worker:
+        w = config.worker
+        worker = Worker(
+            the_store,
+            queue=webhooks.queue,
+            concurrency=w.concurrency,
+            batch_size=w.batch_size,
+            visibility_timeout=w.visibility_timeout_s,
+            poll_interval=w.poll_interval_s,
+        )
+        webhooks.attach(worker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if owns_store:
+                stack.push_async_callback(the_store.close)
+            if config.store.migrate_on_start:
+                await the_store.migrate()
+            if worker is not None:
+                stop = asyncio.Event()
+                task = asyncio.create_task(worker.run(stop), name="seawall-worker")
+                stack.push_async_callback(_stop_worker, stop, task)
+            for hook in lifespan_hooks:
+                await stack.enter_async_context(hook(app))
+            yield
+
+    app = Starlette(routes=[*webhooks.routes(), *extra_routes], lifespan=lifespan)
+    app.state.store = the_store
+    app.state.webhooks = webhooks
+    app.state.worker = worker
+    app.state.config = config
+    return app
+
+
+async def _stop_worker(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    stop.set()
+    await task

@@ -1,0 +1,247 @@
+"""What every command shares: --config/--store/--json options, store opening, output, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from seawall.config import ConfigError, SeawallConfig
+from seawall.ops.errors import OperatorError
+from seawall.ops.operator import Operator, check_schema
+from seawall.ops.settings import load_settings
+from seawall.secrets import SecretError
+from seawall.store import SchemaTooNewError, Store, StoreError, StoreUnavailableError, open_store
+
+__all__ = [
+    "SeawallGroup",
+    "age",
+    "config_option",
+    "emit",
+    "fail",
+    "json_option",
+    "load_cli_config",
+    "operate",
+    "resolve_store_url",
+    "run",
+    "store_option",
+    "to_jsonable",
+    "when",
+    "with_store",
+]
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The seawall.toml file (environment overrides SEAWALL_<TABLE>__<KEY> apply).",
+)
+store_option = click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Store URL (sqlite:///path.db or postgresql://...); wins over --config.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def fail(message: str, code: int = 1) -> click.exceptions.Exit:
+    """Print `error: message` on stderr and return the Exit to raise."""
+    click.echo(f"error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+class SeawallGroup(click.Group):
+    """A click group that turns every known error into a clear message and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; expected failures print one message, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except ConfigError as exc:
+            lines = "\n".join(f"  - {p}" for p in exc.problems)
+            click.echo(f"error: invalid configuration {exc.path}:\n{lines}", err=True)
+            raise click.exceptions.Exit(2) from None
+        except (StoreUnavailableError, SchemaTooNewError) as exc:
+            raise fail(str(exc), 3) from None
+        except (StoreError, SecretError, OperatorError) as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as exc:
+            if os.environ.get("SEAWALL_DEBUG"):
+                raise
+            raise fail(
+                f"{type(exc).__name__}: {exc} (set SEAWALL_DEBUG=1 for a traceback)"
+            ) from None
+
+
+def load_cli_config(config_path: Path | None) -> SeawallConfig:
+    """The configuration from --config (or ./seawall.toml when present), with env overrides."""
+    if config_path is None and Path("seawall.toml").is_file():
+        config_path = Path("seawall.toml")
+    return load_settings(config_path)
+
+
+def resolve_store_url(config_path: Path | None, store_url: str | None) -> str:
+    """--store, else the configuration's [store] url; error when neither says where."""
+    if store_url:
+        return store_url
+    if (
+        config_path is None
+        and not Path("seawall.toml").is_file()
+        and not os.environ.get("SEAWALL_STORE__URL")
+    ):
+        raise click.UsageError(
+            "say which database: pass --store URL or --config seawall.toml "
+            "(or set SEAWALL_STORE__URL)"
+        )
+    return load_cli_config(config_path).store.url
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine to completion for a command."""
+
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store at `url`, run `action`, and always close the store."""
+
+    async def main() -> T:
+        try:
+            store = open_store(url)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--store") from None
+        try:
+            return await action(store)
+        finally:
+            with contextlib.suppress(Exception):  # closing must not hide the real outcome
+                await store.close()
+
+    return asyncio.run(main())
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, bytes and containers as plain JSON values."""
+    if hasattr(value, "to_dict"):
+        return to_jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.hex()
+    if hasattr(value, "value") and not isinstance(value, int | float | str | bool):
+        return to_jsonable(value.value)
+    return value
+
+
+def console() -> Console:
+    """A console for people: wide enough that ids are never cut."""
+    return Console(width=max(120, Console().width), soft_wrap=False, highlight=False)
+
+
+def emit(
+    as_json: bool,
+    data: Any,
+    *,
+    title: str | None = None,
+    columns: Sequence[str] = (),
+    rows: Iterable[Sequence[Any]] = (),
+    empty: str = "nothing to show",
+    text: str | None = None,
+) -> None:
+    """Print `data` as JSON, or a rich table of `columns`/`rows` (or `text`) for people."""
+    if as_json:
+        click.echo(json.dumps(to_jsonable(data), indent=2, sort_keys=False, default=str))
+        return
+    out = console()
+    if text is not None:
+        out.print(text, markup=False)
+        return
+    materialised = [list(r) for r in rows]
+    if not materialised:
+        out.print(empty, markup=False)
+        return
+    table = Table(title=title, show_lines=False)
+    for index, name in enumerate(columns):
+        table.add_column(name, overflow="fold", no_wrap=index == 0)
+    for row in materialised:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+def stderr_is_tty() -> bool:
+    """True when people (not a script) read stderr."""
+    return sys.stderr.isatty()
+
+
+def operate(
+    config_path: Path | None,
+    store_url: str | None,
+    action: Callable[[Operator], Awaitable[T]],
+    *,
+    with_webhooks: bool = False,
+) -> T:
+    """Open the store, check it is reachable and migrated, and run `action` with an Operator.
+
+    With `with_webhooks`, the configuration's webhook endpoints are loaded (for replay).
+    """
+    url = resolve_store_url(config_path, store_url)
+    has_config = config_path is not None or Path("seawall.toml").is_file()
+    config = load_cli_config(config_path) if with_webhooks and has_config else None
+
+    async def run_op(store: Store) -> T:
+        await check_schema(store)
+        replay = None
+        if config is not None:
+            from seawall.webhooks import Webhooks
+
+            replay = Webhooks.from_config(config, store).replay
+        return await action(Operator(store, replay=replay))
+
+    return with_store(url, run_op)
+
+
+def age(seconds: float | None) -> str:
+    """A short human duration."""
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def when(epoch: float | None) -> str:
+    """UTC time for tables."""
+    if epoch is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))

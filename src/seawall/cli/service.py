@@ -1,0 +1,198 @@
+"""Commands that run things: migrate, serve, worker, demo, fake-provider, config check."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seawall.cli.common import (
+    config_option,
+    emit,
+    json_option,
+    load_cli_config,
+    resolve_store_url,
+    store_option,
+    with_store,
+)
+from seawall.observability.logging import configure_logging
+from seawall.ops.settings import check_config
+from seawall.store import Store
+
+__all__ = ["register"]
+
+
+@click.command()
+@config_option
+@store_option
+@json_option
+def migrate(config_path: Path | None, store_url: str | None, as_json: bool) -> None:
+    """Apply pending schema migrations to the store."""
+    url = resolve_store_url(config_path, store_url)
+
+    async def action(store: Store) -> dict[str, Any]:
+        if not as_json:
+            click.echo(f"migrating {store.url} ...", err=True)
+        applied = await store.migrate()
+        have, known = await store.schema_status()
+        return {"store": store.url, "applied": applied, "version": have, "latest": known}
+
+    result = with_store(url, action)
+    text = (
+        f"applied {len(result['applied'])} migration(s): {', '.join(result['applied'])}; "
+        if result["applied"]
+        else "nothing to apply; "
+    ) + f"schema version {result['version']} of {result['latest']}"
+    emit(as_json, result, text=text)
+
+
+@click.command()
+@config_option
+@click.option("--host", default=None, help="Listen address (default: [server] host).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Listen port.")
+@click.option("--no-worker", is_flag=True, help="Do not run a worker in this process.")
+def serve(config_path: Path | None, host: str | None, port: int | None, no_worker: bool) -> None:
+    """Run the service: webhooks, /healthz, /readyz, /metrics, the dashboard and a worker."""
+    import uvicorn
+
+    from seawall.ops.service import build_service
+
+    config = load_cli_config(config_path)
+    configure_logging(config.logging.level, config.logging.format)
+    app = build_service(config, with_worker=not no_worker)
+    uvicorn.run(
+        app,
+        host=host or config.server.host,
+        port=config.server.port if port is None else port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@click.command()
+@config_option
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=None)
+def worker(config_path: Path | None, concurrency: int | None) -> None:
+    """Run a worker alone (any number, on any machine that reaches the store)."""
+    from seawall.jobs import Worker
+    from seawall.webhooks import Webhooks
+
+    config = load_cli_config(config_path)
+    configure_logging(config.logging.level, config.logging.format)
+
+    async def action(store: Store) -> None:
+        if config.store.migrate_on_start:
+            await store.migrate()
+        webhooks = Webhooks.from_config(config, store)
+        w = config.worker
+        runner = Worker(
+            store,
+            queue=webhooks.queue,
+            concurrency=concurrency or w.concurrency,
+            batch_size=w.batch_size,
+            visibility_timeout=w.visibility_timeout_s,
+            poll_interval=w.poll_interval_s,
+        )
+        webhooks.attach(runner)
+        runner.install_signal_handlers()
+        click.echo(f"worker running on {store.url}; Ctrl+C or SIGTERM stops it", err=True)
+        await runner.run(asyncio.Event())
+        click.echo(f"worker stopped after {runner.processed} job(s)", err=True)
+
+    with_store(config.store.url, action)
+
+
+@click.command()
+@click.option("--payments", type=click.IntRange(1), default=None, help="How many payments.")
+@click.option("--seed", type=int, default=None, help="Seed for the injected faults.")
+def demo(payments: int | None, seed: int | None) -> None:
+    """Run the end-to-end demonstration."""
+    options = {k: v for k, v in (("payments", payments), ("seed", seed)) if v is not None}
+    if importlib.util.find_spec("seawall.demo") is not None:
+        module = importlib.import_module("seawall.demo")
+        result = module.main(**options)
+    else:
+        module = importlib.import_module("seawall.resilience_demo")
+        result = module.run_resilience_demo()
+    if isinstance(result, int) and result:
+        raise click.exceptions.Exit(result)
+
+
+@click.command("fake-provider")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON fault plan (see FaultPlan.to_dict).",
+)
+@click.option("--failure-rate", type=click.FloatRange(0, 1), default=None, help="Flaky plan.")
+def fake_provider(
+    host: str, port: int, seed: int, plan_file: Path | None, failure_rate: float | None
+) -> None:
+    """Serve the fault-injecting fake provider until interrupted."""
+    from seawall.testing.fake_plan import FaultPlan, FaultPlanError
+    from seawall.testing.fake_provider import serve_fake_provider
+
+    if plan_file is not None and failure_rate is not None:
+        raise click.UsageError("give --plan or --failure-rate, not both")
+    try:
+        if plan_file is not None:
+            plan = FaultPlan.from_dict(json.loads(plan_file.read_text("utf-8")))
+        elif failure_rate is not None:
+            plan = FaultPlan.flaky(failure_rate, seed=seed)
+        else:
+            plan = FaultPlan()
+    except (ValueError, FaultPlanError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--plan") from None
+
+    def ready(url: str) -> None:
+        click.echo(f"fake provider listening on {url} (Ctrl+C stops it)", err=True)
+
+    serve_fake_provider(host, port, plan, seed, ready=ready)
+
+
+@click.group()
+def config() -> None:
+    """Inspect configuration files."""
+
+
+@config.command("check")
+@config_option
+@json_option
+def config_check(config_path: Path | None, as_json: bool) -> None:
+    """Validate a configuration file and explain each problem with its location and a fix."""
+    path = config_path or Path("seawall.toml")
+    report = check_config(path)
+    if as_json:
+        emit(
+            True,
+            {
+                "path": report.path,
+                "ok": report.ok,
+                "problems": report.problems,
+                "summary": report.summary,
+            },
+        )
+    elif report.ok:
+        lines = [f"{report.path}: OK"] + [f"  {k}: {v}" for k, v in report.summary.items()]
+        emit(False, None, text="\n".join(lines))
+    else:
+        click.echo(f"{report.path}: {len(report.problems)} problem(s)", err=True)
+        for problem in report.problems:
+            click.echo(f"  - {problem}", err=True)
+    if not report.ok:
+        raise click.exceptions.Exit(2)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the CLI."""
+    for command in (migrate, serve, worker, demo, fake_provider, config):
+        group.add_command(command)

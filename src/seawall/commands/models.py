@@ -1,0 +1,157 @@
+"""Command and data models with the framework's fields (camelCase aliases accepted on input).
+
+- `CommandInputModel`: what a caller publishes (`version` is the version the change is based on:
+  0 creates, -1 means "on top of the latest", N must be the latest).
+- `CommandPartialInputModel`: a partial update; unset fields keep the latest values and
+  `attributes` are deep-merged.
+- `CommandModel`: a stored command (one per version) with status, source, request id and audit.
+- `DataModel`: the latest projection of an item; `cpk`/`csk` name the command it came from.
+
+Times are UTC datetimes; `attributes` must be JSON-able (they are stored as JSON text).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from seawall.commands.keys import VERSION_LATEST, generate_id, get_tenant_code
+from seawall.store import Row
+
+__all__ = [
+    "CommandInputModel",
+    "CommandModel",
+    "CommandPartialInputModel",
+    "DataModel",
+    "from_epoch",
+]
+
+_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+
+def from_epoch(value: float) -> datetime:
+    """A UTC datetime from epoch seconds."""
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _check_json(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"attributes must be JSON-able: {exc}") from exc
+    return value
+
+
+class _Keyed(BaseModel):
+    model_config = _CONFIG
+
+    pk: str = Field(min_length=1)
+    sk: str = Field(min_length=1)
+
+    @field_validator("pk", "sk")
+    @classmethod
+    def _no_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class CommandInputModel(_Keyed):
+    """A full command: the item's new state, based on `version`."""
+
+    id: str = ""
+    code: str
+    name: str
+    version: int = Field(ge=VERSION_LATEST)
+    tenant_code: str = ""
+    type: str
+    is_deleted: bool = False
+    seq: int | None = None
+    ttl: int | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _json_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_json(value)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> CommandInputModel:
+        if not self.id:
+            object.__setattr__(self, "id", generate_id(self.pk, self.sk))
+        if not self.tenant_code:
+            object.__setattr__(self, "tenant_code", get_tenant_code(self.pk))
+        return self
+
+
+class CommandPartialInputModel(_Keyed):
+    """A partial update of the item at `version` (or the latest, with -1)."""
+
+    version: int = Field(ge=VERSION_LATEST)
+    code: str | None = None
+    name: str | None = None
+    tenant_code: str | None = None
+    type: str | None = None
+    is_deleted: bool | None = None
+    seq: int | None = None
+    ttl: int | None = None
+    attributes: dict[str, Any] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _json_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _check_json(value)
+
+
+class CommandModel(CommandInputModel):
+    """A stored command: one immutable row per (pk, sk, version)."""
+
+    version: int = Field(ge=1)
+    status: str
+    source: str
+    request_id: str
+    created_at: datetime
+    created_by: str
+    created_ip: str
+    updated_at: datetime
+    updated_by: str
+    updated_ip: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> CommandModel:
+        """Build a command from a `seawall_commands` row."""
+        return cls.model_validate(_decode(row))
+
+
+class DataModel(CommandInputModel):
+    """The latest projection of one item; `cpk`/`csk` point at the command it was built from."""
+
+    version: int = Field(ge=1)
+    cpk: str
+    csk: str
+    source: str
+    request_id: str
+    created_at: datetime
+    created_by: str
+    created_ip: str
+    updated_at: datetime
+    updated_by: str
+    updated_ip: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> DataModel:
+        """Build a data record from a `seawall_command_data` or history row."""
+        return cls.model_validate(_decode(row))
+
+
+def _decode(row: Row) -> dict[str, Any]:
+    data = dict(row)
+    data["attributes"] = json.loads(data["attributes"])
+    data["is_deleted"] = bool(data["is_deleted"])
+    data["created_at"] = from_epoch(data["created_at"])
+    data["updated_at"] = from_epoch(data["updated_at"])
+    return data

@@ -1,0 +1,713 @@
+"""`seawall demo`: payments through a hostile fake gateway, proved consistent at the end.
+
+What runs, all on 127.0.0.1:
+- a `FakeProvider` (the payment gateway) with a seeded fault plan: 5xx, 429 with Retry-After,
+  resets, cut bodies, faults that strike after the charge was stored, and a short outage;
+- its `WebhookSender`, which signs every charge and refund event with the guide's scheme and
+  redelivers, duplicates, delays, and mixes in forged and stale requests;
+- seawall: the webhook receiver under uvicorn and a worker (in this process, or as subprocesses
+  the demo can SIGKILL and restart), on an embedded SQLite file or a PostgreSQL store.
+
+The shop submits N payments through the outbox (`submit_payment`), then refunds some of the
+ones that succeeded, waits for every job and webhook to settle, and checks its invariants: no
+order charged twice, every order recorded, every record equal to the provider's final state, no
+forged or stale webhook accepted, every webhook acknowledged, stored and processed, no job left
+or dead. `main(...)` returns 0 when all hold, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from starlette.applications import Starlette
+
+from seawall.demo_report import (
+    check_consistency,
+    check_invariants,
+    inbox_counts,
+    inbox_ids,
+    load_records,
+    percentiles,
+    render_summary,
+)
+from seawall.demo_runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
+from seawall.jobs import Queue
+from seawall.payments import CHARGE_QUEUE, REFUND_QUEUE, PaymentRequest
+from seawall.store import Store, open_store
+from seawall.testing import FakeProvider
+from seawall.testing.fake_plan import FaultPlan, Latency, Outage, PaymentOutcomes, RouteFaults
+from seawall.testing.fake_webhooks import WebhookPlan, WebhookSender
+from seawall.webhooks import GUIDE_PATH, GUIDE_SOURCE
+
+__all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
+
+_GATEWAY_KEY_ENV = "SEAWALL_DEMO_GATEWAY_KEY"
+_POLL_S = 0.1
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (bad options, a store it cannot open, a port it cannot bind)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """Everything a demo run depends on; the same options and seed draw the same faults."""
+
+    payments: int = 200
+    concurrency: int = 16
+    seed: int = 7
+    fault_rate: float = 0.2
+    decline_rate: float = 0.08
+    pending_rate: float = 0.02
+    refund_rate: float = 0.1
+    outage_s: float = 0.6
+    webhook_duplicate_rate: float = 0.1
+    webhook_delay_rate: float = 0.15
+    webhook_ack_loss_rate: float = 0.05
+    forged_rate: float = 0.05
+    stale_rate: float = 0.05
+    store: str | None = None
+    worker_processes: int = 0
+    chaos_kills: int = 0
+    visibility_timeout_s: float = 5.0
+    gateway_timeout_s: float = 2.0
+    settle_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.payments < 1:
+            raise DemoError(f"--payments must be at least 1, got {self.payments}")
+        if not 1 <= self.concurrency <= 256:
+            raise DemoError(f"--concurrency must be 1..256, got {self.concurrency}")
+        rates = (
+            "fault_rate",
+            "decline_rate",
+            "pending_rate",
+            "refund_rate",
+            "webhook_duplicate_rate",
+            "webhook_delay_rate",
+            "webhook_ack_loss_rate",
+            "forged_rate",
+            "stale_rate",
+        )
+        for name in rates:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise DemoError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+        if self.fault_rate > 0.8:
+            raise DemoError("--fault-rate above 0.8 leaves too few successful attempts to finish")
+        if self.decline_rate + self.pending_rate > 1.0:
+            raise DemoError("--decline-rate plus --pending-rate must not exceed 1")
+        if self.outage_s < 0:
+            raise DemoError("--outage must be >= 0 seconds")
+        if self.chaos_kills < 0 or (self.chaos_kills and self.worker_processes < 1):
+            raise DemoError("--chaos-kills needs the worker in a subprocess (--worker-processes 1)")
+        if self.store is not None and not self.store.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise DemoError(
+                f"--store must be sqlite:///path.db or postgresql://..., got {self.store!r}"
+            )
+
+    def fault_plan(self) -> FaultPlan:
+        """The gateway's faults: `fault_rate` spread over before- and after-charge faults."""
+        share = self.fault_rate / 6.0
+        outages = (Outage(0.8, 0.8 + self.outage_s, "status_503"),) if self.outage_s else ()
+        faults = RouteFaults(
+            status_500=share,
+            status_503=share,
+            status_429=share / 2.0,
+            reset=share / 2.0,
+            after_500=share,
+            after_reset=share,
+            truncate=share,
+            retry_after_s=0.05,
+            hang_s=self.gateway_timeout_s + 1.0,
+            latency=Latency(base_ms=2.0, jitter_ms=8.0),
+            outages=outages,
+        )
+        return FaultPlan(
+            seed=self.seed,
+            default=faults,
+            payments=PaymentOutcomes(fail_rate=self.decline_rate, pending_rate=self.pending_rate),
+        )
+
+    def webhook_plan(self) -> WebhookPlan:
+        """The sender's misbehaviour for this run."""
+        return WebhookPlan(
+            seed=self.seed,
+            duplicate_rate=self.webhook_duplicate_rate,
+            delay_rate=self.webhook_delay_rate,
+            max_delay_s=0.4,
+            ack_loss_rate=self.webhook_ack_loss_rate,
+            forged_rate=self.forged_rate,
+            stale_rate=self.stale_rate,
+        )
+
+    def settings(self) -> DemoSettings:
+        """The worker and gateway-client timings."""
+        return DemoSettings(
+            concurrency=self.concurrency,
+            visibility_timeout_s=self.visibility_timeout_s,
+            gateway_timeout_s=self.gateway_timeout_s,
+        )
+
+
+def _orders(options: DemoOptions) -> list[PaymentRequest]:
+    """The shop's orders: amounts and customers drawn from the seed."""
+    rng = random.Random(f"{options.seed}|orders")
+    return [
+        PaymentRequest(
+            order_id=f"ord-{options.seed}-{index:05d}",
+            amount=rng.randrange(500, 20_000, 5),
+            currency=rng.choice(("usd", "eur", "gbp")),
+            customer_id=f"cus_{rng.randrange(1, 60):03d}",
+        )
+        for index in range(options.payments)
+    ]
+
+
+def _bind_free_port() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
+
+
+@contextlib.contextmanager
+def _route_logs(log_file: Path | None) -> Iterator[None]:
+    """Send seawall's log records to `log_file` (or nowhere) so they do not garble the display."""
+    names = ("seawall", "uvicorn", "uvicorn.error")
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file is not None else logging.NullHandler()
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    saved = [(logging.getLogger(n), logging.getLogger(n).propagate) for n in names]
+    for logger, _ in saved:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, propagate in saved:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+        handler.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the demo decides when the receiver stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _Workers:
+    """The worker(s): one in this process, or subprocesses the demo can kill and restart."""
+
+    def __init__(
+        self,
+        options: DemoOptions,
+        runtime: DemoRuntime,
+        store_url: str,
+        gateway_url: str,
+        gateway_key: str,
+        stats_dir: Path,
+        log_file: Path | None,
+    ) -> None:
+        self.log_file = log_file
+        self.options = options
+        self.runtime = runtime
+        self.store_url = store_url
+        self.gateway_url = gateway_url
+        self.gateway_key = gateway_key
+        self.stats_dir = stats_dir
+        self.kills = 0
+        self.started = 0
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.options.worker_processes == 0:
+            self._task = asyncio.create_task(self.runtime.worker.run(self._stop))
+            self.started = 1
+            return
+        for _ in range(self.options.worker_processes):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self.started += 1
+        stats = self.stats_dir / f"worker-{self.started}.json"
+        command = [
+            sys.executable,
+            "-m",
+            "seawall.demo_worker",
+            "--store",
+            self.store_url,
+            "--gateway-url",
+            self.gateway_url,
+            "--gateway-key",
+            f"env:{_GATEWAY_KEY_ENV}",
+            "--settings",
+            json.dumps(self.options.settings().to_dict()),
+            "--stats-file",
+            str(stats),
+        ]
+        if self.log_file is not None:
+            command += ["--log-file", str(self.log_file)]
+        env = {**os.environ, _GATEWAY_KEY_ENV: self.gateway_key}
+        self._procs.append(subprocess.Popen(command, env=env))
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the oldest worker process (no clean-up of any kind), start a new one."""
+        victim = self._procs.pop(0)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.kills += 1
+        self._spawn()
+
+    def check_alive(self) -> None:
+        for proc in self._procs:
+            code = proc.poll()
+            if code is not None:
+                raise DemoError(f"a demo worker process exited with status {code}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stop.set()
+            await self._task
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self._procs:
+            try:
+                await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def gateway_stats(self) -> dict[str, Any]:
+        """Gateway counters summed over every worker that ran (files of killed ones included)."""
+        if self.options.worker_processes == 0:
+            return self.runtime.service.stats.to_dict()
+        total: dict[str, Any] = {
+            "calls": 0,
+            "attempts": 0,
+            "retries": 0,
+            "breaker_trips": 0,
+            "rejected_by_breaker": 0,
+        }
+        for path in sorted(self.stats_dir.glob("worker-*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())["gateway"]
+                for key in total:
+                    total[key] += int(data.get(key, 0))
+        return total
+
+
+async def _queue_depth(queue: Queue, names: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """(jobs not finished, jobs dead) over `names` (all queues when None)."""
+    left = dead = 0
+    for stat in await queue.stats():
+        if names is None or stat.queue in names:
+            left += stat.ready + stat.in_flight + stat.delayed
+            dead += stat.dead
+    return left, dead
+
+
+class _Run:
+    """One demo run's moving parts and its progress display."""
+
+    def __init__(
+        self, options: DemoOptions, console: Console, show_progress: bool, log_file: Path | None
+    ) -> None:
+        self.options = options
+        self.log_file = log_file
+        self.console = console
+        self.show_progress = show_progress
+        self.orders = _orders(options)
+        self.refunds: list[tuple[str, int | None]] = []
+        self.started = time.monotonic()
+
+    async def _count_recorded(self, runtime: DemoRuntime) -> int:
+        records = await load_records(runtime.service.commands, DEMO_TENANT)
+        return len(records)
+
+    async def run(self) -> dict[str, Any]:
+        options = self.options
+        with tempfile.TemporaryDirectory(prefix="seawall-demo-") as tmp:
+            store_url = options.store or f"sqlite:///{tmp}/demo.db"
+            store = open_store(store_url)
+            try:
+                await store.migrate()
+            except Exception as exc:
+                await store.close()
+                raise DemoError(f"cannot open and migrate the store {store_url}: {exc}") from exc
+            try:
+                return await self._with_store(store, store_url, Path(tmp))
+            finally:
+                await store.close()
+
+    async def _with_store(self, store: Store, store_url: str, tmp: Path) -> dict[str, Any]:
+        options = self.options
+        webhook_secret = secrets.token_hex(24)
+        gateway_key = "sk_demo_" + secrets.token_hex(12)
+        sock = _bind_free_port()
+        port = sock.getsockname()[1]
+        receiver_url = f"http://127.0.0.1:{port}{GUIDE_PATH}"
+        sender = WebhookSender(receiver_url, webhook_secret, options.webhook_plan()).start()
+        provider = FakeProvider(options.fault_plan(), event_sinks=[sender]).start()
+        runtime = build_runtime(
+            store,
+            options.settings(),
+            gateway_url=provider.url,
+            gateway_key=gateway_key,
+            webhook_secret=webhook_secret,
+        )
+        app = Starlette(routes=runtime.webhooks.routes())
+        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        workers = _Workers(
+            options, runtime, store_url, provider.url, gateway_key, tmp, self.log_file
+        )
+        try:
+            while not server.started:
+                if server_task.done():
+                    raise DemoError("the webhook receiver failed to start")
+                await asyncio.sleep(0.01)
+            workers.start()
+            await self._drive(runtime, provider, sender, workers)
+            duration = time.monotonic() - self.started
+            report = await self._report(runtime, provider, sender, workers, duration)
+            report["urls"] = {"gateway": provider.url, "webhooks": receiver_url}
+            return report
+        finally:
+            await workers.stop()
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await server_task
+            sock.close()
+            await runtime.service.aclose()
+            provider.stop()
+            sender.stop()
+
+    async def _drive(
+        self,
+        runtime: DemoRuntime,
+        provider: FakeProvider,
+        sender: WebhookSender,
+        workers: _Workers,
+    ) -> None:
+        options = self.options
+        total = len(self.orders)
+        kill_at = [
+            int(total * 0.8 * (i + 1) / (options.chaos_kills + 1))
+            for i in range(options.chaos_kills)
+        ]
+        progress = Progress(
+            TextColumn("[bold]{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
+        )
+        with progress:
+            submitted = progress.add_task("payments submitted", total=total, note="")
+            recorded = progress.add_task("payments recorded", total=total, note="")
+            hooks = progress.add_task("webhooks acknowledged", total=None, note="")
+            jobs = progress.add_task("jobs", total=None, note="")
+
+            semaphore = asyncio.Semaphore(options.concurrency)
+            service, store = runtime.service, runtime.store
+            done = 0
+
+            async def submit(request: PaymentRequest) -> None:
+                nonlocal done
+                async with semaphore, store.transaction() as tx:
+                    # The shop's own order write would go here: the charge commits with it.
+                    await service.submit_payment(
+                        request, invoke_context=demo_context(f"order:{request.order_id}"), tx=tx
+                    )
+                done += 1
+                progress.update(submitted, completed=done)
+
+            submitting = asyncio.gather(*(submit(r) for r in self.orders))
+
+            async def tick(phase: str) -> tuple[int, int, int]:
+                workers.check_alive()
+                count = await self._count_recorded(runtime)
+                left, dead = await _queue_depth(service.queue)
+                charges_left, _ = await _queue_depth(service.queue, (CHARGE_QUEUE, REFUND_QUEUE))
+                stats = sender.stats()
+                progress.update(recorded, completed=count)
+                progress.update(
+                    hooks,
+                    completed=stats.acknowledged,
+                    total=max(stats.events, 1),
+                    note=f"{stats.requests} requests",
+                )
+                progress.update(
+                    jobs, note=f"{phase}: {left} left, {dead} dead, kills {workers.kills}"
+                )
+                return count, left + stats.pending, charges_left
+
+            deadline = time.monotonic() + options.settle_timeout_s
+            await submitting
+            # Phase 1: charges. Phase 2: refunds of some successes. Phase 3: let webhooks settle.
+            while True:
+                count, _, charges_left = await tick("charging")
+                while kill_at and count >= kill_at[0]:
+                    kill_at.pop(0)
+                    workers.kill_and_restart()
+                if count >= total and charges_left == 0:
+                    break
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(_POLL_S)
+            await self._submit_refunds(runtime)
+            quiet = 0
+            while quiet < 3:
+                _, busy, _ = await tick("settling")
+                settled_events = len(provider.events()) == sender.stats().events
+                quiet = quiet + 1 if busy == 0 and settled_events else 0
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(_POLL_S)
+            await tick("done")
+
+    async def _submit_refunds(self, runtime: DemoRuntime) -> None:
+        """Refund some succeeded payments: half of them fully, half partially."""
+        records = await load_records(runtime.service.commands, DEMO_TENANT)
+        rng = random.Random(f"{self.options.seed}|refunds")
+        for request in self.orders:
+            record = records.get(request.order_id)
+            if record is None or record.get("status") != "success":
+                continue
+            if rng.random() >= self.options.refund_rate:
+                continue
+            amount = None if rng.random() < 0.5 else request.amount // 2
+            self.refunds.append((request.order_id, amount))
+            await runtime.service.submit_refund(
+                request.order_id,
+                invoke_context=demo_context(f"refund:{request.order_id}"),
+                amount=amount,
+            )
+
+    async def _report(
+        self,
+        runtime: DemoRuntime,
+        provider: FakeProvider,
+        sender: WebhookSender,
+        workers: _Workers,
+        duration: float,
+    ) -> dict[str, Any]:
+        options = self.options
+        store = runtime.store
+        records = await load_records(runtime.service.commands, DEMO_TENANT)
+        counters = provider.counters()
+        payments = provider.payments()
+        sent = sender.stats()
+        receiver = runtime.webhooks.stats
+        inbox = await inbox_counts(store)
+        stored_ids = await inbox_ids(store, GUIDE_SOURCE)
+        left, dead = await _queue_depth(runtime.service.queue)
+        order_ids = [r.order_id for r in self.orders]
+        consistency = check_consistency(order_ids, records, payments)
+        statuses = [str(records[o].get("status")) for o in order_ids if o in records]
+        rejected = {reason: n for (_, reason), n in receiver.rejected.items()}
+        gateway = workers.gateway_stats()
+        requests = counters["requests"]
+        provider_requests = sum(
+            sum(requests.get(route, {}).values())
+            for route in ("POST /v1/payments", "POST /v1/refunds")
+        )
+        charges_by_order = counters["charges_by_order"]
+        accepted = sum(receiver.accepted.values())
+        duplicates = sum(receiver.duplicates.values())
+        report: dict[str, Any] = {
+            "options": asdict(options),
+            "store": store.engine,
+            "duration_s": round(duration, 2),
+            "payments": {
+                "submitted": len(order_ids),
+                "recorded": sum(1 for o in order_ids if o in records),
+                "succeeded": statuses.count("success") + statuses.count("refunded"),
+                "failed": statuses.count("failed"),
+                "pending": statuses.count("pending"),
+                "refunded": statuses.count("refunded"),
+                "partially_refunded": sum(
+                    1
+                    for o in order_ids
+                    if records.get(o, {}).get("status") == "success"
+                    and int(records[o].get("amount_refunded") or 0) > 0
+                ),
+                "refunds_submitted": len(self.refunds),
+            },
+            "gateway": {
+                **gateway,
+                "provider_requests": provider_requests,
+                "provider_charges": counters["charges"],
+                "provider_refunds": counters["refunds"],
+                "duplicate_charges": counters["duplicate_charges"],
+                "max_charges_per_order": max(charges_by_order.values(), default=0),
+            },
+            "webhooks": {
+                "events": sent.events,
+                "sent": sent.requests,
+                "redeliveries": sent.redeliveries,
+                "received": accepted + duplicates + sum(rejected.values()),
+                "accepted": accepted,
+                "duplicates": duplicates,
+                "rejected": rejected,
+                "rejected_forged": rejected.get("bad_signature", 0),
+                "rejected_stale": rejected.get("stale_timestamp", 0),
+                "forged_sent": sent.forged_sent,
+                "stale_sent": sent.stale_sent,
+                "forged_accepted": sent.forged_accepted,
+                "stale_accepted": sent.stale_accepted,
+                "acknowledged": sent.acknowledged,
+                "acknowledged_not_stored": len(sender.acknowledged() - stored_ids),
+                "gave_up": sent.gave_up,
+                "stored": sum(inbox.values()),
+                "processed": inbox.get("processed", 0),
+                "dead_lettered": inbox.get("dead", 0) + inbox.get("failed", 0),
+                "inbox": inbox,
+            },
+            "jobs": {"remaining": left, "dead_lettered": dead},
+            "worker": {
+                "mode": "subprocess" if options.worker_processes else "in-process",
+                "kills": workers.kills,
+                "started": workers.started,
+            },
+            "consistency": consistency.to_dict(),
+            "latency_ms": {
+                "end_to_end": percentiles(
+                    [float(r["latency_ms"]) for r in records.values() if "latency_ms" in r]
+                ),
+                "gateway_call": percentiles(
+                    [float(r["charge_call_ms"]) for r in records.values() if "charge_call_ms" in r]
+                ),
+            },
+        }
+        report["invariants"] = check_invariants(report)
+        report["ok"] = all(report["invariants"].values())
+        return report
+
+
+def run_demo(
+    options: DemoOptions,
+    *,
+    console: Console | None = None,
+    progress: bool = True,
+    log_file: Path | None = None,
+) -> dict[str, Any]:
+    """Run the demo and return its report (as written by `--report`).
+
+    Log records of every demo process go to `log_file` (appended), or nowhere when None.
+    """
+    console = console or Console()
+    with _route_logs(log_file):
+        return asyncio.run(_Run(options, console, progress, log_file).run())
+
+
+def main(
+    payments: int = 200,
+    concurrency: int = 16,
+    seed: int = 7,
+    fault_rate: float = 0.2,
+    decline_rate: float = 0.08,
+    pending_rate: float = 0.02,
+    refund_rate: float = 0.1,
+    outage_s: float = 0.6,
+    webhook_duplicate_rate: float = 0.1,
+    webhook_delay_rate: float = 0.15,
+    forged_rate: float = 0.05,
+    stale_rate: float = 0.05,
+    store: str | None = None,
+    report: str | Path | None = None,
+    keep_running: bool = False,
+    console: Console | None = None,
+    worker_processes: int = 0,
+    chaos_kills: int = 0,
+    visibility_timeout_s: float = 5.0,
+    progress: bool = True,
+    log_file: str | Path | None = None,
+) -> int:
+    """Run `seawall demo`; print the summary, write `report` as JSON; 0 when every invariant holds.
+
+    `store` is a store URL (default: a SQLite file in a temporary directory). With
+    `worker_processes` the worker runs as that many subprocesses, and `chaos_kills` of them are
+    killed with SIGKILL mid-run and restarted. `keep_running` leaves the gateway and receiver up
+    afterwards until Ctrl-C. Log records go to `log_file` when given, else nowhere.
+    """
+    console = console or Console()
+    try:
+        options = DemoOptions(
+            payments=payments,
+            concurrency=concurrency,
+            seed=seed,
+            fault_rate=fault_rate,
+            decline_rate=decline_rate,
+            pending_rate=pending_rate,
+            refund_rate=refund_rate,
+            outage_s=outage_s,
+            webhook_duplicate_rate=webhook_duplicate_rate,
+            webhook_delay_rate=webhook_delay_rate,
+            forged_rate=forged_rate,
+            stale_rate=stale_rate,
+            store=store,
+            worker_processes=worker_processes,
+            chaos_kills=chaos_kills,
+            visibility_timeout_s=visibility_timeout_s,
+        )
+        console.print(
+            f"[bold]seawall demo[/]: {payments} payments, concurrency {concurrency}, seed {seed}, "
+            f"gateway faults {fault_rate:.0%}, store {store or 'SQLite (temporary file)'}"
+        )
+        result = run_demo(
+            options,
+            console=console,
+            progress=progress,
+            log_file=Path(log_file) if log_file is not None else None,
+        )
+    except DemoError as exc:
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        return 2
+    render_summary(result, console)
+    if report is not None:
+        Path(report).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        console.print(f"report written to {report}")
+    if keep_running:
+        console.print(
+            "keep-running: the demo's services stop when the run ends; "
+            "use `seawall serve` and `seawall fake-provider` for long-lived ones"
+        )
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""HTTP meaning for the resilience core: which answers are transient, Retry-After, safe methods."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+
+from seawall.http.errors import ApiError, ClientError, ServerError
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "TRANSIENT_STATUSES",
+    "UNSAFE_METHODS",
+    "counts_as_breaker_failure",
+    "error_for_status",
+    "is_transient",
+    "parse_retry_after",
+]
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""Statuses worth retrying: the same request may succeed later."""
+
+UNSAFE_METHODS = frozenset({"POST", "PATCH"})
+"""Methods retried only when the request carries an Idempotency-Key."""
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+"""Methods HTTP defines as idempotent: retried without a key."""
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), or None if absent.
+
+    `now` is the current Unix time (used for the HTTP-date form). Unparseable values give None,
+    negative ones 0.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def error_for_status(
+    status: int,
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: float,
+) -> ApiError:
+    """The named error for a non-2xx/3xx status, with Retry-After parsed for 429 and 5xx."""
+    transient = status in TRANSIENT_STATUSES
+    retry_after = None
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    cls: type[ApiError] = ServerError if status >= 500 else ClientError
+    error = cls(
+        f"HTTP {status}", method=method, url=url, status=status, body=body, retry_after=retry_after
+    )
+    error.transient = transient
+    return error
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying: transient statuses, timeouts, connection failures."""
+    return isinstance(exc, ApiError) and exc.transient
+
+
+def counts_as_breaker_failure(exc: BaseException) -> bool:
+    """True for errors that say the dependency is unhealthy: transient 5xx, timeouts, resets.
+
+    4xx answers (including 429: the dependency is up and asking us to slow down) never count,
+    and neither do permanent 5xx such as 501.
+    """
+    if not isinstance(exc, ApiError):
+        return False
+    return exc.transient and not isinstance(exc, ClientError)

@@ -1,0 +1,218 @@
+"""ApiClient: the async resilient HTTP client (aiohttp underneath, resilience Pipeline around).
+
+Every logical call runs through its route's Pipeline: a total deadline (default 25 s), retries
+of transient failures only (connect errors, timeouts, resets, 408/425/429/500/502/503/504) with
+Retry-After honoured up to the time left, a circuit breaker that counts only unhealthy-dependency
+errors, and optional bulkhead and rate limit. POST and PATCH are retried only with an
+Idempotency-Key, the same on every attempt. Each attempt's connect and read timeouts shrink to
+the time left in the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from seawall.clock import SYSTEM_CLOCK, Clock
+from seawall.http.auth import Auth
+from seawall.http.base import NO_JSON, CallState, ClientBase, attempt_timeouts
+from seawall.http.observe import CallListener, CallRecord
+from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams, RoutePolicy
+from seawall.http.response import Response
+from seawall.http.transport import AiohttpTransport, RawResponse, Transport
+from seawall.resilience import Bulkhead, CircuitBreaker, RateLimiter, ResilienceListener, Retry
+
+__all__ = ["ApiClient"]
+
+
+class ApiClient(ClientBase):
+    """The async resilient HTTP client; use it as `async with ApiClient(...) as client`.
+
+    Defaults: deadline 25 s per logical call, `default_retry()` (3 attempts), `default_breaker()`
+    (5 consecutive failures, 30 s open), connect timeout 5 s and read timeout 20 s per attempt
+    (both capped by the time left). Pass None to disable retry, breaker or deadline.
+    `route(...)` overrides any of these for a method and path glob. A final non-2xx/3xx answer
+    raises ClientError or ServerError; CircuitOpenError, RetryBudgetExhausted and
+    RetryAfterTooLong from the resilience core pass through unchanged. `transport=` swaps the
+    aiohttp pool for another Transport (for example HttpxTransport).
+    """
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        auth: Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = 25.0,
+        retry: Retry | None = DEFAULT,
+        breaker: CircuitBreaker | None = DEFAULT,
+        bulkhead: Bulkhead | None = None,
+        rate_limit: RateLimiter | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        idempotency: IdempotencyMode = None,
+        transport: Transport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        listeners: Sequence[ResilienceListener] = (),
+        on_call: Iterable[CallListener | Callable[[CallRecord], None]] = (),
+        name: str | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            auth=auth,
+            headers=headers,
+            deadline=deadline,
+            retry=retry,
+            breaker=breaker,
+            bulkhead=bulkhead,
+            rate_limit=rate_limit,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            idempotency=idempotency,
+            clock=clock,
+            listeners=listeners,
+            on_call=on_call,
+            name=name,
+        )
+        self._owns_transport = transport is None
+        self._transport: Transport = transport if transport is not None else AiohttpTransport()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        """Send one logical call (with retries) and return the final 2xx/3xx Response."""
+        response, _ = await self._call(
+            method, path, json, content, params, headers, idempotency_key, False
+        )
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> Response:
+        """`request("GET", path, ...)`."""
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> Response:
+        """`request("POST", path, ...)`; retried only with an idempotency key."""
+        return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> Response:
+        """`request("PUT", path, ...)`."""
+        return await self.request("PUT", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> Response:
+        """`request("PATCH", path, ...)`; retried only with an idempotency key."""
+        return await self.request("PATCH", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Response:
+        """`request("DELETE", path, ...)`."""
+        return await self.request("DELETE", path, **kwargs)
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """GET and parse JSON; an unparseable 2xx body is retried as a transient error."""
+        _, data = await self._call("GET", path, NO_JSON, None, params, headers, None, True)
+        return data
+
+    async def post_json(
+        self,
+        path: str,
+        json: Any,
+        *,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """POST a JSON body and parse the JSON answer."""
+        _, data = await self._call("POST", path, json, None, params, headers, idempotency_key, True)
+        return data
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content: bytes | str | None,
+        params: QueryParams | None,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        parse: bool,
+    ) -> tuple[Response, Any]:
+        """One logical call through the route's pipeline."""
+        settings = self._settings
+        method = method.upper()
+        policy = settings.policy(method, path)
+        url = settings.url(path, params)
+        send_headers, body, key = settings.prepare(
+            method,
+            policy,
+            json=json,
+            content=content,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            has_json=json is not NO_JSON,
+        )
+        call = CallState()
+        started = time.perf_counter()
+        try:
+            raw, data = await settings.pipeline_for(method, policy, key).execute_async(
+                self._attempt, call, method, url, send_headers, body, policy, key, parse
+            )
+        except Exception as exc:
+            error = self._failed(exc, call, method, url, policy, key, started)
+            if error is exc:
+                raise
+            raise error from exc
+        return self._succeeded(raw, call, method, url, policy, key, started), data
+
+    async def _attempt(
+        self,
+        call: CallState,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        policy: RoutePolicy,
+        key: str | None,
+        parse: bool,
+    ) -> tuple[RawResponse, Any]:
+        """One attempt: send with timeouts capped by the deadline, classify, maybe parse."""
+        call.attempts += 1
+        started = time.perf_counter()
+        try:
+            raw = await self._transport.send(method, url, headers, body, attempt_timeouts(policy))
+            data = self._check(raw, call, method, url, parse)
+        except BaseException as exc:
+            self._attempt_failed(call, method, url, started, key, exc)
+            raise
+        self._attempt_ok(call, method, url, started, key)
+        return raw, data
+
+    async def aclose(self) -> None:
+        """Close the connection pool (when the client created it)."""
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,311 @@
+"""`IdempotencyMiddleware`: the IETF Idempotency-Key header for any ASGI app (Starlette, FastAPI).
+
+For requests whose method is in `methods` (POST and PATCH by default):
+
+- no `Idempotency-Key` header while `required`: 400 with a problem body;
+- the key is held by a request still running: 409;
+- the key was used with another request (fingerprint of method, path, query and body): 422;
+- the key was used with this request and completed: the stored status, headers and body are
+  replayed with `Idempotent-Replayed: true`, and the app is not called.
+
+Answers with a status of 500 or more are not stored (the key is released so the client can
+retry); set `store_server_errors=True` to store them too. Responses larger than
+`max_response_bytes` are passed through but not stored. Error bodies are
+`application/problem+json` with `type`, `title`, `status`, `detail` and a machine `reason`.
+`partition` maps the ASGI scope to a namespace (for example the caller's user id), so two
+clients cannot collide on the same key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from seawall.idempotency.errors import (
+    IdempotencyInProgressError,
+    IdempotencyKeyError,
+    IdempotencyKeyMismatchError,
+)
+from seawall.idempotency.store import MAX_KEY_LENGTH, Claim, IdempotencyStore
+from seawall.store import Store
+
+__all__ = ["IdempotencyMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("seawall.idempotency")
+
+_NOT_STORED_HEADERS = frozenset({b"date", b"server", b"connection", b"transfer-encoding"})
+
+
+def _problem(status: int, title: str, detail: str, reason: str) -> tuple[int, bytes]:
+    body = {
+        "type": f"https://seawall.dev/problems/{reason.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "reason": reason,
+    }
+    return status, json.dumps(body).encode()
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI middleware that makes unsafe requests idempotent per the Idempotency-Key draft."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: Store | IdempotencyStore,
+        *,
+        methods: Iterable[str] = ("POST", "PATCH"),
+        required: bool = True,
+        header: str = "Idempotency-Key",
+        scope: str = "http",
+        expires_after: float = 24 * 3600.0,
+        lease_s: float = 60.0,
+        max_body_bytes: int = 1 << 20,
+        max_response_bytes: int = 1 << 20,
+        store_server_errors: bool = False,
+        partition: Callable[[Scope], str] | None = None,
+    ) -> None:
+        self.app = app
+        self.records = store if isinstance(store, IdempotencyStore) else IdempotencyStore(store)
+        self.methods = frozenset(m.upper() for m in methods)
+        self.required = required
+        self.header = header.lower().encode("latin-1")
+        self.header_name = header
+        self.scope = scope
+        self.expires_after = expires_after
+        self.lease_s = lease_s
+        self.max_body_bytes = max_body_bytes
+        self.max_response_bytes = max_response_bytes
+        self.store_server_errors = store_server_errors
+        self.partition = partition
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http" or scope["method"].upper() not in self.methods:
+            await self.app(scope, receive, send)
+            return
+        raw_key = next((v for k, v in scope.get("headers", []) if k.lower() == self.header), None)
+        if raw_key is None:
+            if self.required:
+                await self._answer(
+                    send,
+                    *_problem(
+                        400,
+                        "Idempotency-Key is missing",
+                        f"this {scope['method']} request needs an {self.header_name} header; "
+                        "send a unique value (for example a UUID) and reuse it on retries",
+                        "missing_idempotency_key",
+                    ),
+                )
+                return
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip().strip('"')
+        if not key or len(key) > MAX_KEY_LENGTH:
+            await self._answer(
+                send,
+                *_problem(
+                    400,
+                    "Idempotency-Key is invalid",
+                    f"the {self.header_name} header must hold 1 to {MAX_KEY_LENGTH} characters",
+                    "invalid_idempotency_key",
+                ),
+            )
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            await self._answer(
+                send,
+                *_problem(
+                    413,
+                    "Request body too large",
+                    f"idempotent requests may carry at most {self.max_body_bytes} bytes",
+                    "body_too_large",
+                ),
+            )
+            return
+        await self._handle(scope, send, key, body)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _fingerprint(self, scope: Scope, body: bytes) -> str:
+        digest = hashlib.sha256()
+        digest.update(scope["method"].upper().encode())
+        digest.update(b"\n")
+        digest.update(scope.get("raw_path") or scope["path"].encode())
+        digest.update(b"?")
+        digest.update(scope.get("query_string", b""))
+        digest.update(b"\n")
+        digest.update(body)
+        return digest.hexdigest()
+
+    async def _handle(self, scope: Scope, send: Send, key: str, body: bytes) -> None:
+        record_scope = self.scope
+        if self.partition is not None:
+            record_scope = f"{self.scope}:{self.partition(scope)}"
+        try:
+            claim = await self.records.claim(
+                record_scope,
+                key,
+                self._fingerprint(scope, body),
+                lease_s=self.lease_s,
+                expires_after=self.expires_after,
+            )
+        except IdempotencyInProgressError:
+            await self._answer(
+                send,
+                *_problem(
+                    409,
+                    "Request in progress",
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                    "idempotency_key_in_flight",
+                ),
+                extra=[(b"retry-after", b"1")],
+            )
+            return
+        except IdempotencyKeyMismatchError:
+            await self._answer(
+                send,
+                *_problem(
+                    422,
+                    "Idempotency-Key reused",
+                    "this Idempotency-Key was used with a different request (method, path or "
+                    "body); use a new key for a new request",
+                    "idempotency_key_reused",
+                ),
+            )
+            return
+        except IdempotencyKeyError as exc:
+            await self._answer(
+                send,
+                *_problem(400, "Idempotency-Key is invalid", str(exc), "invalid_idempotency_key"),
+            )
+            return
+        if claim.outcome == "completed":
+            await self._replay(send, claim)
+            return
+        await self._run(scope, send, claim, body)
+
+    async def _replay(self, send: Send, claim: Claim) -> None:
+        assert claim.record is not None
+        stored = claim.record.result
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored["headers"]]
+        headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": stored["status"], "headers": headers})
+        await send({"type": "http.response.body", "body": base64.b64decode(stored["body"])})
+
+    async def _run(self, scope: Scope, send: Send, claim: Claim, body: bytes) -> None:
+        delivered = False
+
+        async def replay_receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        size = 0
+        final: Message | None = None
+
+        async def capture_send(message: Message) -> None:
+            nonlocal status, size, final
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers.extend((bytes(k), bytes(v)) for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunk = bytes(message.get("body", b""))
+                size += len(chunk)
+                if size <= self.max_response_bytes:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    # Held back until the record is stored, so a client that retries the moment
+                    # it has the answer gets the replay, never a 409.
+                    final = message
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        except BaseException:
+            await self.records.release(claim)
+            raise
+        try:
+            await self._store(claim, status, headers, chunks, size, final is not None)
+        finally:
+            if final is not None:
+                await send(final)
+
+    async def _store(
+        self,
+        claim: Claim,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        chunks: list[bytes],
+        size: int,
+        complete: bool,
+    ) -> None:
+        storable = (
+            complete
+            and size <= self.max_response_bytes
+            and (status < 500 or self.store_server_errors)
+        )
+        if not storable:
+            await self.records.release(claim)
+            return
+        stored = {
+            "status": status,
+            "headers": [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in headers
+                if k.lower() not in _NOT_STORED_HEADERS
+            ],
+            "body": base64.b64encode(b"".join(chunks)).decode(),
+        }
+        if not await self.records.complete(claim, json.dumps(stored, separators=(",", ":"))):
+            log.warning(
+                "idempotency lease lost before the response was stored", extra={"key": claim.key}
+            )
+
+    @staticmethod
+    async def _answer(
+        send: Send,
+        status: int,
+        body: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            *(extra or []),
+        ]
+        log.info("idempotent request refused", extra={"status": status, "problem": body.decode()})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,624 @@
+"""The durable queue: enqueue (in the caller's transaction if asked), claim under a lease, ack,
+nack, extend, the dead-letter queue (list, redrive, purge), retention and stats.
+
+Semantics follow SQS: every claim counts as a receive; a job claimed with its receives already
+at `max_receives` moves to the dead-letter queue instead of being handed out; ack, nack, extend and
+release only act while the caller's lease token is still the job's token, so a worker whose lease
+expired (and whose job someone else now holds) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from seawall.jobs.model import DeadLetter, InvalidJobError, Job, QueueStats
+from seawall.store.base import Row, Store, Tx
+
+__all__ = ["NOTIFY_CHANNEL", "Queue"]
+
+NOTIFY_CHANNEL = "seawall_jobs"
+"""Every enqueue, release and redrive notifies this channel after commit; workers listen to it."""
+
+_STATE_NAMES = {0: "pending", 1: "done", 2: "dead"}
+_PENDING, _DONE, _DEAD = 0, 1, 2
+_CHUNK = 500
+_MAX_ERRORS = 10
+_MAX_TRACEBACK = 4000
+_MAX_QUEUE_NAME = 200
+_COUNTER = itertools.count()
+_PID = os.getpid()
+
+_JOB_COLUMNS = (
+    "id, queue, payload, state, priority, receives, max_receives, lease_token, enqueued_at, "
+    "visible_at, finished_at, dead_reason, dedup_key, errors"
+)
+_INSERT_HEAD = (
+    "INSERT INTO seawall_jobs (id, queue, payload, priority, max_receives, enqueued_at, "
+    "visible_at, dedup_key) VALUES "
+)
+_INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_DEDUP_UPSERT = (
+    "INSERT INTO seawall_job_dedup (queue, dedup_key, job_id, expires_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (queue, dedup_key) DO UPDATE SET job_id = excluded.job_id, "
+    "expires_at = excluded.expires_at WHERE seawall_job_dedup.expires_at <= ? RETURNING job_id"
+)
+_CLAIM = (
+    "UPDATE seawall_jobs SET "
+    "receives = CASE WHEN receives >= max_receives THEN receives ELSE receives + 1 END, "
+    "state = CASE WHEN receives >= max_receives THEN 2 ELSE 0 END, "
+    "lease_token = CASE WHEN receives >= max_receives THEN NULL ELSE ? END, "
+    "visible_at = CASE WHEN receives >= max_receives THEN visible_at ELSE ? END, "
+    "finished_at = CASE WHEN receives >= max_receives THEN ? ELSE finished_at END, "
+    "dead_reason = CASE WHEN receives >= max_receives THEN ? ELSE dead_reason END "
+    "WHERE id IN (SELECT id FROM seawall_jobs WHERE queue = ? AND state = 0 AND visible_at <= ? "
+    "ORDER BY priority DESC, visible_at, id LIMIT ?{lock}) "
+    f"RETURNING {_JOB_COLUMNS}"
+)
+_CLAIM_SQL = {
+    "sqlite": _CLAIM.format(lock=""),
+    "postgresql": _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"),
+}
+_ACK = (
+    "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
+    "WHERE id = ? AND lease_token = ? AND state = 0"
+)
+_NACK = (
+    "UPDATE seawall_jobs SET state = ?, lease_token = NULL, visible_at = ?, finished_at = ?, "
+    "dead_reason = ?, errors = ? WHERE id = ? AND lease_token = ? AND state = 0"
+)
+_EXTEND = "UPDATE seawall_jobs SET visible_at = ? WHERE id = ? AND lease_token = ? AND state = 0"
+
+
+def new_job_id() -> str:
+    """A unique, roughly time-ordered job id (milliseconds, a process counter, randomness)."""
+    millis = int(time.time() * 1000)
+    return f"{millis:012x}{next(_COUNTER) & 0xFFFFFF:06x}{_PID & 0xFFFF:04x}{secrets.token_hex(5)}"
+
+
+def _check_queue_name(name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > _MAX_QUEUE_NAME:
+        raise InvalidJobError(
+            f"queue name must be a non-empty string of at most {_MAX_QUEUE_NAME} characters "
+            f"(got {name!r})"
+        )
+    return name
+
+
+def _encode_payload(payload: object) -> str:
+    if not isinstance(payload, dict):
+        raise InvalidJobError(
+            f"a job payload must be a dict that JSON can encode (got {type(payload).__name__})"
+        )
+    try:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJobError(f"job payload cannot be encoded as JSON: {exc}") from exc
+
+
+def _row_to_job(row: Row) -> Job:
+    return Job(
+        id=row["id"],
+        queue=row["queue"],
+        payload=json.loads(row["payload"]),
+        receives=int(row["receives"]),
+        max_receives=int(row["max_receives"]),
+        priority=int(row["priority"]),
+        lease_token=row["lease_token"],
+        enqueued_at=float(row["enqueued_at"]),
+        visible_at=float(row["visible_at"]),
+        errors=json.loads(row["errors"]),
+        state=_STATE_NAMES.get(int(row["state"]), "unknown"),
+        dedup_key=row["dedup_key"],
+        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
+    )
+
+
+def _row_to_dead_letter(row: Row) -> DeadLetter:
+    return DeadLetter(
+        id=row["id"],
+        queue=row["queue"],
+        payload=json.loads(row["payload"]),
+        receives=int(row["receives"]),
+        max_receives=int(row["max_receives"]),
+        priority=int(row["priority"]),
+        enqueued_at=float(row["enqueued_at"]),
+        dead_at=float(row["finished_at"] or 0.0),
+        reason=row["dead_reason"] or "",
+        errors=json.loads(row["errors"]),
+    )
+
+
+def error_record(at: float, error: str | None, tb: str | None) -> dict[str, Any]:
+    """One entry of a job's error history (the traceback keeps its last lines when long)."""
+    if tb is not None and len(tb) > _MAX_TRACEBACK:
+        tb = "..." + tb[-_MAX_TRACEBACK:]
+    return {"at": at, "error": error, "traceback": tb}
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One job to insert, already validated and encoded."""
+
+    queue: str
+    body: str
+    dedup_key: str | None
+    priority: int
+    max_receives: int
+    delay: float
+
+
+class Queue:
+    """SQS-style queues (many named queues in one table) on a seawall Store.
+
+    Enqueues made without a caller's transaction are combined: concurrent callers share one
+    transaction and one commit (each still returns only after that commit), which multiplies
+    enqueue throughput on engines where a commit waits for the disk. `combine_writes=False`
+    gives every call its own transaction.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_max_receives: int = 5,
+        dedup_window_s: float = 300.0,
+        max_errors: int = _MAX_ERRORS,
+        combine_writes: bool = True,
+    ) -> None:
+        if default_max_receives < 1:
+            raise InvalidJobError(f"default_max_receives must be >= 1 (got {default_max_receives})")
+        if dedup_window_s < 0:
+            raise InvalidJobError(f"dedup_window_s must be >= 0 (got {dedup_window_s})")
+        self.store = store
+        self.default_max_receives = default_max_receives
+        self.dedup_window_s = dedup_window_s
+        self.max_errors = max_errors
+        self.combine_writes = combine_writes
+        self._waiting: list[tuple[list[_Item], asyncio.Future[list[str | None]]]] = []
+        self._combiner: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def _tx(self, tx: Tx | None) -> AsyncIterator[Tx]:
+        if tx is not None:
+            yield tx
+        else:
+            async with self.store.transaction() as own:
+                yield own
+
+    # -- enqueue -----------------------------------------------------------------------------
+
+    def _options(
+        self, delay: float, max_receives: int | None, priority: int
+    ) -> tuple[float, int, int]:
+        if delay < 0:
+            raise InvalidJobError(f"delay must be >= 0 seconds (got {delay})")
+        receives = self.default_max_receives if max_receives is None else max_receives
+        if receives < 1:
+            raise InvalidJobError(f"max_receives must be >= 1 (got {max_receives})")
+        if not isinstance(priority, int):
+            raise InvalidJobError(f"priority must be an int (got {priority!r})")
+        return float(delay), int(receives), priority
+
+    async def enqueue(
+        self,
+        queue_name: str,
+        payload: dict[str, Any],
+        *,
+        tx: Tx | None = None,
+        delay: float = 0.0,
+        dedup_key: str | None = None,
+        max_receives: int | None = None,
+        priority: int = 0,
+    ) -> str | None:
+        """Add one job; return its id, or None when `dedup_key` was seen within the window."""
+        ids = await self.enqueue_many(
+            queue_name,
+            [payload],
+            tx=tx,
+            delay=delay,
+            dedup_keys=None if dedup_key is None else [dedup_key],
+            max_receives=max_receives,
+            priority=priority,
+        )
+        return ids[0]
+
+    async def enqueue_many(
+        self,
+        queue_name: str,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        tx: Tx | None = None,
+        delay: float = 0.0,
+        dedup_keys: Sequence[str | None] | None = None,
+        max_receives: int | None = None,
+        priority: int = 0,
+    ) -> list[str | None]:
+        """Add many jobs in one transaction (few statements); None marks a deduplicated one."""
+        _check_queue_name(queue_name)
+        delay, receives, priority = self._options(delay, max_receives, priority)
+        if dedup_keys is not None and len(dedup_keys) != len(payloads):
+            raise InvalidJobError("dedup_keys must have one entry (or None) per payload")
+        keys: Sequence[str | None] = dedup_keys or [None] * len(payloads)
+        for key in keys:
+            if key is not None and (not isinstance(key, str) or not key):
+                raise InvalidJobError(f"dedup_key must be a non-empty string (got {key!r})")
+        items = [
+            _Item(queue_name, _encode_payload(payload), key, priority, receives, delay)
+            for payload, key in zip(payloads, keys, strict=True)
+        ]
+        if not items:
+            return []
+        if tx is not None:
+            return await self._write(tx, items)
+        if not self.combine_writes:
+            async with self.store.transaction() as own:
+                return await self._write(own, items)
+        future: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, future))
+        if self._combiner is None or self._combiner.done():
+            self._combiner = asyncio.create_task(self._combine())
+        return await asyncio.shield(future)
+
+    async def _combine(self) -> None:
+        """Write the enqueues of concurrent callers together: one transaction, one commit."""
+        while self._waiting:
+            requests, self._waiting = self._waiting, []
+            items = [item for batch, _ in requests for item in batch]
+            try:
+                async with self.store.transaction() as tx:
+                    ids = await self._write(tx, items)
+            except BaseException as exc:
+                for _, future in requests:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            start = 0
+            for batch, future in requests:
+                if not future.done():
+                    future.set_result(ids[start : start + len(batch)])
+                start += len(batch)
+
+    async def _write(self, tx: Tx, items: list[_Item]) -> list[str | None]:
+        now = self.store.clock.time()
+        ids: list[str | None] = [new_job_id() for _ in items]
+        for index, item in enumerate(items):
+            if item.dedup_key is None:
+                continue
+            won = await tx.fetchone(
+                _DEDUP_UPSERT,
+                (item.queue, item.dedup_key, ids[index], now + self.dedup_window_s, now),
+            )
+            if won is None:
+                ids[index] = None
+        rows = [
+            (job_id, i.queue, i.body, i.priority, i.max_receives, now, now + i.delay, i.dedup_key)
+            for job_id, i in zip(ids, items, strict=True)
+            if job_id is not None
+        ]
+        for chunk in _chunks(rows):
+            flat = [value for row in chunk for value in row]
+            await tx.execute(_INSERT_HEAD + ", ".join([_INSERT_ROW] * len(chunk)), flat)
+        if rows:
+            tx.notify(NOTIFY_CHANNEL)
+        return ids
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def claim(
+        self, queue_name: str, *, limit: int = 1, visibility_timeout: float = 30.0
+    ) -> list[Job]:
+        """Lease up to `limit` ready jobs for `visibility_timeout` seconds (one receive each)."""
+        jobs, _ = await self.claim_counted(
+            queue_name, limit=limit, visibility_timeout=visibility_timeout
+        )
+        return jobs
+
+    async def claim_counted(
+        self, queue_name: str, *, limit: int = 1, visibility_timeout: float = 30.0
+    ) -> tuple[list[Job], int]:
+        """Like `claim`, also returning how many jobs this claim moved to the dead-letter queue."""
+        _check_queue_name(queue_name)
+        if limit < 1:
+            raise InvalidJobError(f"claim limit must be >= 1 (got {limit})")
+        if visibility_timeout <= 0:
+            raise InvalidJobError(f"visibility_timeout must be > 0 (got {visibility_timeout})")
+        token = secrets.token_hex(12)
+        async with self.store.transaction() as tx:
+            now = self.store.clock.time()
+            rows = await tx.fetchall(
+                _CLAIM_SQL[tx.engine],
+                (
+                    token,
+                    now + visibility_timeout,
+                    now,
+                    "receive limit reached",
+                    queue_name,
+                    now,
+                    limit,
+                ),
+            )
+            dead = [row for row in rows if int(row["state"]) == _DEAD]
+            if dead:
+                await tx.executemany(
+                    "UPDATE seawall_jobs SET errors = ? WHERE id = ?",
+                    [
+                        (
+                            self._append_error(
+                                json.loads(row["errors"]),
+                                error_record(
+                                    now,
+                                    f"receive limit reached after {row['receives']} receives; "
+                                    "the last lease expired without an ack",
+                                    None,
+                                ),
+                            ),
+                            row["id"],
+                        )
+                        for row in dead
+                    ],
+                )
+        jobs = [_row_to_job(row) for row in rows if int(row["state"]) == _PENDING]
+        jobs.sort(key=lambda j: (-j.priority, j.enqueued_at, j.id))
+        return jobs, len(dead)
+
+    def _append_error(self, errors: list[dict[str, Any]], record: dict[str, Any]) -> str:
+        return json.dumps(([*errors, record])[-self.max_errors :], separators=(",", ":"))
+
+    async def ack(self, job: Job, *, tx: Tx | None = None) -> bool:
+        """Mark the job done if this lease still holds it; False (and no change) otherwise."""
+        token = self._token(job)
+        async with self._tx(tx) as t:
+            changed = await t.execute(_ACK, (self.store.clock.time(), job.id, token))
+        return changed == 1
+
+    async def ack_many(self, jobs: Sequence[Job], *, tx: Tx | None = None) -> int:
+        """Ack many jobs in few statements; return how many were still held by their lease."""
+        by_token: dict[str, list[str]] = {}
+        for job in jobs:
+            by_token.setdefault(self._token(job), []).append(job.id)
+        if not by_token:
+            return 0
+        done = 0
+        async with self._tx(tx) as t:
+            now = self.store.clock.time()
+            for token, ids in by_token.items():
+                for chunk in _chunks(ids):
+                    done += await t.execute(
+                        "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        (now, token, *chunk),
+                    )
+        return done
+
+    async def nack(
+        self,
+        job: Job,
+        *,
+        delay: float = 0.0,
+        error: str | None = None,
+        tb: str | None = None,
+        tx: Tx | None = None,
+    ) -> bool:
+        """Give the job back (visible after `delay`), recording the error; at the receive limit
+        it goes to the dead-letter queue at once. False when the lease was already lost."""
+        if delay < 0:
+            raise InvalidJobError(f"nack delay must be >= 0 (got {delay})")
+        token = self._token(job)
+        now = self.store.clock.time()
+        errors = job.errors
+        if error is not None or tb is not None:
+            errors = ([*errors, error_record(now, error, tb)])[-self.max_errors :]
+        dead = job.receives >= job.max_receives
+        params = (
+            _DEAD if dead else _PENDING,
+            job.visible_at if dead else now + delay,
+            now if dead else None,
+            f"failed on receive {job.receives} of {job.max_receives}" if dead else None,
+            json.dumps(errors, separators=(",", ":")),
+            job.id,
+            token,
+        )
+        async with self._tx(tx) as t:
+            changed = await t.execute(_NACK, params)
+            if changed and not dead:
+                t.notify(NOTIFY_CHANNEL)
+        return changed == 1
+
+    async def extend(self, job: Job, seconds: float) -> bool:
+        """Keep the lease for `seconds` more from now; False when the lease was already lost."""
+        if seconds <= 0:
+            raise InvalidJobError(f"extend needs seconds > 0 (got {seconds})")
+        token = self._token(job)
+        async with self.store.transaction() as tx:
+            changed = await tx.execute(_EXTEND, (self.store.clock.time() + seconds, job.id, token))
+        return changed == 1
+
+    async def release(self, jobs: Sequence[Job]) -> int:
+        """Hand back claimed jobs whose handlers never started: visible now, receive uncounted."""
+        by_token: dict[str, list[str]] = {}
+        for job in jobs:
+            by_token.setdefault(self._token(job), []).append(job.id)
+        released = 0
+        if not by_token:
+            return 0
+        async with self.store.transaction() as tx:
+            now = self.store.clock.time()
+            for token, ids in by_token.items():
+                for chunk in _chunks(ids):
+                    released += await tx.execute(
+                        "UPDATE seawall_jobs SET lease_token = NULL, visible_at = ?, "
+                        "receives = CASE WHEN receives > 0 THEN receives - 1 ELSE 0 END "
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        (now, token, *chunk),
+                    )
+            if released:
+                tx.notify(NOTIFY_CHANNEL)
+        return released
+
+    @staticmethod
+    def _token(job: Job) -> str:
+        if not job.lease_token:
+            raise InvalidJobError(f"job {job.id} carries no lease token: claim it first")
+        return job.lease_token
+
+    # -- inspection --------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id in any state, or None."""
+        async with self.store.read() as tx:
+            row = await tx.fetchone(
+                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ?", (job_id,)
+            )
+        return None if row is None else _row_to_job(row)
+
+    async def stats(self) -> list[QueueStats]:
+        """Per-queue depth: ready, in flight, delayed, done, dead, oldest ready job's age."""
+        now = self.store.clock.time()
+        async with self.store.read() as tx:
+            rows = await tx.fetchall(
+                "SELECT queue, "
+                "SUM(CASE WHEN state = 0 AND visible_at <= ? THEN 1 ELSE 0 END) AS ready, "
+                "SUM(CASE WHEN state = 0 AND visible_at > ? AND lease_token IS NOT NULL "
+                "THEN 1 ELSE 0 END) AS in_flight, "
+                "SUM(CASE WHEN state = 0 AND visible_at > ? AND lease_token IS NULL "
+                "THEN 1 ELSE 0 END) AS delayed, "
+                "SUM(CASE WHEN state = 1 THEN 1 ELSE 0 END) AS done, "
+                "SUM(CASE WHEN state = 2 THEN 1 ELSE 0 END) AS dead, "
+                "MIN(CASE WHEN state = 0 AND visible_at <= ? THEN enqueued_at END) AS oldest "
+                "FROM seawall_jobs GROUP BY queue ORDER BY queue",
+                (now, now, now, now),
+            )
+        return [
+            QueueStats(
+                queue=row["queue"],
+                ready=int(row["ready"] or 0),
+                in_flight=int(row["in_flight"] or 0),
+                delayed=int(row["delayed"] or 0),
+                done=int(row["done"] or 0),
+                dead=int(row["dead"] or 0),
+                oldest_ready_age_s=None
+                if row["oldest"] is None
+                else max(0.0, now - float(row["oldest"])),
+            )
+            for row in rows
+        ]
+
+    # -- dead-letter queue -------------------------------------------------------------------
+
+    async def dead_letters(
+        self, queue_name: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first, optionally of one queue."""
+        if limit < 1 or offset < 0:
+            raise InvalidJobError("dead_letters needs limit >= 1 and offset >= 0")
+        where, params = self._dead_filter(queue_name, None, None)
+        async with self.store.read() as tx:
+            rows = await tx.fetchall(
+                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE {where} "
+                "ORDER BY finished_at DESC, id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        return [_row_to_dead_letter(row) for row in rows]
+
+    async def dead_letter(self, job_id: str) -> DeadLetter | None:
+        """One dead letter by job id, or None when that job is not in the dead-letter queue."""
+        async with self.store.read() as tx:
+            row = await tx.fetchone(
+                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ? AND state = 2", (job_id,)
+            )
+        return None if row is None else _row_to_dead_letter(row)
+
+    @staticmethod
+    def _dead_filter(
+        queue_name: str | None, ids: Sequence[str] | None, error_contains: str | None
+    ) -> tuple[str, list[Any]]:
+        clauses, params = ["state = 2"], list[Any]()
+        if queue_name is not None:
+            clauses.append("queue = ?")
+            params.append(_check_queue_name(queue_name))
+        if ids is not None:
+            if not ids:
+                clauses.append("1 = 0")
+            else:
+                clauses.append(f"id IN ({_marks(len(ids))})")
+                params.extend(ids)
+        if error_contains is not None:
+            clauses.append("(errors LIKE ? OR dead_reason LIKE ?)")
+            pattern = f"%{error_contains}%"
+            params.extend([pattern, pattern])
+        return " AND ".join(clauses), params
+
+    async def redrive(
+        self,
+        ids: Sequence[str] | None = None,
+        queue_name: str | None = None,
+        *,
+        error_contains: str | None = None,
+        rate_per_s: float | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """Move dead letters back to their queue with their receive count reset (all, by id,
+        by queue or by error text). `rate_per_s` spaces their visibility so at most that many
+        become ready per second. Returns how many were redriven."""
+        if rate_per_s is not None and rate_per_s <= 0:
+            raise InvalidJobError(f"rate_per_s must be > 0 (got {rate_per_s})")
+        if ids is not None and len(ids) > 30_000:
+            raise InvalidJobError("redrive at most 30,000 ids per call")
+        where, params = self._dead_filter(queue_name, ids, error_contains)
+        sql = f"SELECT id FROM seawall_jobs WHERE {where} ORDER BY finished_at, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        async with self.store.transaction() as tx:
+            now = self.store.clock.time()
+            found = [row["id"] for row in await tx.fetchall(sql, params)]
+            if not found:
+                return 0
+            step = 0.0 if rate_per_s is None else 1.0 / rate_per_s
+            changed = await tx.executemany(
+                "UPDATE seawall_jobs SET state = 0, receives = 0, lease_token = NULL, "
+                "visible_at = ?, finished_at = NULL, dead_reason = NULL WHERE id = ? AND state = 2",
+                [(now + index * step, job_id) for index, job_id in enumerate(found)],
+            )
+            tx.notify(NOTIFY_CHANNEL)
+        return changed if changed >= 0 else len(found)
+
+    async def purge_dead_letters(
+        self, queue_name: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
+        """Delete dead letters (all, of one queue, or by id); return how many were deleted."""
+        where, params = self._dead_filter(queue_name, ids, None)
+        async with self.store.transaction() as tx:
+            return await tx.execute(f"DELETE FROM seawall_jobs WHERE {where}", params)
+
+    async def cleanup(self, older_than_s: float) -> int:
+        """Delete jobs finished more than `older_than_s` ago and expired dedup keys."""
+        if older_than_s < 0:
+            raise InvalidJobError(f"older_than_s must be >= 0 (got {older_than_s})")
+        async with self.store.transaction() as tx:
+            now = self.store.clock.time()
+            deleted = await tx.execute(
+                "DELETE FROM seawall_jobs WHERE state = 1 AND finished_at < ?",
+                (now - older_than_s,),
+            )
+            await tx.execute("DELETE FROM seawall_job_dedup WHERE expires_at <= ?", (now,))
+        return deleted

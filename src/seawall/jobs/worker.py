@@ -1,0 +1,539 @@
+"""The worker: claims jobs in batches, runs handlers with bounded concurrency, acks in batches.
+
+A transactional handler gets the job and an open transaction; the worker acks the job in that
+same transaction, guarded by the lease, so the handler's effects and the ack commit together or
+not at all. When several jobs of a queue are waiting, up to `transaction_group` of them run one
+after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
+back that job's effects only), so a whole group costs one commit; set `transaction_group=1` for
+transactional handlers that wait on slow things and should run side by side instead.
+Other handlers run first and are acked afterwards, many at a time. A handler raising
+`RetryLater(delay)` puts its job back; any other exception records the error and backs off.
+Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
+handlers within the grace period and releases jobs that were claimed but not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from seawall.clock import Clock
+from seawall.jobs.backoff import Backoff, default_backoff
+from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
+from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
+from seawall.store.base import Store
+
+__all__ = ["Handler", "Worker", "WorkerEvent"]
+
+log = logging.getLogger("seawall.jobs.worker")
+
+Handler = Callable[..., Awaitable[Any]]
+F = TypeVar("F", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvent:
+    """Something the worker did, for metrics: kind is processed, failed, retried,
+    dead_lettered, lease_lost or released."""
+
+    kind: str
+    queue: str
+    count: int = 1
+    job_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    handler: Handler
+    transactional: bool
+    batch: bool
+
+
+@dataclass(slots=True)
+class _Unit:
+    """Work for one runner: one job, or a whole claimed batch for a batch handler."""
+
+    queue: str
+    jobs: list[Job]
+
+
+class Worker:
+    """Processes jobs from one or more queues of a store (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue: Queue | None = None,
+        concurrency: int = 16,
+        batch_size: int = 32,
+        visibility_timeout: float = 30.0,
+        poll_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        clock: Clock | None = None,
+        queues: list[str] | None = None,
+        grace_period: float = 30.0,
+        transaction_group: int = 16,
+        on_event: Callable[[WorkerEvent], None] | None = None,
+    ) -> None:
+        if concurrency < 1 or batch_size < 1:
+            raise InvalidJobError("concurrency and batch_size must be >= 1")
+        if visibility_timeout <= 0 or poll_interval <= 0 or grace_period < 0:
+            raise InvalidJobError(
+                "visibility_timeout and poll_interval must be > 0, grace_period >= 0"
+            )
+        self.store = store
+        self.queue = queue or Queue(store)
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.visibility_timeout = visibility_timeout
+        self.poll_interval = poll_interval
+        self.backoff = backoff or default_backoff()
+        self.clock = clock or store.clock
+        self.queues = list(queues) if queues is not None else None
+        self.grace_period = grace_period
+        self.transaction_group = max(1, transaction_group)
+        self.on_event = on_event
+        self.processed = 0
+        self.failed = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.lease_lost = 0
+        self._routes: dict[str, _Route] = {}
+        self._units: deque[_Unit] = deque()
+        self._buffered_jobs = 0
+        self._running_jobs = 0
+        self._work = asyncio.Event()
+        self._space = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._acks: list[Job] = []
+        self._ack_wake = asyncio.Event()
+        self._ack_lock = asyncio.Lock()
+
+    # -- registration ------------------------------------------------------------------------
+
+    def register(
+        self, queue_name: str, handler: Handler, *, transactional: bool = True, batch: bool = False
+    ) -> None:
+        """Route `queue_name` to `handler`: `h(job, tx)` when transactional, else `h(job)`;
+        with batch=True, `h(jobs[, tx]) -> BatchResult | None` gets a whole claimed batch."""
+        if not isinstance(queue_name, str) or not queue_name:
+            raise InvalidJobError(f"queue name must be a non-empty string (got {queue_name!r})")
+        if queue_name in self._routes:
+            raise InvalidJobError(f"queue {queue_name!r} already has a handler")
+        if not callable(handler):
+            raise InvalidJobError(f"handler for {queue_name!r} is not callable")
+        self._routes[queue_name] = _Route(handler, transactional, batch)
+
+    def handler(
+        self, queue_name: str, *, transactional: bool = True, batch: bool = False
+    ) -> Callable[[F], F]:
+        """Decorator form of `register`."""
+
+        def decorate(fn: F) -> F:
+            self.register(queue_name, fn, transactional=transactional, batch=batch)
+            return fn
+
+        return decorate
+
+    def _queue_names(self) -> list[str]:
+        names = self.queues if self.queues is not None else list(self._routes)
+        missing = [name for name in names if name not in self._routes]
+        if missing:
+            raise InvalidJobError(f"no handler registered for queue(s) {missing}")
+        if not names:
+            raise InvalidJobError("register at least one handler before running the worker")
+        return names
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask a running worker to stop gracefully."""
+        self._stop_requested.set()
+        self._work.set()
+        self._space.set()
+
+    def install_signal_handlers(self) -> None:
+        """Stop gracefully on SIGTERM and SIGINT (call from inside the running event loop)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Process jobs until `stop` is set or `request_stop` is called."""
+        await self._serve(stop, until_idle=False)
+
+    async def run_until_idle(self) -> int:
+        """Process until no ready job remains (delayed ones are left); return jobs processed."""
+        before = self.processed
+        await self._serve(None, until_idle=True)
+        return self.processed - before
+
+    async def _serve(self, stop: asyncio.Event | None, *, until_idle: bool) -> None:
+        names = self._queue_names()
+        self._stop_requested.clear()
+        stopper: asyncio.Task[None] | None = None
+        if stop is not None:
+            stopper = asyncio.create_task(self._watch_stop(stop))
+        runners = [asyncio.create_task(self._runner()) for _ in range(self.concurrency)]
+        flusher = asyncio.create_task(self._ack_flusher())
+        try:
+            await self._claim_loop(names, until_idle=until_idle)
+        finally:
+            await self._shutdown(runners, flusher)
+            if stopper is not None:
+                stopper.cancel()
+
+    async def _watch_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.request_stop()
+
+    async def _shutdown(
+        self, runners: list[asyncio.Task[None]], flusher: asyncio.Task[None]
+    ) -> None:
+        unstarted = [job for unit in self._units for job in unit.jobs]
+        self._units.clear()
+        self._buffered_jobs = 0
+        self._stop_requested.set()
+        self._work.set()
+        if unstarted:
+            try:
+                released = await self.queue.release(unstarted)
+                self._emit("released", unstarted[0].queue, released)
+            except Exception:
+                log.exception(
+                    "could not release %d unstarted jobs; their leases expire", len(unstarted)
+                )
+        _done, pending = await asyncio.wait(runners, timeout=self.grace_period)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(BaseException):
+                await task
+        if pending:
+            log.warning("%d handlers did not finish within the grace period", len(pending))
+        await self._flush_acks()
+        flusher.cancel()
+        with contextlib.suppress(BaseException):
+            await flusher
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
+        capacity = self.concurrency + self.batch_size
+        low_water = max(1, min(self.batch_size, self.concurrency) // 2)
+        empty_rounds = 0
+        while not self._stop_requested.is_set():
+            held = self._buffered_jobs + self._running_jobs
+            room = capacity - held
+            if held and room < low_water:
+                self._space.clear()
+                await self._space.wait()
+                continue
+            claimed = 0
+            for name in names:
+                limit = min(self.batch_size, capacity - self._buffered_jobs - self._running_jobs)
+                if limit < 1 or self._stop_requested.is_set():
+                    break
+                claimed += await self._claim(name, limit)
+            if claimed:
+                empty_rounds = 0
+                continue
+            if until_idle:
+                if self._buffered_jobs or self._running_jobs:
+                    self._space.clear()
+                    await self._space.wait()
+                    continue
+                await self._flush_acks()
+                empty_rounds += 1
+                if empty_rounds >= 2:
+                    return
+                continue
+            await self._idle_wait()
+
+    async def _claim(self, name: str, limit: int) -> int:
+        try:
+            jobs, dead = await self.queue.claim_counted(
+                name, limit=limit, visibility_timeout=self.visibility_timeout
+            )
+        except Exception:
+            log.exception("claiming from queue %r failed; retrying after the poll interval", name)
+            await asyncio.sleep(self.poll_interval)
+            return 0
+        if dead:
+            self.dead_lettered += dead
+            self._emit("dead_lettered", name, dead)
+        if not jobs:
+            return 0
+        if self._routes[name].batch:
+            self._units.append(_Unit(name, jobs))
+        else:
+            self._units.extend(_Unit(name, [job]) for job in jobs)
+        self._buffered_jobs += len(jobs)
+        self._work.set()
+        return len(jobs)
+
+    async def _idle_wait(self) -> None:
+        waits = [
+            asyncio.ensure_future(self.store.wait_for_notify(NOTIFY_CHANNEL, self.poll_interval)),
+            asyncio.ensure_future(self._stop_requested.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def _runner(self) -> None:
+        while True:
+            if self._stop_requested.is_set():
+                return
+            if not self._units:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            unit = self._units.popleft()
+            route = self._routes[unit.queue]
+            if route.transactional and not route.batch and self.transaction_group > 1:
+                while (
+                    self._units
+                    and self._units[0].queue == unit.queue
+                    and len(unit.jobs) < self.transaction_group
+                ):
+                    unit = _Unit(unit.queue, unit.jobs + self._units.popleft().jobs)
+            count = len(unit.jobs)
+            self._buffered_jobs -= count
+            self._running_jobs += count
+            try:
+                await self._run_unit(unit)
+            finally:
+                self._running_jobs -= count
+                self._space.set()
+
+    async def _run_unit(self, unit: _Unit) -> None:
+        route = self._routes[unit.queue]
+        now = self.clock.time()
+        fresh = [job for job in unit.jobs if job.visible_at > now]
+        if len(fresh) < len(unit.jobs):
+            lost = len(unit.jobs) - len(fresh)
+            self.lease_lost += lost
+            self._emit("lease_lost", unit.queue, lost)
+        if not fresh:
+            return
+        if route.batch:
+            await self._run_batch(route, unit.queue, fresh)
+        elif len(fresh) > 1:
+            await self._run_group(route, fresh)
+        else:
+            await self._run_one(route, fresh[0])
+
+    async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
+        """Run transactional handlers one after another in one transaction, each job inside
+        its own savepoint: a failing job rolls back only its own effects, and the group's
+        effects and acks share one commit."""
+        outcomes: list[tuple[str, Job, str | None]] = []
+        try:
+            async with self.store.transaction() as tx:
+                for job in jobs:
+                    if self.clock.time() >= job.visible_at:
+                        outcomes.append(("lease_lost", job, None))
+                        continue
+                    await tx.execute("SAVEPOINT seawall_job")
+                    failure: tuple[float, str | None, str | None, bool] | None = None
+                    acked = False
+                    try:
+                        await route.handler(job, tx)
+                        acked = await self.queue.ack(job, tx=tx)
+                    except RetryLater as retry:
+                        failure = (retry.delay, retry.reason, None, True)
+                    except Exception as exc:
+                        delay = self.backoff.delay(max(1, job.receives), 0.0)
+                        message = f"{type(exc).__name__}: {exc}"
+                        failure = (delay, message, traceback.format_exc(), False)
+                    if acked:
+                        await tx.execute("RELEASE SAVEPOINT seawall_job")
+                        outcomes.append(("processed", job, None))
+                        continue
+                    await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
+                    await tx.execute("RELEASE SAVEPOINT seawall_job")
+                    if failure is None:
+                        outcomes.append(("lease_lost", job, None))
+                        continue
+                    wait, reason, tb, retried = failure
+                    if not await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx):
+                        outcomes.append(("lease_lost", job, reason))
+                    elif job.receives >= job.max_receives:
+                        outcomes.append(("dead_lettered", job, reason))
+                    else:
+                        outcomes.append(("retried" if retried else "failed", job, reason))
+        except Exception:
+            log.exception(
+                "a transaction of %d jobs failed; they are redelivered after their lease",
+                len(jobs),
+            )
+            return
+        for kind, job, reason in outcomes:
+            self._count(kind, job, reason)
+
+    def _count(self, kind: str, job: Job, error: str | None) -> None:
+        if kind == "processed":
+            self.processed += 1
+        elif kind == "lease_lost":
+            self.lease_lost += 1
+        elif kind == "dead_lettered":
+            self.dead_lettered += 1
+        elif kind == "retried":
+            self.retried += 1
+        else:
+            self.failed += 1
+        self._emit(kind, job.queue, 1, job.id, error)
+
+    async def _run_one(self, route: _Route, job: Job) -> None:
+        try:
+            if route.transactional:
+                async with self.store.transaction() as tx:
+                    await route.handler(job, tx)
+                    if not await self.queue.ack(job, tx=tx):
+                        raise LeaseLostError(job.id)
+                self.processed += 1
+                self._emit("processed", job.queue, 1, job.id)
+            else:
+                await route.handler(job)
+                self._acks.append(job)
+                self._ack_wake.set()
+        except LeaseLostError:
+            self.lease_lost += 1
+            self._emit("lease_lost", job.queue, 1, job.id)
+        except RetryLater as retry:
+            await self._nack(job, retry.delay, retry.reason, None, retried=True)
+        except Exception as exc:
+            delay = self.backoff.delay(max(1, job.receives), 0.0)
+            await self._nack(job, delay, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    async def _run_batch(self, route: _Route, name: str, jobs: list[Job]) -> None:
+        try:
+            if route.transactional:
+                async with self.store.transaction() as tx:
+                    result = await route.handler(jobs, tx)
+                    failed = _failed_ids(result, jobs)
+                    ok = [job for job in jobs if job.id not in failed]
+                    acked = await self.queue.ack_many(ok, tx=tx)
+                    if acked != len(ok):
+                        raise LeaseLostError(",".join(j.id for j in ok))
+                self.processed += acked
+                self._emit("processed", name, acked)
+            else:
+                result = await route.handler(jobs)
+                failed = _failed_ids(result, jobs)
+                self._acks.extend(job for job in jobs if job.id not in failed)
+                self._ack_wake.set()
+        except LeaseLostError:
+            self.lease_lost += len(jobs)
+            self._emit("lease_lost", name, len(jobs))
+            return
+        except RetryLater as retry:
+            for job in jobs:
+                await self._nack(job, retry.delay, retry.reason, None, retried=True)
+            return
+        except Exception as exc:
+            tb = traceback.format_exc()
+            for job in jobs:
+                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                await self._nack(job, delay, f"{type(exc).__name__}: {exc}", tb)
+            return
+        errors = result.errors if isinstance(result, BatchResult) else {}
+        for job in jobs:
+            if job.id in failed:
+                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                await self._nack(job, delay, errors.get(job.id, "reported failed by batch"), None)
+
+    async def _nack(
+        self, job: Job, delay: float, error: str | None, tb: str | None, *, retried: bool = False
+    ) -> None:
+        try:
+            changed = await self.queue.nack(job, delay=delay, error=error, tb=tb)
+        except Exception:
+            log.exception(
+                "nack of job %s failed; it becomes visible when its lease expires", job.id
+            )
+            return
+        if not changed:
+            self._count("lease_lost", job, error)
+        elif job.receives >= job.max_receives:
+            self._count("dead_lettered", job, error)
+        else:
+            self._count("retried" if retried else "failed", job, error)
+
+    # -- batched acks ------------------------------------------------------------------------
+
+    async def _ack_flusher(self) -> None:
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        async with self._ack_lock:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                try:
+                    acked = await self.queue.ack_many(batch)
+                except Exception:
+                    log.exception(
+                        "acking %d jobs failed; they are redelivered after their lease", len(batch)
+                    )
+                    continue
+                self.processed += acked
+                if acked < len(batch):
+                    self.lease_lost += len(batch) - acked
+                if self.on_event is not None:
+                    self._emit_acks(batch, acked)
+
+    def _emit_acks(self, batch: list[Job], acked: int) -> None:
+        per_queue: dict[str, int] = {}
+        for job in batch:
+            per_queue[job.queue] = per_queue.get(job.queue, 0) + 1
+        if acked == len(batch):
+            for name, count in per_queue.items():
+                self._emit("processed", name, count)
+        else:
+            self._emit("processed", batch[0].queue, acked)
+            self._emit("lease_lost", batch[0].queue, len(batch) - acked)
+
+    def _emit(
+        self,
+        kind: str,
+        queue: str,
+        count: int,
+        job_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self.on_event is None or count <= 0:
+            return
+        try:
+            self.on_event(WorkerEvent(kind, queue, count, job_id, error))
+        except Exception:
+            log.exception("on_event callback failed")
+
+
+def _failed_ids(result: object, jobs: list[Job]) -> set[str]:
+    if result is None:
+        return set()
+    if not isinstance(result, BatchResult):
+        raise InvalidJobError(
+            f"a batch handler must return BatchResult or None (got {type(result).__name__})"
+        )
+    known = {job.id for job in jobs}
+    return {job_id for job_id in result.failed_ids if job_id in known}

@@ -1,0 +1,136 @@
+"""Loading the configuration with environment overrides, and `seawall config check`.
+
+Environment variables override the TOML file table by table, through pydantic-settings:
+`SEAWALL_STORE__URL`, `SEAWALL_SERVER__PORT`, `SEAWALL_WORKER__CONCURRENCY`,
+`SEAWALL_DASHBOARD__TOKEN`, `SEAWALL_LOGGING__LEVEL` and so on (prefix `SEAWALL_`, `__` between
+table and key). `LOG_LEVEL` overrides `[logging] level`. Webhook endpoints are a list and come from
+the file only. Overridden values are validated exactly like file values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from seawall.config import ConfigError, SeawallConfig, load_config, parse_config
+from seawall.secrets import SecretError, resolve_secret, resolve_secrets
+
+__all__ = [
+    "CheckReport",
+    "check_config",
+    "env_overrides",
+    "load_settings",
+    "resolve_dashboard_token",
+]
+
+
+class _Overrides(BaseSettings):
+    """The tables environment variables may override (each a partial table)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEAWALL_", env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    store: dict[str, Any] | None = None
+    server: dict[str, Any] | None = None
+    worker: dict[str, Any] | None = None
+    dashboard: dict[str, Any] | None = None
+    logging: dict[str, Any] | None = None
+
+
+def env_overrides() -> dict[str, dict[str, Any]]:
+    """The partial tables set through `SEAWALL_<TABLE>__<KEY>` variables (and `LOG_LEVEL`)."""
+    overrides = _Overrides().model_dump(exclude_none=True)
+    level = os.environ.get("LOG_LEVEL")
+    if level:
+        overrides.setdefault("logging", {})["level"] = level
+    return {k: dict(v) for k, v in overrides.items() if v}
+
+
+def load_settings(path: str | Path | None) -> SeawallConfig:
+    """Read the TOML file (or the defaults when `path` is None) and apply environment overrides.
+
+    Raises ConfigError with each problem's location and fix; a problem caused by an environment
+    variable names that variable.
+    """
+    label = str(path) if path is not None else "<defaults>"
+    data: dict[str, Any] = {}
+    if path is not None:
+        load_config(path)  # reports a missing file, bad TOML and invalid values first
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    overrides = env_overrides()
+    if not overrides:
+        return parse_config(data, path=label)
+    for table, values in overrides.items():
+        merged = dict(data.get(table) or {})
+        merged.update(values)
+        data[table] = merged
+    try:
+        return parse_config(data, path=label)
+    except ConfigError as exc:
+        sources = ", ".join(
+            f"SEAWALL_{t.upper()}__{k.upper()}" for t, vals in overrides.items() for k in vals
+        )
+        raise ConfigError(
+            label, [*exc.problems, f"(environment overrides in effect: {sources})"]
+        ) from None
+
+
+def resolve_dashboard_token(config: SeawallConfig) -> str | None:
+    """The dashboard's admin token, resolved from its reference; None when the dashboard is off."""
+    if not config.dashboard.token:
+        return None
+    return resolve_secret(config.dashboard.token, name="dashboard.token").value
+
+
+@dataclass
+class CheckReport:
+    """What `config check` found: the problems (location, message, fix) and a summary."""
+
+    path: str
+    problems: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def check_config(path: str | Path) -> CheckReport:
+    """Validate a file fully: schema, environment overrides, secret references, handler modules."""
+    report = CheckReport(path=str(path))
+    try:
+        config = load_settings(path)
+    except ConfigError as exc:
+        report.problems = list(exc.problems)
+        return report
+    for index, hook in enumerate(config.webhooks):
+        where = f"webhooks[{index}] ({hook.source})"
+        try:
+            resolve_secrets(hook.secrets, name=f"{where}.secrets")
+        except SecretError as exc:
+            report.problems.append(str(exc))
+        if hook.handlers and importlib.util.find_spec(hook.handlers.split(":")[0]) is None:
+            report.problems.append(
+                f"{where}.handlers: module {hook.handlers!r} cannot be imported "
+                "(check the name and that it is on PYTHONPATH)"
+            )
+    try:
+        resolve_dashboard_token(config)
+    except SecretError as exc:
+        report.problems.append(str(exc))
+    report.summary = {
+        "store": config.store.url.split("@")[-1] if "@" in config.store.url else config.store.url,
+        "server": f"{config.server.host}:{config.server.port}",
+        "webhooks": [f"{w.source} {w.path} ({w.scheme})" for w in config.webhooks],
+        "dashboard": "on" if config.dashboard.token else "off",
+        "logging": f"{config.logging.level} {config.logging.format}",
+    }
+    return report

@@ -1,0 +1,101 @@
+"""Payment records in the command store: one item per order, a new version per change.
+
+Keys follow the guide: pk `PAYMENT#{tenant}`, sk `ORDER#{order_id}`, type `PAYMENT`. The guide
+publishes with version 0 every time, so the second result for an order (a retry, a webhook)
+crashes with a version conflict. Here every change is read-merge-publish based on the version
+just read: if another writer got there first, the conflict is caught, the record re-read and the
+update merged again (`state.merge` is idempotent and never moves a payment backwards), so
+concurrent writers can neither crash nor overwrite each other's newer state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from seawall.commands import (
+    VERSION_FIRST,
+    CommandInputModel,
+    CommandModel,
+    CommandService,
+    InvokeContext,
+    VersionConflictError,
+)
+from seawall.payments.models import PaymentError
+from seawall.payments.state import PaymentUpdate, merge
+
+__all__ = ["PAYMENT_TYPE", "PaymentRecord", "PaymentRecords", "payment_keys"]
+
+PAYMENT_TYPE = "PAYMENT"
+_CONFLICT_RETRIES = 20
+
+
+def payment_keys(tenant: str, order_id: str) -> tuple[str, str]:
+    """The record's (pk, sk): `PAYMENT#{tenant}`, `ORDER#{order_id}`."""
+    return f"PAYMENT#{tenant}", f"ORDER#{order_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    """The latest version of one order's payment record."""
+
+    tenant: str
+    order_id: str
+    version: int
+    attributes: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """`pending`, `success`, `failed` or `refunded`."""
+        return str(self.attributes.get("status", "pending"))
+
+    @property
+    def transaction_id(self) -> str:
+        """The provider's payment id, or "" when none is known."""
+        return str(self.attributes.get("transaction_id") or "")
+
+
+class PaymentRecords:
+    """Reads and merges payment records through a CommandService."""
+
+    def __init__(self, commands: CommandService) -> None:
+        self.commands = commands
+
+    async def get(self, tenant: str, order_id: str) -> PaymentRecord | None:
+        """The latest record of an order, or None."""
+        pk, sk = payment_keys(tenant, order_id)
+        latest = await self.commands.get_latest_item(pk, sk)
+        if latest is None or latest.is_deleted:
+            return None
+        return PaymentRecord(tenant, order_id, latest.version, dict(latest.attributes))
+
+    async def apply(
+        self, tenant: str, update: PaymentUpdate, *, invoke_context: InvokeContext
+    ) -> CommandModel | None:
+        """Merge `update` into the order's record; the new version, or None when unchanged."""
+        if not tenant:
+            raise PaymentError("a payment record needs a tenant code")
+        pk, sk = payment_keys(tenant, update.order_id)
+        for _ in range(_CONFLICT_RETRIES):
+            latest = await self.commands.get_latest_item(pk, sk)
+            current = None if latest is None else dict(latest.attributes)
+            merged = merge(current, update)
+            if merged is None:
+                return None
+            command = CommandInputModel(
+                pk=pk,
+                sk=sk,
+                code=update.order_id,
+                name=f"Payment for order {update.order_id}",
+                version=VERSION_FIRST if latest is None else latest.version,
+                tenant_code=tenant,
+                type=PAYMENT_TYPE,
+                attributes=merged,
+            )
+            try:
+                return await self.commands.publish_sync(command, invoke_context=invoke_context)
+            except VersionConflictError:
+                continue
+        raise PaymentError(
+            f"payment record {pk} {sk} changed under each of {_CONFLICT_RETRIES} updates"
+        )

@@ -1,0 +1,383 @@
+"""Pipeline: the policies composed in one documented order, for sync and async callables.
+
+Order, outermost first: fallback > deadline > retry (with budget) > circuit breaker >
+rate limiter > bulkhead > attempt timeout > the call. So the fallback also answers for an
+exceeded deadline or an open breaker; every retry passes the breaker again; a bulkhead or rate
+limit rejection is not a breaker failure; an attempt that times out *is* one.
+
+A Pipeline is immutable once built and safe to share between threads and tasks; the policies it
+holds (breaker, budget, bulkhead, limiter) carry the shared state. `replace(...)` makes a variant.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from time import monotonic
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from seawall.clock import SYSTEM_CLOCK, Clock
+from seawall.resilience import events as ev
+from seawall.resilience._watchdog import arm, expired, finish
+from seawall.resilience.breaker import CircuitBreaker
+from seawall.resilience.bulkhead import Bulkhead
+from seawall.resilience.deadline import (
+    _CURRENT,
+    Deadline,
+    check_seconds,
+    enter_deadline,
+    left_in,
+    now_fn,
+)
+from seawall.resilience.errors import NoTimeLeft
+from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
+from seawall.resilience.fallback import Fallback
+from seawall.resilience.ratelimit import RateLimiter
+from seawall.resilience.retry import Retry
+
+__all__ = ["Pipeline"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_UNSET: Any = object()
+
+
+class Pipeline:
+    """A named, reusable composition of resilience policies (see the module doc for the order).
+
+    `deadline` is the total budget of one execution (seconds or a Deadline, measured on `clock`);
+    `attempt_timeout` bounds each attempt, and each attempt gets min(attempt_timeout, time left).
+    Inside the call, `time_left()` reports that attempt budget; async attempts are cancelled when
+    it runs out (DeadlineExceeded, or AttemptTimeout when only the attempt's own limit was hit).
+    """
+
+    __slots__ = (
+        "_attempt_timeout",
+        "_breaker",
+        "_bulkhead",
+        "_config",
+        "_deadline_s",
+        "_fallback",
+        "_gated",
+        "_limiter",
+        "_now",
+        "_retry",
+        "clock",
+        "listeners",
+        "name",
+    )
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        fallback: Fallback | None = None,
+        deadline: float | Deadline | None = None,
+        retry: Retry | None = None,
+        breaker: CircuitBreaker | None = None,
+        bulkhead: Bulkhead | None = None,
+        rate_limiter: RateLimiter | None = None,
+        attempt_timeout: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        listeners: Sequence[ResilienceListener] = (),
+    ) -> None:
+        self._config: dict[str, Any] = {
+            "fallback": fallback,
+            "deadline": deadline,
+            "retry": retry,
+            "breaker": breaker,
+            "bulkhead": bulkhead,
+            "rate_limiter": rate_limiter,
+            "attempt_timeout": attempt_timeout,
+            "clock": clock,
+            "listeners": tuple(listeners),
+        }
+        _check_type("fallback", fallback, Fallback)
+        _check_type("retry", retry, Retry)
+        _check_type("breaker", breaker, CircuitBreaker)
+        _check_type("bulkhead", bulkhead, Bulkhead)
+        _check_type("rate_limiter", rate_limiter, RateLimiter)
+        self.name = name
+        self.clock = clock
+        self._now = now_fn(clock)
+        self.listeners: tuple[ResilienceListener, ...] = tuple(listeners)
+        self._fallback = fallback
+        if deadline is None:
+            self._deadline_s: float | None = None
+        elif isinstance(deadline, Deadline):
+            self._deadline_s = deadline.seconds
+        else:
+            self._deadline_s = check_seconds(deadline, "deadline")
+        self._attempt_timeout = (
+            None if attempt_timeout is None else check_seconds(attempt_timeout, "attempt_timeout")
+        )
+        self._retry = (
+            None if retry is None else retry.bound(name=name, clock=clock, listeners=listeners)
+        )
+        self._breaker = breaker
+        self._bulkhead = bulkhead
+        self._limiter = rate_limiter
+        self._gated = rate_limiter is not None or bulkhead is not None
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self._config.items() if v not in (None, ())]
+        return f"Pipeline({self.name!r}, {', '.join(parts)})"
+
+    @property
+    def retry(self) -> Retry | None:
+        """The retry policy (bound to this pipeline's name, clock and listeners)."""
+        return self._retry
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker, if any."""
+        return self._breaker
+
+    @property
+    def deadline_s(self) -> float | None:
+        """The total budget of one execution in seconds, if any."""
+        return self._deadline_s
+
+    @property
+    def attempt_timeout(self) -> float | None:
+        """The per-attempt limit in seconds, if any."""
+        return self._attempt_timeout
+
+    def replace(self, **overrides: Any) -> Pipeline:
+        """A copy with some policies swapped, e.g. `replace(retry=None, deadline=5.0)`."""
+        unknown = set(overrides) - set(self._config) - {"name"}
+        if unknown:
+            raise TypeError(f"Pipeline.replace() got unknown policies: {sorted(unknown)}")
+        config = {**self._config, **overrides}
+        name = config.pop("name", self.name)
+        return Pipeline(name, **config)
+
+    # -- async ---------------------------------------------------------------------------------
+
+    async def execute_async(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await `fn(*args, **kwargs)` through every policy of the pipeline."""
+        # One coroutine frame for the whole pipeline: the layers are inlined on purpose, since
+        # each extra frame costs as much as a policy on the success path.
+        token = None
+        try:
+            if self._deadline_s is not None:
+                token = enter_deadline(self._deadline_s, self._now)[0]
+            retry = self._retry
+            if retry is not None and retry.budget is not None:
+                retry.budget.deposit()
+            breaker = self._breaker
+            timed = breaker is not None and breaker.slow_call_s is not None
+            attempt = 1
+            previous = 0.0
+            while True:
+                try:
+                    # -- one attempt: breaker > rate limit > bulkhead > attempt timeout > call
+                    ticket = breaker.acquire() if breaker is not None else 0
+                    if self._gated:
+                        await self._pass_gates_async(ticket)
+                    start = breaker.clock.monotonic() if timed and breaker is not None else 0.0
+                    try:
+                        active = _CURRENT.get()
+                        limit = self._attempt_timeout
+                        if active is None and limit is None:
+                            result = await fn(*args, **kwargs)
+                        else:
+                            left = None if active is None else left_in(active)
+                            inner = None
+                            if left is not None and (limit is None or left <= limit):
+                                if left <= 0.0:
+                                    raise NoTimeLeft
+                                budget, by_deadline = left, True
+                            else:
+                                assert limit is not None
+                                budget, by_deadline = limit, False
+                                inner = enter_deadline(limit, self._now)[0]
+                            guard = arm(
+                                budget,
+                                active[0]
+                                if active is not None and by_deadline and active[1] is monotonic
+                                else None,
+                            )
+                            try:
+                                result = await fn(*args, **kwargs)
+                            except BaseException as exc:
+                                if finish(guard, exc):
+                                    raise expired(by_deadline, budget) from None
+                                raise
+                            else:
+                                finish(guard, None)
+                            finally:
+                                if inner is not None:
+                                    _CURRENT.reset(inner)
+                    except BaseException as exc:
+                        if breaker is not None:
+                            if isinstance(exc, NoTimeLeft):
+                                breaker.on_release(ticket)  # nothing was called
+                            else:
+                                elapsed = breaker.clock.monotonic() - start if timed else 0.0
+                                breaker.on_error(ticket, exc, elapsed)
+                        raise
+                    finally:
+                        if self._bulkhead is not None:
+                            self._bulkhead.release()
+                    if breaker is not None:
+                        if timed or breaker.is_failure_result is not None:
+                            elapsed = breaker.clock.monotonic() - start if timed else 0.0
+                            breaker.on_result(ticket, result, elapsed)
+                        else:
+                            breaker.on_success(ticket)
+                except Exception as exc:
+                    # -- retry decision on an error
+                    if retry is None or not retry.retryable(exc):
+                        raise
+                    delay = retry.plan(attempt, previous, exc, exc)
+                else:
+                    if retry is None:
+                        return result
+                    on_result = retry.retry_on_result
+                    if on_result is None or not on_result(result):
+                        return result
+                    delay = retry.plan(attempt, previous, result, None)
+                    if delay < 0.0:
+                        return result
+                await retry.clock.sleep(delay)
+                previous = delay
+                attempt += 1
+        except Exception as exc:
+            fallback = self._fallback
+            if fallback is None or not fallback.applies(exc):
+                raise
+            self._fell_back(exc)
+            return cast(T, await fallback.resolve_async(exc))
+        finally:
+            if token is not None:
+                _CURRENT.reset(token)
+
+    async def _pass_gates_async(self, ticket: int) -> None:
+        """Rate limiter, then bulkhead; a rejection frees the breaker ticket (not a failure)."""
+        try:
+            if self._limiter is not None:
+                await self._limiter.acquire_async()
+            if self._bulkhead is not None:
+                await self._bulkhead.acquire_async()
+        except BaseException:
+            if self._breaker is not None:
+                self._breaker.on_release(ticket)
+            raise
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    def execute(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call the sync `fn(*args, **kwargs)` through every policy of the pipeline.
+
+        Sync calls cannot be interrupted: they read `time_left()` and pass it down as timeouts.
+        """
+        try:
+            seconds = self._deadline_s
+            retry = self._retry
+            if seconds is None:
+                if retry is None:
+                    return cast(T, self._attempt_sync(fn, args, kwargs))
+                return cast(T, retry.run_sync(self._attempt_sync, fn, args, kwargs))
+            token, _ = enter_deadline(seconds, self._now)
+            try:
+                if retry is None:
+                    return cast(T, self._attempt_sync(fn, args, kwargs))
+                return cast(T, retry.run_sync(self._attempt_sync, fn, args, kwargs))
+            finally:
+                _CURRENT.reset(token)
+        except Exception as exc:
+            fallback = self._fallback
+            if fallback is None or not fallback.applies(exc):
+                raise
+            self._fell_back(exc)
+            return cast(T, fallback.resolve(exc))
+
+    def _attempt_sync(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        breaker = self._breaker
+        ticket = breaker.acquire() if breaker is not None else 0
+        bulkhead = self._bulkhead
+        if self._limiter is not None or bulkhead is not None:
+            try:
+                if self._limiter is not None:
+                    self._limiter.acquire()
+                if bulkhead is not None:
+                    bulkhead.acquire()
+            except BaseException:
+                if breaker is not None:
+                    breaker.on_release(ticket)
+                raise
+        timed = breaker is not None and breaker.slow_call_s is not None
+        start = breaker.clock.monotonic() if timed and breaker is not None else 0.0
+        try:
+            limit = self._attempt_timeout
+            if limit is None:
+                active = _CURRENT.get()
+                if active is not None and left_in(active) <= 0.0:
+                    raise NoTimeLeft
+                result = fn(*args, **kwargs)
+            else:
+                token, left = enter_deadline(limit, self._now)
+                try:
+                    if left <= 0.0:
+                        raise NoTimeLeft
+                    result = fn(*args, **kwargs)
+                finally:
+                    _CURRENT.reset(token)
+        except BaseException as exc:
+            if breaker is not None:
+                if isinstance(exc, NoTimeLeft):
+                    breaker.on_release(ticket)  # nothing was called
+                else:
+                    elapsed = breaker.clock.monotonic() - start if timed else 0.0
+                    breaker.on_error(ticket, exc, elapsed)
+            raise
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
+        if breaker is not None:
+            if timed or breaker.is_failure_result is not None:
+                elapsed = breaker.clock.monotonic() - start if timed else 0.0
+                breaker.on_result(ticket, result, elapsed)
+            else:
+                breaker.on_success(ticket)
+        return result
+
+    # -- decorator -----------------------------------------------------------------------------
+
+    @overload
+    def wrap(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
+    @overload
+    def wrap(self, fn: Callable[P, T]) -> Callable[P, T]: ...
+    def wrap(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Wrap `fn` in this pipeline; async or sync is chosen by inspecting `fn`."""
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await self.execute_async(fn, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return self.execute(fn, *args, **kwargs)
+
+        return wrapper
+
+    __call__ = wrap
+
+    def _fell_back(self, exc: BaseException) -> None:
+        if self.listeners:
+            emit(self.listeners, ResilienceEvent(ev.FALLBACK, self.name, error=exc))
+
+
+def _check_type(what: str, value: object, kind: type) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"Pipeline({what}=...) takes a {kind.__name__}, not {type(value).__name__}")

@@ -1,0 +1,84 @@
+"""One inbound endpoint's settings at run time (`WebhookEndpoint`), built from config or by hand.
+
+`guide_endpoint(secrets)` is the guide's endpoint as written: `POST /api/webhooks/payment-provider`,
+the `hmac-timestamp` scheme (`x-signature`, `x-timestamp`), a 300 s window both ways, event id and
+type from the body's `id` and `type` fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from seawall.config import WebhookEndpointConfig
+from seawall.secrets import Secret, resolve_secrets
+from seawall.webhooks.schemes import Scheme, get_scheme
+from seawall.webhooks.schemes.base import DEFAULT_REDACT
+
+__all__ = ["GUIDE_PATH", "GUIDE_SOURCE", "WebhookEndpoint", "guide_endpoint"]
+
+GUIDE_SOURCE = "payment-provider"
+GUIDE_PATH = "/api/webhooks/payment-provider"
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A verified webhook endpoint: where it listens, how it verifies, how it finds id and type.
+
+    `secrets` are resolved values (the first is current, later ones are kept for rotation); an
+    empty list refuses every request. `max_receives` caps the processing job's attempts (None:
+    the queue's default).
+    """
+
+    source: str
+    path: str
+    scheme: Scheme
+    secrets: Sequence[Secret | str | bytes]
+    tolerance_s: float = 300.0
+    max_body_bytes: int = 1_048_576
+    invalid_signature_status: int = 400
+    event_id_field: str = "id"
+    event_type_field: str = "type"
+    max_receives: int | None = None
+    redact: frozenset[str] = field(default=frozenset())
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"webhook path must start with '/': {self.path!r}")
+        if not (0 < self.tolerance_s <= 86_400):
+            raise ValueError("tolerance_s must be in (0, 86400] seconds")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+        if self.invalid_signature_status not in (400, 401):
+            raise ValueError("invalid_signature_status must be 400 or 401")
+        hidden = DEFAULT_REDACT | self.scheme.headers_to_redact | {h.lower() for h in self.redact}
+        object.__setattr__(self, "redact", frozenset(hidden))
+
+    @classmethod
+    def from_config(cls, config: WebhookEndpointConfig) -> WebhookEndpoint:
+        """Build an endpoint from a `[[webhooks]]` entry, resolving its secret references now."""
+        return cls(
+            source=config.source,
+            path=config.path,
+            scheme=get_scheme(config.scheme, **config.scheme_options),
+            secrets=resolve_secrets(config.secrets, name=f"webhooks[{config.source}].secrets"),
+            tolerance_s=config.tolerance_s,
+            max_body_bytes=config.max_body_bytes,
+            invalid_signature_status=config.invalid_signature_status,
+            event_id_field=config.event_id_field,
+            event_type_field=config.event_type_field,
+            max_receives=config.max_receives,
+        )
+
+
+def guide_endpoint(secrets: Sequence[Secret | str | bytes], **overrides: Any) -> WebhookEndpoint:
+    """The guide's payment-provider endpoint with `secrets` (any field can be overridden)."""
+    settings: dict[str, Any] = {
+        "source": GUIDE_SOURCE,
+        "path": GUIDE_PATH,
+        "scheme": get_scheme("hmac-timestamp"),
+        "secrets": secrets,
+    }
+    settings.update(overrides)
+    return WebhookEndpoint(**settings)

@@ -1,0 +1,91 @@
+"""Stores verified webhooks in batches: inbox rows and their processing jobs, one commit per batch.
+
+Requests hand their entry to `Ingestor.submit` and wait. One writer drains everything that is
+waiting into a single transaction (insert the inbox rows, enqueue a job for each row that was new)
+and answers every waiter only after that transaction committed durably. While it writes, new
+requests queue up for the next batch, so the commit cost is shared under load and a lone request
+pays for one transaction. The inbox row's `job_id` stays NULL at first: the first job is the only
+one, so it needs no name; a replay records the job it creates (see `processing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from seawall.jobs.queue import Queue
+from seawall.store import Store
+from seawall.webhooks import inbox
+from seawall.webhooks.inbox import InboxEntry
+
+__all__ = ["Ingestor"]
+
+_Waiter = tuple[InboxEntry, int | None, "asyncio.Future[bool]"]
+
+
+class Ingestor:
+    """Batches inbox writes; `submit` answers True for a new event, False for a duplicate."""
+
+    def __init__(
+        self, store: Store, queue: Queue, queue_name: str, *, max_batch: int = 512
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.queue_name = queue_name
+        self.max_batch = max_batch
+        self._waiting: list[_Waiter] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, entry: InboxEntry, max_receives: int | None) -> bool:
+        """Store `entry` (and enqueue its job) durably; False when (source, id) was stored before.
+
+        Raises the store's error when the batch could not be committed (nothing of it was kept).
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, max_receives, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                try:
+                    results = await self._write(batch)
+                except Exception as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), new in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(new)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: Sequence[_Waiter]) -> list[bool]:
+        first: dict[tuple[str, str], int] = {}
+        for index, (entry, _, _) in enumerate(batch):
+            first.setdefault(entry.key, index)
+        unique = [batch[i][0] for i in first.values()]
+        async with self.store.transaction() as tx:
+            inserted = await inbox.insert_entries(tx, unique)
+            by_receives: dict[int | None, list[InboxEntry]] = {}
+            for index in first.values():
+                entry, max_receives, _ = batch[index]
+                if entry.key in inserted:
+                    by_receives.setdefault(max_receives, []).append(entry)
+            for max_receives, entries in by_receives.items():
+                payloads: list[dict[str, Any]] = [
+                    {"source": e.source, "event_id": e.event_id} for e in entries
+                ]
+                await self.queue.enqueue_many(
+                    self.queue_name, payloads, tx=tx, max_receives=max_receives
+                )
+        return [
+            entry.key in inserted and first[entry.key] == index
+            for index, (entry, _, _) in enumerate(batch)
+        ]

@@ -1,0 +1,182 @@
+"""The worker side: the job handler running a stored event's handlers in the job's transaction.
+
+Exactly-once for effects in seawall's database: the handlers' writes, the event's final status
+and the job's acknowledgement commit in the one transaction the worker opens for the job. The
+inbox row's `job_id` names the job entitled to process it: NULL for the job enqueued at receipt
+(the only one, since the row is unique), the new job's id after a replay (older jobs then skip).
+
+Failures:
+- a pydantic validation error against the handler's model, or `PermanentWebhookError`: the
+  handlers' writes are rolled back, the event is marked `failed` with the reason, the job is done;
+- any other exception: the handlers' writes are rolled back and the worker retries the job with
+  backoff (the job keeps the error history); on the job's last allowed receive the event is marked
+  `dead` with the error instead, and the job completes. The inbox row is the webhook's dead letter:
+  `list_events(store, status="dead")` finds it and `webhooks.replay` runs it again. (A worker
+  killed during the last receive leaves the job in the queue's dead-letter queue and the row
+  `received`; redriving that job processes the event.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from seawall.jobs.model import Job
+from seawall.store import Row, Tx
+from seawall.webhooks import inbox
+from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
+from seawall.webhooks.router import Registration, Router
+
+__all__ = ["QUEUE_NAME", "make_processor"]
+
+QUEUE_NAME = "seawall.webhooks"
+"""The queue that carries one processing job per stored webhook."""
+
+log = logging.getLogger("seawall.webhooks")
+
+_SAVEPOINT = "seawall_webhook_handlers"
+_MAX_ERROR_CHARS = 2000
+
+
+def _event_from_row(row: Row, attempt: int) -> WebhookEvent[Any]:
+    body = bytes(row["body"])
+    return WebhookEvent(
+        source=row["source"],
+        id=row["event_id"],
+        type=row["event_type"],
+        payload=json.loads(body) if body else None,
+        body=body,
+        headers=json.loads(row["headers"]),
+        received_at=float(row["received_at"]),
+        attempt=attempt,
+    )
+
+
+async def _run_handlers(
+    registrations: tuple[Registration, ...], event: WebhookEvent[Any], tx: Tx
+) -> None:
+    for reg in registrations:
+        if reg.model is None:
+            await reg.handler(event, tx)
+        else:
+            parsed = reg.model.model_validate(event.payload)
+            await reg.handler(event.with_payload(parsed), tx)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:_MAX_ERROR_CHARS]
+
+
+def make_processor(
+    router: Router, *, clock_time: Callable[[], float]
+) -> Callable[[Job, Tx], Awaitable[None]]:
+    """The transactional job handler for QUEUE_NAME, running the handlers `router` matches."""
+
+    async def process(job: Job, tx: Tx) -> None:
+        source = str(job.payload.get("source", ""))
+        event_id = str(job.payload.get("event_id", ""))
+        row = await inbox.load_row(tx, source, event_id)
+        if row is None:
+            log.warning(
+                "webhook job %s names no stored event (%s/%s); dropping it",
+                job.id,
+                source,
+                event_id,
+            )
+            return
+        if row["job_id"] is not None and row["job_id"] != job.id:
+            log.info(
+                "webhook %s/%s belongs to job %s; job %s skips it",
+                source,
+                event_id,
+                row["job_id"],
+                job.id,
+            )
+            return
+        event = _event_from_row(row, job.receives)
+        registrations = router.match(source, event.type)
+        attempts = int(row["attempts"]) + job.receives  # earlier jobs (replays) + this one
+        if not registrations:
+            log.warning(
+                "no handler for webhook type %r from %s (event %s); marked unhandled",
+                event.type,
+                source,
+                event_id,
+            )
+            await inbox.mark_outcome(
+                tx,
+                source,
+                event_id,
+                status="unhandled",
+                attempts=attempts,
+                error=None,
+                processed_at=clock_time(),
+                job_id=job.id,
+            )
+            return
+        await tx.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            await _run_handlers(registrations, event, tx)
+        except (ValidationError, PermanentWebhookError) as exc:
+            await tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            log.error(
+                "webhook %s/%s (%s) failed permanently: %s",
+                source,
+                event_id,
+                event.type,
+                _describe(exc),
+            )
+            await inbox.mark_outcome(
+                tx,
+                source,
+                event_id,
+                status="failed",
+                attempts=attempts,
+                error=_describe(exc),
+                processed_at=clock_time(),
+                job_id=job.id,
+            )
+            return
+        except Exception as exc:
+            if job.receives < job.max_receives:
+                raise
+            await tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            log.error(
+                "webhook %s/%s (%s) failed on its last attempt (%d): %s",
+                source,
+                event_id,
+                event.type,
+                job.receives,
+                _describe(exc),
+            )
+            await inbox.mark_outcome(
+                tx,
+                source,
+                event_id,
+                status="dead",
+                attempts=attempts,
+                error=_describe(exc),
+                processed_at=clock_time(),
+                job_id=job.id,
+            )
+            return
+        await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        await inbox.mark_outcome(
+            tx,
+            source,
+            event_id,
+            status="processed",
+            attempts=attempts,
+            error=None,
+            processed_at=clock_time(),
+            job_id=job.id,
+        )
+
+    return process

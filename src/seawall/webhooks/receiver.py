@@ -1,0 +1,259 @@
+"""The request path: read the raw body under a size cap, verify, find id and type, store, answer.
+
+Answers (JSON bodies; the first two are the guide's):
+- 200 `{"received": true}` once the event and its processing job are committed durably;
+  a repeated (source, event id) answers 200 `{"received": true, "duplicate": true}`.
+- 400 (or the endpoint's 401) `{"message": "Invalid webhook signature", "reason": ...}` when
+  verification fails; `reason` is a FailureReason value (bad_signature, stale_timestamp, ...).
+- 400 `{"message": ..., "reason": ...}` for other bad input: empty_body, invalid_json,
+  invalid_utf8, invalid_event_id, missing_event_type, invalid_event_type, invalid_content_length;
+  413 with reason body_too_large; 405 for a method other than POST.
+- 503 with `Retry-After` when the store cannot commit: the provider delivers again later.
+
+Event id: the scheme's signed id header (Standard Webhooks, GitHub, Shopify) when it has one, else
+the JSON body's `event_id_field` (a string or integer), else `sha256:<hex of the raw body>` so
+that byte-identical redeliveries still deduplicate. Event type: the body's `event_type_field`
+(covered by the signature) is preferred; a scheme's type header is used when it is signed, or
+when the body has no type (GitHub's `X-GitHub-Event` and Shopify's topic header are not signed;
+trust them only as far as the id and signature of the body they came with).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from seawall.clock import Clock
+from seawall.webhooks.endpoint import WebhookEndpoint
+from seawall.webhooks.inbox import InboxEntry
+from seawall.webhooks.ingest import Ingestor
+from seawall.webhooks.schemes import VerificationError
+
+__all__ = ["Receiver", "Rejected", "WebhookStats"]
+
+log = logging.getLogger("seawall.webhooks")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_RECEIVED = b'{"received":true}'
+_DUPLICATE = b'{"received":true,"duplicate":true}'
+_MAX_ID_CHARS = 256
+_RETRY_AFTER_S = 5
+
+
+class Rejected(Exception):
+    """A request refused with `status`, a machine-readable `reason` and a human `message`."""
+
+    def __init__(self, status: int, reason: str, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.detail = detail
+
+    def body(self) -> bytes:
+        """The JSON answer."""
+        doc = {"message": self.message, "reason": self.reason}
+        if self.detail:
+            doc["detail"] = self.detail
+        return json.dumps(doc).encode()
+
+
+class WebhookStats:
+    """In-memory counters for metrics: accepted, duplicates and rejections per source and reason."""
+
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.duplicates: Counter[str] = Counter()
+        self.rejected: Counter[tuple[str, str]] = Counter()
+        self.store_errors: Counter[str] = Counter()
+
+
+class Receiver:
+    """The ASGI app of one endpoint (mount it at the endpoint's path, POST only)."""
+
+    def __init__(
+        self, endpoint: WebhookEndpoint, ingestor: Ingestor, stats: WebhookStats, clock: Clock
+    ) -> None:
+        self.endpoint = endpoint
+        self.ingestor = ingestor
+        self.stats = stats
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request."""
+        source = self.endpoint.source
+        try:
+            if scope["method"] != "POST":
+                raise Rejected(405, "method_not_allowed", "Use POST for webhooks")
+            headers = _headers(scope)
+            body = await self._read_body(headers, receive)
+            entry = self._check(body, headers)
+        except Rejected as rejected:
+            self.stats.rejected[(source, rejected.reason)] += 1
+            log.warning(
+                "webhook rejected: source=%s reason=%s status=%d %s",
+                source,
+                rejected.reason,
+                rejected.status,
+                rejected.detail or rejected.message,
+            )
+            extra = [(b"allow", b"POST")] if rejected.status == 405 else []
+            await _answer(send, rejected.status, rejected.body(), extra)
+            return
+        try:
+            new = await self.ingestor.submit(entry, self.endpoint.max_receives)
+        except Exception as exc:
+            self.stats.store_errors[source] += 1
+            log.error(
+                "webhook not stored (answering 503): source=%s event=%s: %s",
+                source,
+                entry.event_id,
+                exc,
+            )
+            body = json.dumps(
+                {
+                    "message": "Webhook store unavailable; deliver again later",
+                    "reason": "store_unavailable",
+                }
+            ).encode()
+            retry = [(b"retry-after", str(_RETRY_AFTER_S).encode())]
+            await _answer(send, 503, body, retry)
+            return
+        if new:
+            self.stats.accepted[source] += 1
+            await _answer(send, 200, _RECEIVED)
+        else:
+            self.stats.duplicates[source] += 1
+            await _answer(send, 200, _DUPLICATE)
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        limit = self.endpoint.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise Rejected(400, "invalid_content_length", "Content-Length must be a number")
+            if int(declared) > limit:
+                raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Rejected(400, "client_disconnected", "The client went away mid-body")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _check(self, body: bytes, headers: dict[str, str]) -> InboxEntry:
+        ep = self.endpoint
+        if not body:
+            raise Rejected(400, "empty_body", "The webhook body is empty")
+        try:
+            verified = ep.scheme.verify(
+                body, headers, ep.secrets, now=self.clock.time(), tolerance_s=ep.tolerance_s
+            )
+        except VerificationError as exc:
+            raise Rejected(
+                ep.invalid_signature_status,
+                exc.reason.value,
+                "Invalid webhook signature",
+                exc.message,
+            ) from None
+        event_id = verified.event_id
+        event_type = verified.event_type if verified.type_signed else None
+        if event_id is None or event_type is None:
+            doc = _json_object(body)
+            if event_id is None:
+                event_id = _body_id(doc, ep.event_id_field, body)
+            if event_type is None:
+                event_type = _body_type(doc, ep.event_type_field, verified.event_type)
+        kept = {k: v for k, v in headers.items() if k not in ep.redact}
+        return InboxEntry(
+            source=ep.source,
+            event_id=event_id,
+            event_type=event_type,
+            body=body,
+            headers_json=json.dumps(kept, separators=(",", ":")),
+            received_at=self.clock.time(),
+        )
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _too_large(limit: int) -> Rejected:
+    return Rejected(413, "body_too_large", f"The webhook body is larger than {limit} bytes")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except UnicodeDecodeError:
+        raise Rejected(400, "invalid_utf8", "The webhook body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise Rejected(
+            400, "invalid_json", "The webhook body is not valid JSON", str(exc)
+        ) from None
+    if not isinstance(doc, dict):
+        raise Rejected(400, "invalid_json", "The webhook body must be a JSON object")
+    return doc
+
+
+def _body_id(doc: dict[str, Any], field: str, body: bytes) -> str:
+    value = doc.get(field)
+    if value is None and field not in doc:
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Rejected(400, "invalid_event_id", f"The body's {field!r} must be a string or integer")
+    text = str(value)
+    if not text or len(text) > _MAX_ID_CHARS:
+        raise Rejected(
+            400, "invalid_event_id", f"The body's {field!r} must be 1 to {_MAX_ID_CHARS} characters"
+        )
+    return text
+
+
+def _body_type(doc: dict[str, Any], field: str, header_type: str | None) -> str:
+    value = doc.get(field)
+    if value is None:
+        if header_type:
+            return header_type
+        raise Rejected(400, "missing_event_type", f"The body has no {field!r} field")
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
+        raise Rejected(
+            400,
+            "invalid_event_type",
+            f"The body's {field!r} must be a string of 1 to {_MAX_ID_CHARS} characters",
+        )
+    return value
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,243 @@
+"""A configurable HMAC scheme for the long tail of providers.
+
+Configured by: `header` (where the signature is), `algorithm` (sha256, sha512, sha1),
+`encoding` (hex, base64), `prefix` (e.g. `"sha256="`), and `template`, the signed string with
+the placeholders `{body}` (required, exactly once), `{timestamp}` and `{id}` (the raw header
+texts from `timestamp_header` and `id_header`); `{{` and `}}` are literal braces. When a
+`timestamp_header` is configured its value must lie within the window; `timestamp_unit` says
+whether it is seconds, milliseconds or `auto` (10^11 and above are milliseconds). An optional
+`type_header` gives an event type that is NOT signed. Configuration errors raise ValueError at
+construction, never at verification. Hex is compared case-insensitively; base64 padding is
+optional.
+"""
+
+from __future__ import annotations
+
+import string
+import uuid
+from collections.abc import Mapping, Sequence
+from math import inf
+
+from seawall.webhooks.schemes.base import (
+    Scheme,
+    VerifiedRequest,
+    bad_tolerance,
+    find_match,
+    lowered,
+    malformed,
+    no_secret,
+    optional_header,
+    parse_timestamp,
+    require,
+    sign_time,
+    window_error,
+)
+from seawall.webhooks.schemes.keys import ALGORITHMS, HmacKey, KeyCache, SecretLike, utf8_deriver
+
+__all__ = ["GenericHmacScheme"]
+
+_FIELDS = ("body", "timestamp", "id")
+
+
+def _compile(template: str) -> list[tuple[str, str]]:
+    """Split a template into ("text", literal) and ("field", name) pieces."""
+    pieces: list[tuple[str, str]] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"template {template!r} is not valid: {exc}") from None
+    for literal, field, spec, conversion in parsed:
+        if literal:
+            pieces.append(("text", literal))
+        if field is None:
+            continue
+        if field not in _FIELDS or spec or conversion:
+            raise ValueError(
+                f"template {template!r} uses {{{field}}}; only {{body}}, {{timestamp}} and {{id}}"
+            )
+        pieces.append(("field", field))
+    if [p for p in pieces if p == ("field", "body")] != [("field", "body")]:
+        raise ValueError(f"template {template!r} must contain {{body}} exactly once")
+    return pieces
+
+
+class GenericHmacScheme(Scheme):
+    """An HMAC signature described by configuration instead of code."""
+
+    name = "generic-hmac"
+
+    def __init__(
+        self,
+        *,
+        header: str,
+        algorithm: str = "sha256",
+        encoding: str = "hex",
+        prefix: str = "",
+        template: str = "{body}",
+        timestamp_header: str | None = None,
+        timestamp_unit: str = "auto",
+        id_header: str | None = None,
+        type_header: str | None = None,
+    ) -> None:
+        if not header:
+            raise ValueError("generic-hmac needs the name of the signature header")
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        if encoding not in ("hex", "base64"):
+            raise ValueError(f"encoding must be 'hex' or 'base64', got {encoding!r}")
+        if timestamp_unit not in ("s", "ms", "auto"):
+            raise ValueError(f"timestamp_unit must be 's', 'ms' or 'auto', got {timestamp_unit!r}")
+        self.pieces = _compile(template)
+        split = self.pieces.index(("field", "body"))
+        self._before, self._after = self.pieces[:split], self.pieces[split + 1 :]
+        self._before_const = (
+            None
+            if any(kind == "field" for kind, _ in self._before)
+            else "".join(value for _, value in self._before).encode()
+        )
+        fields = {value for kind, value in self.pieces if kind == "field"}
+        if "timestamp" in fields and not timestamp_header:
+            raise ValueError("the template signs {timestamp}: set timestamp_header")
+        if "id" in fields and not id_header:
+            raise ValueError("the template signs {id}: set id_header")
+        self.header = header.lower()
+        self.algorithm = algorithm
+        self.encoding = encoding
+        self.prefix = prefix
+        self.template = template
+        self.timestamp_header = timestamp_header.lower() if timestamp_header else None
+        self.timestamp_unit = timestamp_unit
+        self.id_header = id_header.lower() if id_header else None
+        self.type_header = type_header.lower() if type_header else None
+        self.signs_timestamp = "timestamp" in fields
+        self._keys = KeyCache(utf8_deriver(algorithm))
+        digest_size = HmacKey(b"k", algorithm).digest_size
+        self._length = digest_size * 2 if encoding == "hex" else (digest_size + 2) // 3 * 4
+
+    def _render(self, pieces: list[tuple[str, str]], timestamp: str, msg_id: str) -> bytes:
+        """The signed text of `pieces` with the placeholders filled in."""
+        out = []
+        for kind, value in pieces:
+            if kind == "text":
+                out.append(value)
+            else:
+                out.append(timestamp if value == "timestamp" else msg_id)
+        return "".join(out).encode()
+
+    def _signed(self, body: bytes, timestamp: str, msg_id: str) -> tuple[bytes, bytes]:
+        """The signed string as (text before the body, body and the text after it)."""
+        before = self._before_const
+        if before is None:
+            before = self._render(self._before, timestamp, msg_id)
+        if self._after:
+            body = body + self._render(self._after, timestamp, msg_id)
+        return before, body
+
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        secrets: Sequence[SecretLike],
+        *,
+        now: float,
+        tolerance_s: float = 300,
+    ) -> VerifiedRequest:
+        """Verify the configured signature header over the configured signed string."""
+        name = self.name
+        if not secrets:
+            raise no_secret(name)
+        if not 0 <= tolerance_s < inf:
+            raise bad_tolerance(tolerance_s)
+        sig_h, ts_h, id_h, type_h = (
+            self.header,
+            self.timestamp_header,
+            self.id_header,
+            self.type_header,
+        )
+        signature = headers.get(sig_h)
+        ts_value = headers.get(ts_h) if ts_h else None
+        id_value = headers.get(id_h) if id_h else None
+        type_value = headers.get(type_h) if type_h else None
+        if (
+            signature is None
+            or (ts_h and ts_value is None)
+            or (id_h and id_value is None)
+            or (type_h and type_value is None)
+        ):
+            low = lowered(headers)
+            signature = low.get(sig_h)
+            ts_value = low.get(ts_h) if ts_h else None
+            id_value = low.get(id_h) if id_h else None
+            type_value = low.get(type_h) if type_h else None
+        signature = require(signature, sig_h, name)
+        ts_text = msg_id = ""
+        timestamp: float | None = None
+        if ts_h:
+            ts_text, timestamp = parse_timestamp(
+                ts_value, ts_h, name, allow_ms=self.timestamp_unit == "auto"
+            )
+            if self.timestamp_unit == "ms":
+                timestamp /= 1000.0
+            if not now - tolerance_s <= timestamp <= now + tolerance_s:
+                raise window_error(timestamp, now, tolerance_s, name)
+        if id_h:
+            msg_id = require(id_value, id_h, name)
+        event_type = optional_header(type_value, type_h, name) if type_h else None
+        if not signature.startswith(self.prefix):
+            raise malformed(name, f"the {sig_h} header must start with {self.prefix!r}")
+        encoded = signature[len(self.prefix) :]
+        if self.encoding == "hex":
+            encoded = encoded.lower()
+        elif len(encoded) % 4:
+            encoded += "=" * (-len(encoded) % 4)
+        if len(encoded) != self._length:
+            raise malformed(
+                name, f"the {sig_h} header must hold a {self.algorithm} {self.encoding} digest"
+            )
+        before, signed_body = self._signed(body, ts_text, msg_id)
+        index = find_match(
+            self._keys,
+            secrets,
+            before,
+            signed_body,
+            (encoded,),
+            self.encoding == "base64",
+            name,
+            sig_h,
+        )
+        return VerifiedRequest(name, msg_id or None, event_type, timestamp, False, index)
+
+    def sign(
+        self,
+        body: bytes,
+        secret: SecretLike,
+        *,
+        timestamp: float | None = None,
+        event_id: str | None = None,
+        event_type: str | None = None,
+    ) -> dict[str, str]:
+        """The configured headers: signature, and timestamp/id/type when configured."""
+        key = self._keys.get(secret)
+        if key is None:
+            raise ValueError("cannot sign with an empty secret")
+        headers: dict[str, str] = {}
+        ts_text = msg_id = ""
+        if self.timestamp_header:
+            seconds = sign_time(timestamp)
+            ts_text = str(seconds * 1000 if self.timestamp_unit == "ms" else seconds)
+            headers[self.timestamp_header] = ts_text
+        if self.id_header:
+            msg_id = event_id or str(uuid.uuid4())
+            headers[self.id_header] = msg_id
+        if self.type_header and event_type is not None:
+            headers[self.type_header] = event_type
+        parts = self._signed(body, ts_text, msg_id)
+        digest = key.hexdigest(*parts) if self.encoding == "hex" else key.b64digest(*parts)
+        headers[self.header] = self.prefix + digest
+        return headers
+
+    def __repr__(self) -> str:
+        return (
+            f"GenericHmacScheme(header={self.header!r}, algorithm={self.algorithm!r}, "
+            f"encoding={self.encoding!r}, prefix={self.prefix!r}, template={self.template!r})"
+        )

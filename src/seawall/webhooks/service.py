@@ -1,0 +1,153 @@
+"""`Webhooks`: endpoints, handlers, storage and replay for inbound webhooks, in one object.
+
+    webhooks = Webhooks(store, [guide_endpoint(["env:WEBHOOK_SECRET"])])
+
+    @webhooks.on("payment.completed")
+    async def completed(event: WebhookEvent, tx: Tx) -> None: ...
+
+    app = Starlette(routes=webhooks.routes())      # or webhooks.asgi_app()
+    webhooks.attach(worker)                        # the worker runs the handlers
+
+Handlers modules named in the configuration register on the module-level router with
+`from seawall.webhooks import on`; `Webhooks.from_config` imports them and uses that router.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from seawall.config import SeawallConfig
+from seawall.jobs.model import Job
+from seawall.jobs.queue import Queue
+from seawall.store import Store, Tx
+from seawall.webhooks import inbox
+from seawall.webhooks.endpoint import WebhookEndpoint
+from seawall.webhooks.events import EventNotFoundError
+from seawall.webhooks.ingest import Ingestor
+from seawall.webhooks.processing import QUEUE_NAME, make_processor
+from seawall.webhooks.receiver import Receiver, WebhookStats
+from seawall.webhooks.router import H, Router, default_router
+
+__all__ = ["Webhooks"]
+
+
+class _Registers(Protocol):
+    def register(self, queue_name: str, handler: Any, *, transactional: bool = ...) -> Any: ...
+
+
+class Webhooks:
+    """Inbound webhook endpoints on one store, with their router and processing job handler."""
+
+    def __init__(
+        self,
+        store: Store,
+        endpoints: Sequence[WebhookEndpoint] = (),
+        *,
+        router: Router | None = None,
+        queue: Queue | None = None,
+        queue_name: str = QUEUE_NAME,
+    ) -> None:
+        self.store = store
+        self.router = router if router is not None else Router()
+        self.queue = queue if queue is not None else Queue(store)
+        self.queue_name = queue_name
+        self.stats = WebhookStats()
+        self._ingestor = Ingestor(store, self.queue, queue_name)
+        self._endpoints: dict[str, WebhookEndpoint] = {}
+        for endpoint in endpoints:
+            self.add_endpoint(endpoint)
+
+    @classmethod
+    def from_config(
+        cls, config: SeawallConfig, store: Store, *, router: Router | None = None
+    ) -> Webhooks:
+        """Endpoints from the `[[webhooks]]` entries; each entry's `handlers` module is imported
+        (registering on `router`, by default the module-level one behind `seawall.webhooks.on`)."""
+        for entry in config.webhooks:
+            if entry.handlers:
+                importlib.import_module(entry.handlers)
+        endpoints = [WebhookEndpoint.from_config(entry) for entry in config.webhooks]
+        return cls(
+            store,
+            endpoints,
+            router=router if router is not None else default_router,
+            queue=Queue(store, default_max_receives=config.worker.max_receives),
+        )
+
+    # -- endpoints and handlers ---------------------------------------------------------------
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Serve another endpoint; sources and paths must be unique."""
+        if endpoint.source in self._endpoints:
+            raise ValueError(f"webhook source {endpoint.source!r} is already served")
+        if any(e.path == endpoint.path for e in self._endpoints.values()):
+            raise ValueError(f"webhook path {endpoint.path!r} is already served")
+        self._endpoints[endpoint.source] = endpoint
+
+    @property
+    def endpoints(self) -> list[WebhookEndpoint]:
+        """The endpoints served, in the order added."""
+        return list(self._endpoints.values())
+
+    def on(
+        self, pattern: str, *, source: str | None = None, model: type[Any] | None = None
+    ) -> Callable[[H], H]:
+        """Decorator registering a handler on this instance's router (see `Router.on`)."""
+        return self.router.on(pattern, source=source, model=model)
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """Starlette routes, one POST route per endpoint, for any Starlette or FastAPI app."""
+        return [
+            Route(
+                e.path,
+                Receiver(e, self._ingestor, self.stats, self.store.clock),
+                methods=["POST"],
+                name=f"webhook:{e.source}",
+            )
+            for e in self._endpoints.values()
+        ]
+
+    def asgi_app(self) -> Starlette:
+        """A Starlette app serving just the endpoints."""
+        return Starlette(routes=self.routes())
+
+    # -- processing -----------------------------------------------------------------------------
+
+    def processor(self) -> Callable[[Job, Tx], Any]:
+        """The transactional job handler for this instance's queue."""
+        return make_processor(self.router, clock_time=self.store.clock.time)
+
+    def attach(self, worker: _Registers) -> None:
+        """Register the processing handler on `worker` (transactional: effects commit with ack)."""
+        worker.register(self.queue_name, self.processor(), transactional=True)
+
+    async def replay(self, source: str, event_id: str) -> str:
+        """Process a stored event again: status back to `received`, a new job; return its id."""
+        async with self.store.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE seawall_webhook_inbox SET status = 'received', last_error = NULL, "
+                "processed_at = NULL WHERE source = ? AND event_id = ?",
+                (source, event_id),
+            )
+            if not changed:
+                raise EventNotFoundError(source, event_id)
+            job_id = await self.queue.enqueue(
+                self.queue_name,
+                {"source": source, "event_id": event_id},
+                tx=tx,
+                max_receives=self._max_receives(source),
+            )
+            assert job_id is not None  # no dedup key, so the queue always enqueues
+            await inbox.set_job_ids(tx, [(job_id, source, event_id)])
+        return job_id
+
+    def _max_receives(self, source: str) -> int | None:
+        endpoint = self._endpoints.get(source)
+        return endpoint.max_receives if endpoint is not None else None

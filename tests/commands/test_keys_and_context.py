@@ -1,0 +1,184 @@
+"""Key helpers, models, InvokeContext (ASGI scope, real HTTP request, Lambda event), user context."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from seawall.commands import (
+    VERSION_FIRST,
+    VERSION_LATEST,
+    CommandInputModel,
+    InvalidTokenError,
+    InvokeContext,
+    UserContext,
+    add_sort_key_version,
+    generate_id,
+    get_sort_key_version,
+    get_tenant_code,
+    get_user_context,
+    remove_sort_key_version,
+)
+
+
+def make_jwt(claims: dict[str, Any]) -> str:
+    """An unsigned-looking JWT carrying `claims` (the signature is not checked by design)."""
+
+    def seg(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{seg({'alg': 'RS256'})}.{seg(claims)}.c2lnbmF0dXJl"
+
+
+def test_key_helpers() -> None:
+    assert VERSION_FIRST == 0 and VERSION_LATEST == -1
+    assert generate_id("ORDER#t1", "o-1") == "ORDER#t1#o-1"
+    assert add_sort_key_version("o-1", 3) == "o-1@3"
+    assert add_sort_key_version("o-1@2", 3) == "o-1@3"
+    assert remove_sort_key_version("o-1@3") == "o-1"
+    assert remove_sort_key_version("user@example.com") == "user@example.com"
+    assert get_sort_key_version("o-1@12") == 12 and get_sort_key_version("o-1") is None
+    assert get_tenant_code("ORDER#tenant-a") == "tenant-a"
+    assert get_tenant_code("A#B#c") == "c"
+    assert get_tenant_code("plain") == "plain"
+
+
+def test_input_model_defaults_and_validation() -> None:
+    item = CommandInputModel.model_validate(
+        {
+            "pk": "ORDER#t1",
+            "sk": "o-1",
+            "code": "o-1",
+            "name": "n",
+            "version": 0,
+            "type": "ORDER",
+            "tenantCode": "",
+            "isDeleted": False,
+            "attributes": {"a": 1},
+        }
+    )
+    assert item.id == "ORDER#t1#o-1" and item.tenant_code == "t1" and not item.is_deleted
+    with pytest.raises(ValidationError):
+        CommandInputModel(pk=" ", sk="s", code="c", name="n", version=0, type="T")
+    with pytest.raises(ValidationError):
+        CommandInputModel(pk="p", sk="s", code="c", name="n", version=-2, type="T")
+    with pytest.raises(ValidationError, match="JSON-able"):
+        CommandInputModel(
+            pk="p", sk="s", code="c", name="n", version=0, type="T", attributes={"x": object()}
+        )
+
+
+def test_user_context_rules() -> None:
+    roles = json.dumps([{"tenant": "", "role": "admin"}, {"tenant": "T1", "role": "user"}])
+    ctx = InvokeContext(claims={"sub": "u-1", "custom:tenant": "T1", "custom:roles": roles})
+    assert get_user_context(ctx) == UserContext("u-1", "t1", "user")  # tenant entry wins
+    other = InvokeContext(claims={"sub": "u-1", "custom:tenant": "t2", "custom:roles": roles})
+    assert get_user_context(other).tenant_role == "admin"  # falls back to the global entry
+    by_header = InvokeContext(headers={"x-tenant-code": "HdR"}, claims={"sub": "u-2"})
+    assert get_user_context(by_header) == UserContext("u-2", "hdr", "")
+    with pytest.raises(InvalidTokenError):
+        get_user_context(InvokeContext(claims={"custom:roles": "not json"}))
+    with pytest.raises(InvalidTokenError):
+        get_user_context(InvokeContext(claims={"custom:roles": '{"tenant": ""}'}))
+
+
+def test_lambda_events_v1_and_v2() -> None:
+    v1 = {
+        "httpMethod": "POST",
+        "path": "/orders",
+        "headers": {"X-Tenant-Code": "T9", "User-Agent": "x"},
+        "requestContext": {
+            "requestId": "req-1",
+            "identity": {"sourceIp": "203.0.113.5"},
+            "authorizer": {"claims": {"sub": "u-9"}},
+        },
+    }
+    ctx = InvokeContext.from_lambda_event(v1)
+    assert ctx.request_id == "req-1" and ctx.source_ip == "203.0.113.5"
+    assert ctx.source == "POST /orders" and ctx.headers["x-tenant-code"] == "T9"
+    assert get_user_context(ctx) == UserContext("u-9", "t9", "")
+
+    class LambdaContext:
+        function_name = "orders-fn"
+        aws_request_id = "aws-1"
+
+    v2 = {
+        "rawPath": "/orders",
+        "headers": {"authorization": "Bearer " + make_jwt({"sub": "ignored"})},
+        "requestContext": {
+            "http": {"method": "PUT", "path": "/orders", "sourceIp": "198.51.100.1"},
+            "authorizer": {"jwt": {"claims": {"sub": "u-10", "custom:tenant": "AA"}}},
+        },
+    }
+    ctx2 = InvokeContext.from_lambda_event(v2, LambdaContext())
+    assert ctx2.request_id == "aws-1" and ctx2.source == "orders-fn:PUT /orders"
+    assert get_user_context(ctx2) == UserContext("u-10", "aa", "")
+    bearer_only = {"headers": {"Authorization": "Bearer " + make_jwt({"sub": "u-11"})}}
+    assert get_user_context(InvokeContext.from_lambda_event(bearer_only)).user_id == "u-11"
+
+
+def test_asgi_scope_and_bad_tokens() -> None:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/x",
+        "client": ("10.0.0.7", 5555),
+        "headers": [
+            (b"x-forwarded-for", b"203.0.113.9, 10.0.0.1"),
+            (b"x-request-id", b"rid-1"),
+        ],
+    }
+    ctx = InvokeContext.from_asgi(scope)
+    assert ctx.source_ip == "10.0.0.7" and ctx.request_id == "rid-1" and ctx.claims == {}
+    assert InvokeContext.from_asgi(scope, trust_forwarded_for=True).source_ip == "203.0.113.9"
+    bad = {**scope, "headers": [(b"authorization", b"Bearer not-a-jwt")]}
+    with pytest.raises(InvalidTokenError):
+        InvokeContext.from_asgi(bad)
+    garbage = {**scope, "headers": [(b"authorization", b"Bearer a.!!!.c")]}
+    with pytest.raises(InvalidTokenError):
+        InvokeContext.from_asgi(garbage)
+    system = InvokeContext.system("nightly-job")
+    assert system.source == "nightly-job" and system.request_id
+
+
+async def test_context_from_a_real_starlette_request() -> None:
+    seen: dict[str, Any] = {}
+
+    async def whoami(request: Request) -> JSONResponse:
+        ctx = InvokeContext.from_request(request)
+        user = get_user_context(ctx)
+        seen["ctx"] = ctx
+        return JSONResponse(
+            {"user": user.user_id, "tenant": user.tenant_code, "role": user.tenant_role}
+        )
+
+    app = Starlette(routes=[Route("/me", whoami, methods=["GET"])])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    token = make_jwt({"sub": "u-42", "custom:roles": json.dumps([{"tenant": "", "role": "ops"}])})
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            response = await client.get(
+                "/me", headers={"Authorization": f"Bearer {token}", "X-Tenant-Code": "Acme"}
+            )
+    finally:
+        server.should_exit = True
+        await task
+    assert response.json() == {"user": "u-42", "tenant": "acme", "role": "ops"}
+    assert seen["ctx"].source_ip == "127.0.0.1" and seen["ctx"].source == "GET /me"

@@ -1,0 +1,71 @@
+"""A real service app (SQLite store, dashboard on) driven through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from seawall.observability.metrics import SeawallMetrics
+from seawall.ops.breakers import BreakerRegistry
+from seawall.ops.service import build_service
+from seawall.store import open_store
+from tests.ops import seed
+
+TOKEN = "dash-admin-token-123"
+
+
+@dataclass
+class Dash:
+    """The client, the store URL and the seeded ids."""
+
+    client: TestClient
+    url: str
+    dead: list[str]
+    events: list[str]
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def login(client: TestClient, token: str = TOKEN) -> None:
+    """Log in through the form (double-submit cookie included)."""
+    form = client.get("/dashboard/login")
+    answer = client.post(
+        "/dashboard/login",
+        data={"token": token, "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+
+
+@pytest.fixture
+def dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dash]:
+    """The service with no in-process worker, two dead letters and three events."""
+    url = f"sqlite:///{tmp_path}/dash.db"
+
+    async def fill() -> tuple[list[str], list[str]]:
+        store = open_store(url)
+        try:
+            await store.migrate()
+            return await seed.dead_letters(store, 2), await seed.events(store, 3)
+        finally:
+            await store.close()
+
+    dead, events = asyncio.run(fill())
+    monkeypatch.setenv("SEAWALL_TEST_DASH_TOKEN", TOKEN)
+    config = seed.webhook_config(url, dashboard={"token": "env:SEAWALL_TEST_DASH_TOKEN"})
+    app = build_service(
+        config, with_worker=False, metrics=SeawallMetrics(), registry=BreakerRegistry()
+    )
+    with TestClient(app, base_url="http://testserver") as client:
+        yield Dash(client, url, dead, events)
