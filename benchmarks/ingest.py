@@ -215,11 +215,11 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start within 30 s")
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     if match is None:
         raise ValueError(f"cannot read wrk latency {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.applications import Starlette
 
+from seawall.config import SeawallConfig
 from seawall.demo_report import (
     check_consistency,
     check_invariants,
@@ -51,6 +52,7 @@ from seawall.demo_report import (
 )
 from seawall.demo_runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
 from seawall.jobs import Queue
+from seawall.ops.service import operator_routes
 from seawall.payments import CHARGE_QUEUE, REFUND_QUEUE, PaymentRequest
 from seawall.store import Store, open_store
 from seawall.testing import FakeProvider
@@ -349,6 +351,9 @@ class _Run:
         self.orders = _orders(options)
         self.refunds: list[tuple[str, int | None]] = []
         self.started = time.monotonic()
+        self.on_report: Callable[[dict[str, Any]], None] | None = None
+        self.keep_running = False
+        self.dashboard_token = secrets.token_urlsafe(18)
 
     async def _count_recorded(self, runtime: DemoRuntime) -> int:
         records = await load_records(runtime.service.commands, DEMO_TENANT)
@@ -385,7 +390,14 @@ class _Run:
             gateway_key=gateway_key,
             webhook_secret=webhook_secret,
         )
-        app = Starlette(routes=runtime.webhooks.routes())
+        app = Starlette(
+            routes=[
+                *runtime.webhooks.routes(),
+                *operator_routes(SeawallConfig(), dashboard_token=self.dashboard_token),
+            ]
+        )
+        app.state.store = store
+        app.state.webhooks = runtime.webhooks
         server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
         workers = _Workers(
@@ -400,7 +412,17 @@ class _Run:
             await self._drive(runtime, provider, sender, workers)
             duration = time.monotonic() - self.started
             report = await self._report(runtime, provider, sender, workers, duration)
-            report["urls"] = {"gateway": provider.url, "webhooks": receiver_url}
+            base = f"http://127.0.0.1:{port}"
+            report["urls"] = {
+                "gateway": provider.url,
+                "webhooks": receiver_url,
+                "dashboard": f"{base}/dashboard",
+                "metrics": f"{base}/metrics",
+            }
+            if self.on_report is not None:
+                self.on_report(report)
+            if self.keep_running:
+                await self._hold(report["urls"])
             return report
         finally:
             await workers.stop()
@@ -411,6 +433,25 @@ class _Run:
             await runtime.service.aclose()
             provider.stop()
             sender.stop()
+
+    async def _hold(self, urls: dict[str, str]) -> None:
+        """Keep every service up until Ctrl-C or SIGTERM."""
+        self.console.print(
+            f"\n[bold]still running[/] (Ctrl-C to stop)\n"
+            f"  dashboard  {urls['dashboard']}  (token: {self.dashboard_token})\n"
+            f"  metrics    {urls['metrics']}\n"
+            f"  webhooks   {urls['webhooks']}\n"
+            f"  gateway    {urls['gateway']}"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
     async def _drive(
         self,
@@ -624,14 +665,21 @@ def run_demo(
     console: Console | None = None,
     progress: bool = True,
     log_file: Path | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
+    keep_running: bool = False,
 ) -> dict[str, Any]:
     """Run the demo and return its report (as written by `--report`).
 
+    `on_report` sees the report as soon as it exists. With `keep_running` the receiver, worker,
+    fake gateway and dashboard then stay up until Ctrl-C (or SIGTERM).
     Log records of every demo process go to `log_file` (appended), or nowhere when None.
     """
     console = console or Console()
+    run = _Run(options, console, progress, log_file)
+    run.on_report = on_report
+    run.keep_running = keep_running
     with _route_logs(log_file):
-        return asyncio.run(_Run(options, console, progress, log_file).run())
+        return asyncio.run(run.run())
 
 
 def main(
@@ -661,8 +709,9 @@ def main(
 
     `store` is a store URL (default: a SQLite file in a temporary directory). With
     `worker_processes` the worker runs as that many subprocesses, and `chaos_kills` of them are
-    killed with SIGKILL mid-run and restarted. `keep_running` leaves the gateway and receiver up
-    afterwards until Ctrl-C. Log records go to `log_file` when given, else nowhere.
+    killed with SIGKILL mid-run and restarted. `keep_running` leaves the gateway, receiver,
+    worker and dashboard up afterwards until Ctrl-C. Log records go to `log_file` when given,
+    else nowhere.
     """
     console = console or Console()
     try:
@@ -693,21 +742,18 @@ def main(
             console=console,
             progress=progress,
             log_file=Path(log_file) if log_file is not None else None,
+            on_report=lambda r: _publish(r, console, report),
+            keep_running=keep_running,
         )
     except DemoError as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         return 2
+    return 0 if result["ok"] else 1
+
+
+def _publish(result: dict[str, Any], console: Console, report: str | Path | None) -> None:
+    """Print the summary and write the JSON report."""
     render_summary(result, console)
     if report is not None:
         Path(report).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         console.print(f"report written to {report}")
-    if keep_running:
-        console.print(
-            "keep-running: the demo's services stop when the run ends; "
-            "use `seawall serve` and `seawall fake-provider` for long-lived ones"
-        )
-    return 0 if result["ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,10 +16,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from seawall.jobs import Queue, QueueStats
 from seawall.ops.breakers import BreakerRegistry, BreakerSync
 from seawall.resilience.breaker import CircuitBreaker, CircuitState
 from seawall.store import open_store
 from seawall.testing import FakeClock
+from seawall.webhooks import list_events
 from tests.cli.conftest import Seeded
 from tests.ops import seed
 
@@ -41,6 +43,22 @@ def _wait_for(url: str, timeout: float = 15.0) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+async def _stats(url: str) -> list[QueueStats]:
+    store = open_store(url)
+    try:
+        return await Queue(store).stats()
+    finally:
+        await store.close()
+
+
+async def _statuses(url: str) -> set[str]:
+    store = open_store(url)
+    try:
+        return {e.status for e in await list_events(store)}
+    finally:
+        await store.close()
 
 
 def _env() -> dict[str, str]:
@@ -87,7 +105,7 @@ def test_serve_answers_probes_metrics_and_dashboard(seeded: Seeded, tmp_path: Pa
         assert stats["seawall.webhooks"]["done"] == 3
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
     assert b"Application shutdown complete" in err and b"Traceback" not in err

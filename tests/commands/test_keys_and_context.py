@@ -1,4 +1,4 @@
-"""Key helpers, models, InvokeContext (ASGI scope, real HTTP request, Lambda event), user context."""
+"""Key helpers, models, InvokeContext (ASGI, real HTTP, Lambda event), get_user_context."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ from seawall.http import (
 )
 from seawall.resilience import (
     CircuitBreaker,
-    Constant,
     CircuitOpenError,
     CircuitState,
+    Constant,
     DeadlineExceeded,
     Retry,
     RetryAfterTooLong,
@@ -82,7 +82,9 @@ async def test_success_returns_an_immutable_response() -> None:
 
 
 @pytest.mark.parametrize(("fault", "status"), [("status_500", 500), ("status_502", 502)])
-async def test_5xx_is_retried_with_backoff_then_raises_server_error(fault: str, status: int) -> None:
+async def test_5xx_is_retried_with_backoff_then_raises_server_error(
+    fault: str, status: int
+) -> None:
     clock = FakeClock()
     async with FakeProvider(only(GET_RES, **{fault: 1.0})) as provider:
         async with ApiClient(provider.url, clock=clock, breaker=None) as client:
@@ -97,10 +99,12 @@ async def test_5xx_is_retried_with_backoff_then_raises_server_error(fault: str, 
 
 async def test_503_with_retry_after_waits_that_long() -> None:
     clock = FakeClock()
-    async with FakeProvider(only(GET_RES, status_503=1.0, retry_after_s=2.5)) as provider:
-        async with ApiClient(provider.url, clock=clock, breaker=None) as client:
-            with pytest.raises(ServerError) as info:
-                await client.get("/resources/r1")
+    async with (
+        FakeProvider(only(GET_RES, status_503=1.0, retry_after_s=2.5)) as provider,
+        ApiClient(provider.url, clock=clock, breaker=None) as client,
+    ):
+        with pytest.raises(ServerError) as info:
+            await client.get("/resources/r1")
     assert info.value.retry_after == 2.5
     assert clock.slept == [2.5, 2.5]
 
@@ -121,10 +125,12 @@ async def test_429_retry_after_as_http_date_is_honoured() -> None:
     clock = FakeClock(start=time.time())
     plan = only(GET_RES, status_429=1.0, retry_after_s=6, retry_after_http_date=True)
     retry = Retry(max_attempts=2)
-    async with FakeProvider(plan) as provider:
-        async with ApiClient(provider.url, clock=clock, retry=retry) as client:
-            with pytest.raises(ClientError):
-                await client.get("/resources/r1")
+    async with (
+        FakeProvider(plan) as provider,
+        ApiClient(provider.url, clock=clock, retry=retry) as client,
+    ):
+        with pytest.raises(ClientError):
+            await client.get("/resources/r1")
     # The date has one-second resolution, so the wait is 5 to 6 seconds.
     assert len(clock.slept) == 1 and 4.5 <= clock.slept[0] <= 6.5
 
@@ -212,12 +218,14 @@ async def test_invalid_json_is_retried_by_get_json_and_recovers() -> None:
 
 
 async def test_hanging_endpoint_ends_at_the_deadline() -> None:
-    async with FakeProvider(only(GET_RES, hang=1.0, hang_s=10)) as provider:
-        async with ApiClient(provider.url, deadline=0.3) as client:
-            started = time.monotonic()
-            with pytest.raises(ApiTimeout) as info:
-                await client.get("/resources/r1")
-            took = time.monotonic() - started
+    async with (
+        FakeProvider(only(GET_RES, hang=1.0, hang_s=10)) as provider,
+        ApiClient(provider.url, deadline=0.3) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(ApiTimeout) as info:
+            await client.get("/resources/r1")
+        took = time.monotonic() - started
     assert 0.28 <= took <= 0.45, took
     assert isinstance(info.value, DeadlineExceeded)
     assert info.value.elapsed == pytest.approx(took, abs=0.05)
@@ -249,14 +257,16 @@ async def test_each_attempt_timeout_shrinks_to_the_time_left() -> None:
 
 async def test_post_without_a_key_is_sent_once_with_a_key_retried() -> None:
     clock = FakeClock()
-    async with FakeProvider(only(POST_RES, status_503=1.0, retry_after_s=0)) as provider:
-        async with ApiClient(provider.url, clock=clock, breaker=None) as client:
-            with pytest.raises(ServerError) as unkeyed:
-                await client.post("/resources", json={"a": 1})
-            assert requests_on(provider, POST_RES) == 1
-            with pytest.raises(ServerError) as keyed:
-                await client.post("/resources", json={"a": 1}, idempotency_key="res-1")
-            assert requests_on(provider, POST_RES) == 4
+    async with (
+        FakeProvider(only(POST_RES, status_503=1.0, retry_after_s=0)) as provider,
+        ApiClient(provider.url, clock=clock, breaker=None) as client,
+    ):
+        with pytest.raises(ServerError) as unkeyed:
+            await client.post("/resources", json={"a": 1})
+        assert requests_on(provider, POST_RES) == 1
+        with pytest.raises(ServerError) as keyed:
+            await client.post("/resources", json={"a": 1}, idempotency_key="res-1")
+        assert requests_on(provider, POST_RES) == 4
     assert unkeyed.value.attempts == 1 and keyed.value.attempts == 3
 
 

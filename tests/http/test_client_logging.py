@@ -94,13 +94,15 @@ def test_sync_client_logs_without_secrets_even_from_urllib3(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with FakeProvider() as provider:
-        with SyncApiClient(
+    with (
+        FakeProvider() as provider,
+        SyncApiClient(
             provider.url, auth=ApiKeyAuth("X-API-Key", "env:GATEWAY_KEY"), clock=FakeClock()
-        ) as client:
-            with pytest.raises(ClientError):
-                client.get("/resources/missing", params={"apikey": QUERY_SECRET})
-            assert client.post_json("/resources", {"a": 1}, params={"secret": QUERY_SECRET})
+        ) as client,
+    ):
+        with pytest.raises(ClientError):
+            client.get("/resources/missing", params={"apikey": QUERY_SECRET})
+        assert client.post_json("/resources", {"a": 1}, params={"secret": QUERY_SECRET})
     assert any(r.name.startswith("urllib3") for r in caplog.records)
     assert_no_secret(caplog)
 

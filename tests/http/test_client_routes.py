@@ -82,22 +82,26 @@ def test_sync_client_retries_waits_and_gives_up_like_the_async_one() -> None:
         with pytest.raises(ServerError) as unkeyed:
             client.post("/resources", json={})
         assert unkeyed.value.attempts == 1 and clock.slept == [1.5, 1.5]
-    with FakeProvider() as provider:
-        with SyncApiClient(provider.url, clock=clock, breaker=breaker) as client:
-            for _ in range(4):
-                with pytest.raises(ClientError):
-                    client.get("/resources/missing")
-            created = client.post_json("/resources", {"a": 1}, idempotency_key="s1")
-            assert client.get_json(f"/resources/{created['id']}")["a"] == 1
+    with (
+        FakeProvider() as provider,
+        SyncApiClient(provider.url, clock=clock, breaker=breaker) as client,
+    ):
+        for _ in range(4):
+            with pytest.raises(ClientError):
+                client.get("/resources/missing")
+        created = client.post_json("/resources", {"a": 1}, idempotency_key="s1")
+        assert client.get_json(f"/resources/{created['id']}")["a"] == 1
     assert breaker.state is CircuitState.CLOSED
 
 
 def test_sync_client_honours_retry_after_limits_and_hang_deadlines() -> None:
     plan = only(GET_RES, status_429=1.0, retry_after_s=30)
     with FakeProvider(plan) as provider:
-        with SyncApiClient(provider.url, clock=FakeClock(), deadline=5) as client:
-            with pytest.raises(RetryAfterTooLong):
-                client.get("/resources/r1")
+        with (
+            SyncApiClient(provider.url, clock=FakeClock(), deadline=5) as client,
+            pytest.raises(RetryAfterTooLong),
+        ):
+            client.get("/resources/r1")
         provider.set_plan(only(GET_RES, hang=1.0, hang_s=10))
         with SyncApiClient(provider.url, deadline=0.3) as client:
             started = time.monotonic()
@@ -108,22 +112,34 @@ def test_sync_client_honours_retry_after_limits_and_hang_deadlines() -> None:
 
 async def test_httpx_transport_adapter_gives_the_same_semantics() -> None:
     clock = FakeClock()
-    async with FakeProvider(only(GET_RES, status_502=1.0)) as provider:
-        async with httpx.AsyncClient() as http:
-            client = ApiClient(provider.url, transport=HttpxTransport(http), clock=clock)
-            with pytest.raises(ServerError) as info:
-                await client.get("/resources/r1")
-            created = await client.post_json("/resources", {"b": 2}, idempotency_key="h1")
-            await client.aclose()
-            assert not http.is_closed
+    async with FakeProvider(only(GET_RES, status_502=1.0)) as provider, httpx.AsyncClient() as http:
+        client = ApiClient(provider.url, transport=HttpxTransport(http), clock=clock)
+        with pytest.raises(ServerError) as info:
+            await client.get("/resources/r1")
+        created = await client.post_json("/resources", {"b": 2}, idempotency_key="h1")
+        await client.aclose()
+        assert not http.is_closed
     assert info.value.status == 502 and info.value.attempts == 3 and len(clock.slept) == 2
     assert created["b"] == 2
 
 
 async def test_user_retry_is_narrowed_to_transient_http_errors() -> None:
     retry = Retry(max_attempts=4, retry_on=(Exception,))
-    async with FakeProvider() as provider:
-        async with ApiClient(provider.url, retry=retry, clock=FakeClock()) as client:
-            with pytest.raises(ClientError) as info:
-                await client.get("/resources/none")
+    async with (
+        FakeProvider() as provider,
+        ApiClient(provider.url, retry=retry, clock=FakeClock()) as client,
+    ):
+        with pytest.raises(ClientError) as info:
+            await client.get("/resources/none")
     assert info.value.attempts == 1
+
+
+async def test_a_key_given_as_a_header_in_any_case_makes_post_retryable() -> None:
+    plan = FaultPlan(seed=4, default=RouteFaults(status_503=1.0, retry_after_s=0))
+    async with (
+        FakeProvider(plan) as provider,
+        ApiClient(provider.url, clock=FakeClock(), breaker=None) as client,
+    ):
+        with pytest.raises(ServerError) as info:
+            await client.post("/resources", json={}, headers={"idempotency-key": "hdr-1"})
+    assert info.value.attempts == 3

@@ -100,7 +100,10 @@ def test_business_outcomes_are_seeded_and_amount_based() -> None:
     for _ in range(2):
         with FakeProvider(plan) as provider, httpx.Client(base_url=provider.url) as http:
             statuses.append(
-                [http.post("/v1/payments", json=payment(f"o{i}")).json()["status"] for i in range(20)]
+                [
+                    http.post("/v1/payments", json=payment(f"o{i}")).json()["status"]
+                    for i in range(20)
+                ]
             )
             big = http.post("/v1/payments", json=payment("big", amount=60_000)).json()
             assert big["status"] == "failed"
@@ -115,7 +118,10 @@ def test_refunds_and_events_reach_sinks() -> None:
         async def deliver(self, event: ProviderEvent) -> None:
             delivered.append(event)
 
-    with FakeProvider(event_sinks=[Sink()]) as provider, httpx.Client(base_url=provider.url) as http:
+    with (
+        FakeProvider(event_sinks=[Sink()]) as provider,
+        httpx.Client(base_url=provider.url) as http,
+    ):
         pay = http.post("/v1/payments", json=payment("o5")).json()
         too_much = http.post("/v1/refunds", json={"payment_id": pay["id"], "amount": 5000})
         assert too_much.status_code == 400
@@ -211,7 +217,9 @@ def test_fault_draws_are_deterministic_per_seed_and_key() -> None:
         with FakeProvider(plan) as provider, httpx.Client(base_url=provider.url) as http:
             runs.append(
                 [
-                    http.post("/resources", json={}, headers={"Idempotency-Key": f"k{i}"}).status_code
+                    http.post(
+                        "/resources", json={}, headers={"Idempotency-Key": f"k{i}"}
+                    ).status_code
                     for i in range(30)
                 ]
             )

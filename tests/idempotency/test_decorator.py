@@ -21,7 +21,7 @@ from seawall.idempotency import (
     idempotent,
 )
 from seawall.idempotency._bridge import run_sync
-from seawall.resilience.deadline import Deadline
+from seawall.resilience import Deadline
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from tests.conftest import _dispose
@@ -176,7 +176,7 @@ async def test_crashed_call_frees_the_key_when_its_deadline_lease_ends(
 
 def work_lease() -> float:
     """The lease a decorated call takes right now (the active deadline's time left)."""
-    from seawall.resilience.deadline import time_left
+    from seawall.resilience import time_left
 
     left = time_left()
     assert left is not None

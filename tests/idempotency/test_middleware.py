@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -29,7 +31,7 @@ class AppState:
     fail_next: int = 0
 
 
-def build_app(store: Store, state: AppState) -> IdempotencyMiddleware:
+def build_app(store: Store, state: AppState, **options: Any) -> IdempotencyMiddleware:
     """A small Starlette app wrapped in the middleware."""
 
     async def create(request: Request) -> Response:
@@ -53,25 +55,38 @@ def build_app(store: Store, state: AppState) -> IdempotencyMiddleware:
     app = Starlette(
         routes=[Route("/orders", create, methods=["POST"]), Route("/orders", read, methods=["GET"])]
     )
-    return IdempotencyMiddleware(app, store)
+    return IdempotencyMiddleware(app, store, **options)
 
 
-@pytest_asyncio.fixture
-async def served(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
+@asynccontextmanager
+async def serve(store: Store, **options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     """The app served by uvicorn on a free port of 127.0.0.1, and a client for it."""
     state = AppState()
     config = uvicorn.Config(
-        build_app(store, state), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        build_app(store, state, **options),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        yield client, state
-    server.should_exit = True
-    await task
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client, state
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture
+async def served(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
+    """The app with the default middleware options."""
+    async with serve(store) as pair:
+        yield pair
 
 
 async def test_missing_key_is_400_with_a_problem_body(
@@ -147,3 +162,24 @@ async def test_server_errors_are_not_stored_so_a_retry_runs(
     replay = await client.post("/orders", json={"n": 1}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true"
     assert len(state.runs) == 2
+
+
+async def test_optional_keys_partitions_and_size_limit(store: Store) -> None:
+    async with serve(
+        store,
+        required=False,
+        partition=lambda scope: dict(scope["headers"]).get(b"x-user", b"anon").decode(),
+        max_body_bytes=64,
+    ) as (client, state):
+        assert (await client.post("/orders", json={"n": 1})).status_code == 201
+        assert (await client.post("/orders", json={"n": 1})).status_code == 201
+        assert len(state.runs) == 2  # no key: not idempotent, but allowed
+        alice = {"Idempotency-Key": "shared", "x-user": "alice"}
+        bob = {"Idempotency-Key": "shared", "x-user": "bob"}
+        assert (await client.post("/orders", json={"n": 1}, headers=alice)).status_code == 201
+        other = await client.post("/orders", json={"n": 2}, headers=bob)
+        assert other.status_code == 201 and "idempotent-replayed" not in other.headers
+        assert len(state.runs) == 4  # the same key in two partitions is two requests
+        big = await client.post("/orders", content=b"x" * 65, headers=alice)
+        assert big.status_code == 413 and big.json()["reason"] == "body_too_large"
+        assert len(state.runs) == 4

@@ -48,7 +48,7 @@ async def test_everything_renders_and_parses() -> None:
     metrics.job_finished("emails", 0.02, "ok")
     metrics.set_breaker_provider(lambda: [("ledger", "HALF_OPEN")])
     v = _values(metrics)
-    L = frozenset  # noqa: N806
+    L = frozenset
     assert (
         v[("seawall_webhooks_received_total", L({("source", "stripe"), ("outcome", "accepted")}))]
         == 5

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from seawall.config import SeawallConfig, WebhookEndpointConfig, parse_config
+from seawall.config import SeawallConfig, parse_config
 from seawall.jobs import Queue
 from seawall.store import Store
 from seawall.webhooks import Webhooks

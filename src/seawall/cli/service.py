@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -107,19 +105,70 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
     with_store(config.store.url, action)
 
 
+_RATE = click.FloatRange(0.0, 1.0)
+
+
 @click.command()
-@click.option("--payments", type=click.IntRange(1), default=None, help="How many payments.")
-@click.option("--seed", type=int, default=None, help="Seed for the injected faults.")
-def demo(payments: int | None, seed: int | None) -> None:
-    """Run the end-to-end demonstration."""
-    options = {k: v for k, v in (("payments", payments), ("seed", seed)) if v is not None}
-    if importlib.util.find_spec("seawall.demo") is not None:
-        module = importlib.import_module("seawall.demo")
-        result = module.main(**options)
-    else:
-        module = importlib.import_module("seawall.resilience_demo")
-        result = module.run_resilience_demo()
-    if isinstance(result, int) and result:
+@click.option("--payments", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for every fault.")
+@click.option("--fault-rate", type=_RATE, default=0.2, show_default=True, help="Gateway faults.")
+@click.option("--decline-rate", type=_RATE, default=0.08, show_default=True)
+@click.option("--refund-rate", type=_RATE, default=0.1, show_default=True)
+@click.option("--forged-rate", type=_RATE, default=0.05, show_default=True)
+@click.option("--stale-rate", type=_RATE, default=0.05, show_default=True)
+@click.option("--duplicate-rate", type=_RATE, default=0.1, show_default=True)
+@click.option("--store", "store_url", default=None, help="Store URL (default: temp SQLite file).")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the summary as JSON here.",
+)
+@click.option("--keep-running", is_flag=True, help="Leave the services and dashboard up.")
+@click.option("--worker-processes", type=click.IntRange(0, 16), default=0, show_default=True)
+@click.option("--chaos-kills", type=click.IntRange(0, 100), default=0, show_default=True)
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def demo(
+    payments: int,
+    concurrency: int,
+    seed: int,
+    fault_rate: float,
+    decline_rate: float,
+    refund_rate: float,
+    forged_rate: float,
+    stale_rate: float,
+    duplicate_rate: float,
+    store_url: str | None,
+    report: Path | None,
+    keep_running: bool,
+    worker_processes: int,
+    chaos_kills: int,
+    log_file: Path | None,
+) -> None:
+    """Run the end-to-end payment demonstration against a flaky fake gateway."""
+    from seawall.demo import main as run_demo_main
+
+    if chaos_kills and not worker_processes:
+        raise click.UsageError("--chaos-kills needs --worker-processes 1 or more")
+    result = run_demo_main(
+        payments=payments,
+        concurrency=concurrency,
+        seed=seed,
+        fault_rate=fault_rate,
+        decline_rate=decline_rate,
+        refund_rate=refund_rate,
+        forged_rate=forged_rate,
+        stale_rate=stale_rate,
+        webhook_duplicate_rate=duplicate_rate,
+        store=store_url,
+        report=report,
+        keep_running=keep_running,
+        worker_processes=worker_processes,
+        chaos_kills=chaos_kills,
+        log_file=log_file,
+    )
+    if result:
         raise click.exceptions.Exit(result)
 
 

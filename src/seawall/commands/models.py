@@ -7,7 +7,8 @@
 - `CommandModel`: a stored command (one per version) with status, source, request id and audit.
 - `DataModel`: the latest projection of an item; `cpk`/`csk` name the command it came from.
 
-Times are UTC datetimes; `attributes` must be JSON-able (they are stored as JSON text).
+Times are UTC datetimes; `attributes` must be JSON-able (they are stored as JSON text). `ttl`
+is kept as given (epoch seconds, as the framework's DynamoDB TTL); seawall deletes nothing by it.
 """
 
 from __future__ import annotations

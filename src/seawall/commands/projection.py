@@ -108,10 +108,11 @@ async def project(tx: Tx, command: Row, handlers: Sequence[DataSyncHandler] = ()
     values = data_values(command)
     fresh = await tx.execute(_HISTORY_INSERT, values) == 1
     await tx.execute(_DATA_UPSERT, values)
-    await tx.execute(
-        _MARK_SYNCED,
-        (STATUS_SYNCED, command["pk"], command["sk"], command["version"], STATUS_SYNCED),
-    )
+    if command["status"] != STATUS_SYNCED:
+        await tx.execute(
+            _MARK_SYNCED,
+            (STATUS_SYNCED, command["pk"], command["sk"], command["version"], STATUS_SYNCED),
+        )
     if not fresh or not handlers:
         return fresh
     model = CommandModel.from_row({**command, "status": STATUS_SYNCED})

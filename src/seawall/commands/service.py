@@ -2,7 +2,8 @@
 
 Version rules (input `version` is the version a change is based on; stored versions start at 1):
 
-- `VERSION_FIRST` (0) creates the item; if it exists, VersionConflictError (409).
+- `VERSION_FIRST` (0) creates the item; if it exists (even soft-deleted), VersionConflictError
+  (409); revive a deleted item by publishing on its latest version.
 - `VERSION_LATEST` (-1) publishes on top of whatever is latest (retrying if a concurrent
   publish wins the race).
 - Any other N must equal the latest version, else VersionConflictError carrying expected/actual.
@@ -45,6 +46,7 @@ from seawall.commands.projection import (
     COMMAND_COLUMNS,
     DATA_COLUMNS,
     STATUS_PENDING,
+    STATUS_SYNCED,
     DataSyncHandler,
     project,
 )
@@ -125,7 +127,7 @@ def _encode_cursor(sk: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise CommandError(
             f"invalid listing cursor {cursor!r}; pass back a cursor as returned"
@@ -237,11 +239,11 @@ class CommandService:
         """Store the command and project it in the same transaction; None if unchanged."""
         item = _full(input)
         async with self.store.transaction() as tx:
-            row = await self._store_command(tx, item, invoke_context, source)
+            row = await self._store_command(tx, item, invoke_context, source, STATUS_SYNCED)
             if row is None:
                 return None
             await project(tx, row, self._handlers)
-        return CommandModel.from_row({**row, "status": "synced"})
+        return CommandModel.from_row(row)
 
     async def publish_partial_update_async(
         self,
@@ -274,11 +276,11 @@ class CommandService:
         """Deep-merge the given fields onto the latest command and project it at once."""
         partial = _partial(input)
         async with self.store.transaction() as tx:
-            row = await self._store_partial(tx, partial, invoke_context, source)
+            row = await self._store_partial(tx, partial, invoke_context, source, STATUS_SYNCED)
             if row is None:
                 return None
             await project(tx, row, self._handlers)
-        return CommandModel.from_row({**row, "status": "synced"})
+        return CommandModel.from_row(row)
 
     async def _store_partial(
         self,
@@ -286,6 +288,7 @@ class CommandService:
         partial: CommandPartialInputModel,
         ctx: InvokeContext,
         source: str | None,
+        status: str = STATUS_PENDING,
     ) -> Row | None:
         sk = remove_sort_key_version(partial.sk)
         for _ in range(_LATEST_RETRIES):
@@ -311,14 +314,19 @@ class CommandService:
                 attributes=deep_merge(attributes, partial.attributes or {}),
             )
             try:
-                return await self._store_command(tx, merged, ctx, source)
+                return await self._store_command(tx, merged, ctx, source, status)
             except VersionConflictError:
                 if partial.version != VERSION_LATEST:
                     raise
         raise VersionConflictError(partial.pk, sk, partial.version, -1)
 
     async def _store_command(
-        self, tx: Tx, item: CommandInputModel, ctx: InvokeContext, source: str | None
+        self,
+        tx: Tx,
+        item: CommandInputModel,
+        ctx: InvokeContext,
+        source: str | None,
+        status: str = STATUS_PENDING,
     ) -> Row | None:
         """Insert the next version of `item` per the version rules; None when unchanged."""
         sk = remove_sort_key_version(item.sk)
@@ -344,7 +352,7 @@ class CommandService:
                 "seq": item.seq,
                 "ttl": item.ttl,
                 "attributes": json.dumps(item.attributes, separators=(",", ":")),
-                "status": STATUS_PENDING,
+                "status": status,
                 "source": source or ctx.source or self.default_source,
                 "request_id": ctx.request_id,
                 "created_at": now if latest is None else latest["created_at"],

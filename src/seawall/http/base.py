@@ -54,16 +54,15 @@ class CallState:
 
 def attempt_timeouts(policy: RoutePolicy) -> Timeouts:
     """Connect and read timeouts for the next attempt, capped by the time left in the deadline."""
-    connect, read = policy.connect_timeout, policy.read_timeout
     left = time_left()
-    if left is not None:
-        if left <= 0.0:
-            raise DeadlineExceeded("no time left for another attempt")
-        if left < read:
-            read = left
-        if left < connect:
-            connect = left
-    return Timeouts(connect, read)
+    if left is None:
+        return policy.timeouts
+    if left <= 0.0:
+        raise DeadlineExceeded("no time left for another attempt")
+    connect, read = policy.timeouts
+    if left >= read and left >= connect:
+        return policy.timeouts
+    return Timeouts(min(connect, left), min(read, left))
 
 
 class ClientBase:

@@ -21,6 +21,7 @@ from seawall.http.auth import Auth
 from seawall.http.classify import UNSAFE_METHODS, counts_as_breaker_failure, is_transient
 from seawall.http.errors import ConfigurationError
 from seawall.http.observe import CallListener, CallRecord
+from seawall.http.transport import Timeouts
 from seawall.resilience import (
     Bulkhead,
     CircuitBreaker,
@@ -139,6 +140,8 @@ class RoutePolicy:
     connect_timeout: float
     read_timeout: float
     idempotency: IdempotencyMode
+    timeouts: Timeouts
+    """The configured timeouts, used as they are when the deadline leaves more time."""
 
 
 class ClientSettings:
@@ -201,6 +204,7 @@ class ClientSettings:
         self.default_policy = self._build("*", self._defaults)
         self._routes: list[tuple[str, str, RoutePolicy]] = []
         self._cache: dict[tuple[str, str], RoutePolicy] = {}
+        self._urls: dict[str, str] = {}
 
     @staticmethod
     def _check_mode(mode: IdempotencyMode) -> IdempotencyMode:
@@ -229,6 +233,7 @@ class ClientSettings:
             connect_timeout=config["connect_timeout"],
             read_timeout=config["read_timeout"],
             idempotency=config["idempotency"],
+            timeouts=Timeouts(config["connect_timeout"], config["read_timeout"]),
         )
 
     def add_route(self, method: str, pattern: str, overrides: Mapping[str, Any]) -> RoutePolicy:
@@ -278,6 +283,10 @@ class ClientSettings:
 
     def url(self, path: str, params: QueryParams | None) -> str:
         """The absolute URL for `path` (relative to base_url unless absolute) and `params`."""
+        if not params:
+            cached = self._urls.get(path)
+            if cached is not None:
+                return cached
         if path.startswith(("http://", "https://")):
             url = path
         elif not self.base_url:
@@ -287,7 +296,10 @@ class ClientSettings:
         else:
             url = f"{self.base_url}/{path}"
         if params:
-            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+            return url + ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+        if len(self._urls) >= 4096:
+            self._urls.clear()
+        self._urls[path] = url
         return url
 
     def prepare(
@@ -315,7 +327,13 @@ class ClientSettings:
             body = content.encode()
         else:
             body = content
-        key = idempotency_key or merged.get("Idempotency-Key")
+        key = idempotency_key
+        if key is None and headers:
+            for name, value in headers.items():
+                if name.lower() == "idempotency-key":
+                    del merged[name]
+                    key = value
+                    break
         if key is None and method in UNSAFE_METHODS:
             if policy.idempotency == "auto":
                 key = uuid.uuid4().hex

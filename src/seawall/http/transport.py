@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -24,18 +24,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-attempt timeouts in seconds: connect (TCP + TLS) and read (whole response)."""
+class Timeouts(NamedTuple):
+    """Per-attempt timeouts in seconds: connect (TCP + TLS) and read (whole response).
+
+    The clients validate them (positive numbers) when they are configured.
+    """
 
     connect: float
     read: float
-
-    def __post_init__(self) -> None:
-        if self.connect <= 0 or self.read <= 0:
-            raise ConfigurationError(
-                f"timeouts must be positive seconds, got connect={self.connect} read={self.read}"
-            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from seawall.idempotency.store import (
     IdempotencyStore,
     fingerprint,
 )
-from seawall.resilience.deadline import time_left
+from seawall.resilience import time_left
 from seawall.store import Store, Tx
 
 __all__ = ["idempotent"]

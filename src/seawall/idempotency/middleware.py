@@ -124,6 +124,8 @@ class IdempotencyMiddleware:
             )
             return
         body = await self._read_body(receive)
+        if body is False:
+            return  # the client left before sending its body: nothing to run or answer
         if body is None:
             await self._answer(
                 send,
@@ -135,15 +137,17 @@ class IdempotencyMiddleware:
                 ),
             )
             return
+        assert isinstance(body, bytes)
         await self._handle(scope, send, key, body)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive) -> bytes | bool | None:
+        """The whole body; None when it is too large; False when the client went away."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return False
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

@@ -178,6 +178,16 @@ class IdempotencyStore:
         # The record must outlive its lease, or an expired record would be taken over mid-run.
         expires_at = now + max(expires, lease)
         token = uuid.uuid4().hex
+        if tx is None:
+            # Fast path for repeats: a completed, unexpired record is answered from a read-only
+            # snapshot, without taking the write lock. Anything else goes to the atomic claim.
+            async with self.store.read() as r:
+                row = await r.fetchone(_SELECT, (scope, key))
+            if row is not None and row["status"] == "completed" and row["expires_at"] > now:
+                record = IdempotencyRecord.from_row(row)
+                if record.fingerprint != fingerprint:
+                    raise IdempotencyKeyMismatchError(scope, key)
+                return Claim("completed", scope, key, record.token, record, expires)
         async with self._tx(tx) as t:
             inserted = await t.execute(
                 "INSERT INTO seawall_idempotency (scope, key, status, fingerprint, token, "

@@ -51,21 +51,26 @@ _DEDUP_UPSERT = (
     "ON CONFLICT (queue, dedup_key) DO UPDATE SET job_id = excluded.job_id, "
     "expires_at = excluded.expires_at WHERE seawall_job_dedup.expires_at <= ? RETURNING job_id"
 )
-_CLAIM = (
-    "UPDATE seawall_jobs SET "
+_CLAIM_SET = (
     "receives = CASE WHEN receives >= max_receives THEN receives ELSE receives + 1 END, "
     "state = CASE WHEN receives >= max_receives THEN 2 ELSE 0 END, "
     "lease_token = CASE WHEN receives >= max_receives THEN NULL ELSE ? END, "
     "visible_at = CASE WHEN receives >= max_receives THEN visible_at ELSE ? END, "
     "finished_at = CASE WHEN receives >= max_receives THEN ? ELSE finished_at END, "
     "dead_reason = CASE WHEN receives >= max_receives THEN ? ELSE dead_reason END "
-    "WHERE id IN (SELECT id FROM seawall_jobs WHERE queue = ? AND state = 0 AND visible_at <= ? "
-    "ORDER BY priority DESC, visible_at, id LIMIT ?{lock}) "
-    f"RETURNING {_JOB_COLUMNS}"
 )
+_CLAIM_PICK = (
+    "SELECT id{alias} FROM seawall_jobs WHERE queue = ? AND state = 0 AND visible_at <= ? "
+    "ORDER BY priority DESC, visible_at, id LIMIT ?"
+)
+# SQLite has one writer at a time, so the pick needs no lock. PostgreSQL skips rows other
+# claimers hold and joins the picked ids (an `IN (subquery)` there plans as a table scan).
 _CLAIM_SQL = {
-    "sqlite": _CLAIM.format(lock=""),
-    "postgresql": _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"),
+    "sqlite": f"UPDATE seawall_jobs SET {_CLAIM_SET}"
+    f"WHERE id IN ({_CLAIM_PICK.format(alias='')}) RETURNING {_JOB_COLUMNS}",
+    "postgresql": f"WITH picked AS ({_CLAIM_PICK.format(alias=' AS picked_id')} "
+    f"FOR UPDATE SKIP LOCKED) UPDATE seawall_jobs SET {_CLAIM_SET}"
+    f"FROM picked WHERE id = picked.picked_id RETURNING {_JOB_COLUMNS}",
 }
 _ACK = (
     "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
@@ -345,18 +350,10 @@ class Queue:
         token = secrets.token_hex(12)
         async with self.store.transaction() as tx:
             now = self.store.clock.time()
-            rows = await tx.fetchall(
-                _CLAIM_SQL[tx.engine],
-                (
-                    token,
-                    now + visibility_timeout,
-                    now,
-                    "receive limit reached",
-                    queue_name,
-                    now,
-                    limit,
-                ),
-            )
+            lease = (token, now + visibility_timeout, now, "receive limit reached")
+            pick = (queue_name, now, limit)
+            params = pick + lease if tx.engine == "postgresql" else lease + pick
+            rows = await tx.fetchall(_CLAIM_SQL[tx.engine], params)
             dead = [row for row in rows if int(row["state"]) == _DEAD]
             if dead:
                 await tx.executemany(
@@ -409,6 +406,21 @@ class Queue:
                         (now, token, *chunk),
                     )
         return done
+
+    async def hold(self, jobs: Sequence[Job], *, tx: Tx) -> set[str]:
+        """Within `tx`, the ids of `jobs` whose leases this caller still holds; on PostgreSQL
+        their rows stay locked until `tx` ends, so no other worker can claim them meanwhile."""
+        held: set[str] = set()
+        tokens = {job.id: self._token(job) for job in jobs}
+        lock = " FOR UPDATE" if tx.engine == "postgresql" else ""
+        for chunk in _chunks(list(tokens)):
+            rows = await tx.fetchall(
+                "SELECT id, lease_token FROM seawall_jobs "
+                f"WHERE state = 0 AND id IN ({_marks(len(chunk))}){lock}",
+                chunk,
+            )
+            held.update(row["id"] for row in rows if row["lease_token"] == tokens[row["id"]])
+        return held
 
     async def nack(
         self,

@@ -229,7 +229,7 @@ class Worker:
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
         capacity = self.concurrency + self.batch_size
-        low_water = max(1, min(self.batch_size, self.concurrency) // 2)
+        low_water = max(1, self.batch_size // 2)
         empty_rounds = 0
         while not self._stop_requested.is_set():
             held = self._buffered_jobs + self._running_jobs
@@ -342,42 +342,42 @@ class Worker:
     async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
         """Run transactional handlers one after another in one transaction, each job inside
         its own savepoint: a failing job rolls back only its own effects, and the group's
-        effects and acks share one commit."""
+        effects and acks share one commit. The group's rows are locked first, so no other
+        worker can take over a lease while the group runs."""
         outcomes: list[tuple[str, Job, str | None]] = []
         try:
             async with self.store.transaction() as tx:
+                held = await self.queue.hold(jobs, tx=tx)
+                done: list[Job] = []
                 for job in jobs:
-                    if self.clock.time() >= job.visible_at:
+                    if job.id not in held or self.clock.time() >= job.visible_at:
                         outcomes.append(("lease_lost", job, None))
                         continue
                     await tx.execute("SAVEPOINT seawall_job")
-                    failure: tuple[float, str | None, str | None, bool] | None = None
-                    acked = False
+                    failure: tuple[float, str | None, str | None, bool]
                     try:
                         await route.handler(job, tx)
-                        acked = await self.queue.ack(job, tx=tx)
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
                         delay = self.backoff.delay(max(1, job.receives), 0.0)
                         message = f"{type(exc).__name__}: {exc}"
                         failure = (delay, message, traceback.format_exc(), False)
-                    if acked:
+                    else:
                         await tx.execute("RELEASE SAVEPOINT seawall_job")
-                        outcomes.append(("processed", job, None))
+                        done.append(job)
                         continue
                     await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
                     await tx.execute("RELEASE SAVEPOINT seawall_job")
-                    if failure is None:
-                        outcomes.append(("lease_lost", job, None))
-                        continue
                     wait, reason, tb, retried = failure
-                    if not await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx):
-                        outcomes.append(("lease_lost", job, reason))
-                    elif job.receives >= job.max_receives:
-                        outcomes.append(("dead_lettered", job, reason))
-                    else:
-                        outcomes.append(("retried" if retried else "failed", job, reason))
+                    await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
+                    kind = "retried" if retried else "failed"
+                    if job.receives >= job.max_receives:
+                        kind = "dead_lettered"
+                    outcomes.append((kind, job, reason))
+                if await self.queue.ack_many(done, tx=tx) != len(done):
+                    raise LeaseLostError(",".join(job.id for job in done))
+                outcomes.extend(("processed", job, None) for job in done)
         except Exception:
             log.exception(
                 "a transaction of %d jobs failed; they are redelivered after their lease",

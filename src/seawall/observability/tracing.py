@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["OTEL_AVAILABLE", "span"]
 
+_trace: Any
 try:
-    from opentelemetry import trace as _trace  # type: ignore[import-not-found,unused-ignore]
-
+    _trace = importlib.import_module("opentelemetry.trace")
     OTEL_AVAILABLE = True
-except ImportError:  # the extra is not installed
+except ImportError:  # the `otel` extra is not installed
     _trace = None
     OTEL_AVAILABLE = False
 

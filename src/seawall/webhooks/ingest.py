@@ -4,7 +4,8 @@ Requests hand their entry to `Ingestor.submit` and wait. One writer drains every
 waiting into a single transaction (insert the inbox rows, enqueue a job for each row that was new)
 and answers every waiter only after that transaction committed durably. While it writes, new
 requests queue up for the next batch, so the commit cost is shared under load and a lone request
-pays for one transaction. The inbox row's `job_id` stays NULL at first: the first job is the only
+pays for one transaction. Up to `max_writers` batches are written at once: PostgreSQL overlaps
+their round trips and commits; SQLite's store then shares one commit between them. The inbox row's `job_id` stays NULL at first: the first job is the only
 one, so it needs no name; a replay records the job it creates (see `processing`).
 """
 
@@ -28,14 +29,21 @@ class Ingestor:
     """Batches inbox writes; `submit` answers True for a new event, False for a duplicate."""
 
     def __init__(
-        self, store: Store, queue: Queue, queue_name: str, *, max_batch: int = 512
+        self,
+        store: Store,
+        queue: Queue,
+        queue_name: str,
+        *,
+        max_batch: int = 512,
+        max_writers: int | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.queue_name = queue_name
         self.max_batch = max_batch
+        self.max_writers = max_writers or (4 if store.engine == "postgresql" else 2)
         self._waiting: list[_Waiter] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, entry: InboxEntry, max_receives: int | None) -> bool:
         """Store `entry` (and enqueue its job) durably; False when (source, id) was stored before.
@@ -44,27 +52,26 @@ class Ingestor:
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((entry, max_receives, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
+        if len(self._writers) < self.max_writers:
+            writer = asyncio.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await future
 
     async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
-                try:
-                    results = await self._write(batch)
-                except Exception as exc:
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, _, future), new in zip(batch, results, strict=True):
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            try:
+                results = await self._write(batch)
+            except Exception as exc:
+                for _, _, future in batch:
                     if not future.done():
-                        future.set_result(new)
-        finally:
-            self._writer = None
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), new in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(new)
 
     async def _write(self, batch: Sequence[_Waiter]) -> list[bool]:
         first: dict[tuple[str, str], int] = {}
