@@ -3,9 +3,14 @@
 Run: .venv/bin/python benchmarks/overhead.py [--calls N] [--repeats R]
 
 Every case wraps the same trivial function (sync: returns 1; async: a coroutine that returns 1
-without suspending), so the numbers are the policies' own cost. Each case runs `calls` times per
-repeat; the median of the repeats is reported as ns per call, with the ratio to the plain call and
-to seawall's full pipeline (retry + breaker + deadline, which also arms async cancellation).
+without suspending), so the numbers are the policies' own cost. The cases run in interleaved
+rounds (each round runs every case `calls` times, so drift in machine load hits all alike); the
+median over the rounds is reported as ns per call, with the ratio to the plain call and to
+seawall's full pipeline (retry + breaker + deadline, with async cancellation at the deadline).
+
+A call that never suspends cannot be cancelled by a timer, so seawall arms its deadline timer only
+once the callee suspends. The "suspends once" section measures that other path: the callee awaits
+`asyncio.sleep(0)` once, so there the timer is armed and disarmed on every call.
 """
 
 from __future__ import annotations
@@ -108,24 +113,55 @@ def async_cases() -> dict[str, AsyncCase | None]:
     }
 
 
-def measure_sync(fn: SyncCase, calls: int, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter_ns() - start) / calls)
-    return statistics.median(samples)
+async def asuspend() -> int:
+    await asyncio.sleep(0)
+    return 1
 
 
-async def measure_async(fn: AsyncCase, calls: int, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            await fn()
-        samples.append((time.perf_counter_ns() - start) / calls)
-    return statistics.median(samples)
+def suspending_cases() -> dict[str, AsyncCase | None]:
+    full = Pipeline(
+        "bench-full-s", retry=Retry(), breaker=CircuitBreaker(name="bench-full-s"), deadline=25.0
+    )
+    ten = tenacity.retry(
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=10),
+        reraise=True,
+    )(asuspend)
+    return {
+        "plain call": asuspend,
+        "seawall full pipeline": lambda: full.execute_async(asuspend),
+        "tenacity retry": ten,
+    }
+
+
+def measure_sync(cases: dict[str, SyncCase | None], calls: int, rounds: int) -> dict[str, float]:
+    """Median ns per call of each case over interleaved rounds."""
+    samples: dict[str, list[float]] = {name: [] for name, fn in cases.items() if fn is not None}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            if fn is None:
+                continue
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter_ns() - start) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def measure_async(
+    cases: dict[str, AsyncCase | None], calls: int, rounds: int
+) -> dict[str, float]:
+    """Median ns per call of each case over interleaved rounds."""
+    samples: dict[str, list[float]] = {name: [] for name, fn in cases.items() if fn is not None}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            if fn is None:
+                continue
+            start = time.perf_counter_ns()
+            for _ in range(calls):
+                await fn()
+            samples[name].append((time.perf_counter_ns() - start) / calls)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def report(title: str, results: dict[str, float | None]) -> None:
@@ -148,29 +184,34 @@ def report(title: str, results: dict[str, float | None]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000, help="calls per repeat")
-    parser.add_argument("--repeats", type=int, default=7, help="repeats per case (median kept)")
+    parser.add_argument("--calls", type=int, default=5_000, help="calls per case and round")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds (median kept)")
     args = parser.parse_args()
 
-    sync_results: dict[str, float | None] = {}
-    for name, fn in sync_cases().items():
-        for _ in range(2):  # warm up
+    cases = sync_cases()
+    for fn in cases.values():  # warm up
+        for _ in range(2):
             if fn is not None:
                 fn()
-        sync_results[name] = None if fn is None else measure_sync(fn, args.calls, args.repeats)
+    measured = measure_sync(cases, args.calls, args.repeats)
+    sync_results: dict[str, float | None] = {name: measured.get(name) for name in cases}
 
-    async def run_async() -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for name, fn in async_cases().items():
+    async def run_async(cases: dict[str, AsyncCase | None], calls: int) -> dict[str, float | None]:
+        for fn in cases.values():  # warm up
             if fn is not None:
                 await fn()
-            out[name] = None if fn is None else await measure_async(fn, args.calls, args.repeats)
-        return out
+        measured = await measure_async(cases, calls, args.repeats)
+        return {name: measured.get(name) for name in cases}
 
-    async_results = asyncio.run(run_async())
-    print(f"per-call overhead, success path; median of {args.repeats} x {args.calls:,} calls")
+    async_results = asyncio.run(run_async(async_cases(), args.calls))
+    suspending = asyncio.run(run_async(suspending_cases(), max(1, args.calls // 5)))
+    print(
+        f"per-call overhead, success path; median of {args.repeats} interleaved rounds "
+        f"x {args.calls:,} calls"
+    )
     report("sync", sync_results)
     report("async", async_results)
+    report("async, callee suspends once (timer armed on every call)", suspending)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ ratio of seawall to each peer.
     .venv/bin/python benchmarks/queue.py [--rounds 3] [--jobs 20000] [--peer-jobs 2000]
 """
 
+# ruff: noqa: E402 - the import path must be fixed before the first standard-library import.
 from __future__ import annotations
 
 import sys
@@ -144,7 +145,8 @@ async def procrastinate_rounds(jobs: int, rounds: int) -> list[Result]:
             enqueue = await concurrently(jobs // 2, lambda i: noop.defer_async(i=i))
             started = time.perf_counter()
             for start in range(jobs // 2, jobs, 1000):
-                await noop.batch_defer_async(*({"i": i} for i in range(start, min(jobs, start + 1000))))
+                kwargs = [{"i": i} for i in range(start, min(jobs, start + 1000))]
+                await noop.batch_defer_async(*kwargs)
             batch = (jobs - jobs // 2) / (time.perf_counter() - started)
             started = time.perf_counter()
             await app.run_worker_async(
@@ -219,6 +221,7 @@ async def main() -> None:
     parser.add_argument("--peer-jobs", type=int, default=2_000, help="jobs per round for peers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
     table: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"

@@ -1,7 +1,10 @@
 """Microseconds per verification of a 1 KiB webhook: seawall's schemes beside the floor and peers.
 
-The floor is the least any HMAC verifier can do: `hmac.new(key, body, "sha256").digest()` and
-`hmac.compare_digest`, with no header parsing, no timestamp and no secret lookup. Peers are
+The floor is the least any HMAC verifier can do with the standard library: the one-shot
+`hmac.digest(key, body, "sha256")` (OpenSSL's HMAC in one C call, faster than `hmac.new(...)`)
+and `hmac.compare_digest` against the expected digest bytes, with no header parsing, no
+timestamp, no encoding and no secret lookup. Every ratio is to that one floor; the `hmac.new`
+form is printed beside it for reference. Peers are
 the verifiers of `standardwebhooks`, `svix` and `stripe` (`WebhookSignature.verify_header`,
 which is what `Webhook.construct_event` runs before parsing JSON). Every candidate runs in
 the same process, in interleaved rounds (so drift in machine load hits all alike); the figure
@@ -33,6 +36,7 @@ from seawall.webhooks.schemes import SCHEMES, get_scheme
 
 SECRET_WHSEC = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SECRET_TEXT = "bench-secret-0123456789abcdef"
+FLOOR = "floor: hmac.digest + compare_digest"
 
 
 def body_1kib() -> bytes:
@@ -47,7 +51,8 @@ def candidates(body: bytes, now: float) -> dict[str, Callable[[], object]]:
     key = SECRET_TEXT.encode()
     expected = hmac.new(key, body, "sha256").digest()
     out: dict[str, Callable[[], object]] = {
-        "floor: hmac.new + compare_digest": lambda: hmac.compare_digest(
+        FLOOR: lambda: hmac.compare_digest(hmac.digest(key, body, "sha256"), expected),
+        "ref: hmac.new + compare_digest": lambda: hmac.compare_digest(
             hmac.new(key, body, "sha256").digest(), expected
         ),
     }
@@ -114,7 +119,10 @@ def main() -> None:
     funcs = candidates(body, now)
     print(f"verify a {len(body)} B body; {args.rounds} interleaved rounds x {args.calls} calls")
     results = measure(funcs, args.rounds, args.calls)
-    floor = results["floor: hmac.new + compare_digest"]
+    floor = results[FLOOR]
+    print(
+        f"floor = hmac.compare_digest(hmac.digest(key, body, 'sha256'), expected): {floor:.2f} us"
+    )
     print(f"{'verifier':36s} {'us/verify':>10s} {'x floor':>8s}")
     for name, micros in results.items():
         print(f"{name:36s} {micros:10.2f} {micros / floor:8.2f}")

@@ -226,7 +226,7 @@ async def test_hanging_endpoint_ends_at_the_deadline() -> None:
         with pytest.raises(ApiTimeout) as info:
             await client.get("/resources/r1")
         took = time.monotonic() - started
-    assert 0.28 <= took <= 0.45, took
+    assert 0.28 <= took <= 0.6, took  # a 10 s hang, cut at the 0.3 s deadline
     assert isinstance(info.value, DeadlineExceeded)
     assert info.value.elapsed == pytest.approx(took, abs=0.05)
 
@@ -252,7 +252,7 @@ async def test_each_attempt_timeout_shrinks_to_the_time_left() -> None:
     assert len(reads) == 3 and reads[0] == reads[1] == 0.2
     assert all(timeouts.connect <= 0.5 for _, timeouts in transport.sent)
     assert reads[-1] < 0.2  # the last attempt only had what was left of the deadline
-    assert took <= 0.65
+    assert took <= 0.8
 
 
 async def test_post_without_a_key_is_sent_once_with_a_key_retried() -> None:

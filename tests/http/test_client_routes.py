@@ -43,7 +43,7 @@ async def test_route_overrides_deadline_and_retry_for_matching_paths() -> None:
         started = time.monotonic()
         with pytest.raises(ApiTimeout):
             await client.get("/resources/slow")
-        assert time.monotonic() - started < 0.4
+        assert time.monotonic() - started < 0.55
         with pytest.raises(ServerError) as info:
             await client.get("/v1/payments/pay_1")
         assert info.value.attempts == 1
@@ -107,7 +107,7 @@ def test_sync_client_honours_retry_after_limits_and_hang_deadlines() -> None:
             started = time.monotonic()
             with pytest.raises(ApiTimeout):
                 client.get("/resources/r1")
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 0.6
 
 
 async def test_httpx_transport_adapter_gives_the_same_semantics() -> None:

@@ -19,8 +19,8 @@ from seawall.idempotency import (
     IdempotencyResultError,
     IdempotencyStore,
     idempotent,
+    run_sync,
 )
-from seawall.idempotency._bridge import run_sync
 from seawall.resilience import Deadline
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock

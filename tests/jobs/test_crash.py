@@ -50,8 +50,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
         dead = await count(store, "SELECT COUNT(*) FROM seawall_jobs WHERE state = 2")
         effects = await count(store, "SELECT COUNT(*) FROM effects")
         joined = await count(
-            store, "SELECT COUNT(*) FROM effects e JOIN seawall_jobs j ON j.id = e.job_id "
-            "WHERE j.state = 1"
+            store,
+            "SELECT COUNT(*) FROM effects e JOIN seawall_jobs j ON j.id = e.job_id "
+            "WHERE j.state = 1",
         )
         assert done + dead == JOBS  # none lost, none stuck
         assert effects == done == joined  # every done job has exactly one effect
@@ -61,5 +62,34 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(
         assert all(json.loads(r["errors"]) == [] for r in rows)
         assert max(r["receives"] for r in rows) >= 2  # kills really hit leased jobs
         assert drained_in < 60
+    finally:
+        await dispose(store)
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_sigterm_finishes_in_flight_and_releases_the_rest(
+    engine: str, tmp_path: Path
+) -> None:
+    url = store_url_for(engine, tmp_path)
+    store = await prepare(url)
+    try:
+        queue = Queue(store)
+        await queue.enqueue_many("crash", [{"n": n} for n in range(40)])
+        args = ("--sleep", "0.5", "--concurrency", "4", "--batch", "8", "--group", "1")
+        proc = spawn(url, "signals", *args)
+        assert proc.stdout is not None
+        assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "ready"
+        deadline = time.monotonic() + 20
+        while (await queue.stats())[0].in_flight < 8:
+            assert time.monotonic() < deadline, "the worker claimed nothing"
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        counters = await finish(proc, timeout=30)
+        (stats,) = await queue.stats()
+        # Running handlers finished and were acked; claimed-but-unstarted jobs went back at once.
+        assert counters["processed"] == stats.done >= 4
+        assert (stats.in_flight, stats.ready) == (0, 40 - stats.done)
+        assert await count(store, "SELECT COUNT(*) FROM effects") == stats.done
+        assert await count(store, "SELECT MAX(receives) FROM seawall_jobs WHERE state = 0") == 0
     finally:
         await dispose(store)

@@ -25,7 +25,9 @@ async def test_processes_drain_every_job_exactly_once(
         queue = Queue(store)
         for start in range(0, JOBS, 5000):
             await queue.enqueue_many("crash", [{"n": n} for n in range(start, start + 5000)])
-        procs = [spawn(url, "idle", "--concurrency", "16") for _ in range(processes)]
+        procs = [
+            spawn(url, "idle", "--concurrency", "32", "--batch", "128") for _ in range(processes)
+        ]
         results = await asyncio.gather(*(finish(p, timeout=120) for p in procs))
         processed = [r["processed"] for r in results]
         assert sum(processed) == JOBS

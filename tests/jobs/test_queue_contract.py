@@ -63,7 +63,7 @@ async def test_dead_letter_after_max_receives_keeps_error_history(
     letter = await queue.dead_letter(job_id)
     assert letter is not None and letter.queue == "pay" and letter.payload == {"order": 7}
     assert letter.receives == 2 and letter.reason == "receive limit reached"
-    assert [e["error"] for e in letter.errors][0] == "ValueError: boom"
+    assert letter.errors[0]["error"] == "ValueError: boom"
     assert "receive limit" in letter.errors[-1]["error"]
     assert [d.id for d in await queue.dead_letters("pay")] == [job_id]
     assert await queue.dead_letters("other") == []
@@ -211,9 +211,7 @@ async def test_ack_many_is_lease_guarded(queue: Queue, clock: FakeClock) -> None
     assert stats.done == 1200
 
 
-async def test_transactional_enqueue_rolls_back_with_the_caller(
-    store: Store, queue: Queue
-) -> None:
+async def test_transactional_enqueue_rolls_back_with_the_caller(store: Store, queue: Queue) -> None:
     async with store.transaction() as tx:
         await tx.execute("CREATE TABLE orders (id TEXT PRIMARY KEY)")
     with pytest.raises(RuntimeError):
@@ -296,3 +294,18 @@ async def test_bad_input_gets_named_errors(queue: Queue) -> None:
 
         await queue.ack(replace(job, lease_token=None))
     assert await queue.stats() != []
+
+
+async def test_concurrent_enqueues_share_commits_and_keep_dedup(queue: Queue) -> None:
+    import asyncio
+
+    plain = await asyncio.gather(*(queue.enqueue("c", {"i": i}) for i in range(40)))
+    keyed = await asyncio.gather(
+        *(queue.enqueue("c", {"k": i}, dedup_key="same") for i in range(10))
+    )
+    assert len(set(plain)) == 40 and None not in plain
+    assert sum(1 for job_id in keyed if job_id is not None) == 1
+    (stats,) = await queue.stats()
+    assert stats.ready == 41
+    with pytest.raises(InvalidJobError):
+        await asyncio.gather(queue.enqueue("c", {"bad": float("nan")}), queue.enqueue("c", {}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,9 @@ async def test_transactional_handler_commits_effects_and_ack_together(store: Sto
 
     @worker.handler("orders")
     async def handle(job: Job, tx: Tx) -> None:
-        await tx.execute("INSERT INTO effects (job_id, n) VALUES (?, ?)", (job.id, job.payload["n"]))
+        await tx.execute(
+            "INSERT INTO effects (job_id, n) VALUES (?, ?)", (job.id, job.payload["n"])
+        )
         if job.payload["n"] == 3:
             raise ValueError("card declined")
 
@@ -186,11 +187,12 @@ async def test_lost_lease_rolls_back_transactional_handler(clock: FakeClock) -> 
         await store.drop_schema()  # type: ignore[attr-defined]
 
 
-async def test_worker_wakes_on_notify_before_the_poll_interval(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/w.db")
+async def test_worker_wakes_on_notify_before_the_poll_interval(store_url: str) -> None:
+    store = open_store(store_url)
     await store.migrate()
-    queue = Queue(store)
-    worker = Worker(store, queue=queue, poll_interval=30)
+    # On PostgreSQL the producer is a separate pool, so the wake-up crosses the server.
+    producer = open_store(store_url) if store.engine == "postgresql" else store
+    worker = Worker(store, poll_interval=30)
     got = asyncio.Event()
 
     @worker.handler("wake", transactional=False)
@@ -199,14 +201,19 @@ async def test_worker_wakes_on_notify_before_the_poll_interval(tmp_path: Path) -
 
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
-    await asyncio.sleep(0.2)
-    started = time.monotonic()
-    await queue.enqueue("wake", {})
-    await asyncio.wait_for(got.wait(), 5)
-    assert time.monotonic() - started < 5
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    await store.close()
+    try:
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        await Queue(producer).enqueue("wake", {})
+        await asyncio.wait_for(got.wait(), 10)
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        if producer is not store:
+            await producer.close()
+        drop = getattr(store, "drop_schema", None)
+        await (drop() if drop is not None else store.close())
 
 
 async def test_registration_errors(store: Store) -> None:

@@ -3,7 +3,7 @@
 
 Usage: python worker_process.py STORE_URL MODE [--sleep S] [--visibility S] [--concurrency N]
 MODE is `idle` (stop when no job is ready) or `drain` (stop when no job is pending at all,
-waiting out the leases of dead workers) or `forever`.
+waiting out the leases of dead workers) or `forever`, or `signals` (run until SIGTERM).
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ async def main(argv: list[str]) -> None:
     """Run one worker process until its mode says stop."""
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
-    parser.add_argument("mode", choices=["idle", "drain", "forever"])
+    parser.add_argument("mode", choices=["idle", "drain", "forever", "signals"])
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--visibility", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--group", type=int, default=16)
     args = parser.parse_args(argv)
     store = open_store(args.url)
     queue = Queue(store)
@@ -45,6 +46,8 @@ async def main(argv: list[str]) -> None:
         visibility_timeout=args.visibility,
         poll_interval=0.2,
         backoff=Constant(0.0),
+        transaction_group=args.group,
+        grace_period=10.0,
     )
 
     @worker.handler(QUEUE)
@@ -55,6 +58,10 @@ async def main(argv: list[str]) -> None:
 
     if args.mode == "idle":
         await worker.run_until_idle()
+    elif args.mode == "signals":
+        worker.install_signal_handlers()
+        print("ready", flush=True)
+        await worker.run()
     else:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seawall.idempotency._bridge import run_sync
 from seawall.idempotency.decorator import idempotent
 from seawall.idempotency.errors import (
     IdempotencyError,
@@ -32,4 +33,5 @@ __all__ = [
     "IdempotencyStore",
     "fingerprint",
     "idempotent",
+    "run_sync",
 ]

@@ -19,8 +19,9 @@ value, e.g. `Model.model_dump`) and `deserializer=` (back again, e.g. `Model.mod
 The first call returns the function's own object; repeats return the JSON round trip (tuples
 come back as lists), unless a deserializer restores the type.
 
-Synchronous functions are supported: their store calls run on a private event-loop thread, so
-give them a Store object of their own (not one used by async code on another loop).
+Synchronous functions are supported: their store calls run on one background event-loop
+thread, so give them a Store object of their own (not one used by async code on another loop),
+and migrate or close that store through the same loop: `run_sync(store.migrate())`.
 """
 
 from __future__ import annotations

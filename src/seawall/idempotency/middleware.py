@@ -18,6 +18,7 @@ clients cannot collide on the same key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -259,7 +260,7 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await self.records.release(claim)
+            await asyncio.shield(self.records.release(claim))
             raise
         try:
             await self._store(claim, status, headers, chunks, size, final is not None)

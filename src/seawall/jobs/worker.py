@@ -343,7 +343,9 @@ class Worker:
         """Run transactional handlers one after another in one transaction, each job inside
         its own savepoint: a failing job rolls back only its own effects, and the group's
         effects and acks share one commit. The group's rows are locked first, so no other
-        worker can take over a lease while the group runs."""
+        worker can take over a lease while the group runs. Savepoints are not released one by
+        one (a statement each): a rollback goes back to the newest savepoint of that name, and
+        the transaction's end releases them all."""
         outcomes: list[tuple[str, Job, str | None]] = []
         try:
             async with self.store.transaction() as tx:
@@ -364,11 +366,9 @@ class Worker:
                         message = f"{type(exc).__name__}: {exc}"
                         failure = (delay, message, traceback.format_exc(), False)
                     else:
-                        await tx.execute("RELEASE SAVEPOINT seawall_job")
                         done.append(job)
                         continue
                     await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
-                    await tx.execute("RELEASE SAVEPOINT seawall_job")
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     kind = "retried" if retried else "failed"

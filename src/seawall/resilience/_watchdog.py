@@ -1,9 +1,11 @@
 """Cheap cancellation of async blocks at a deadline: one loop timer per time slot, not per call.
 
 A per-call `asyncio.timeout` costs several microseconds (a timer handle on the loop's heap per
-call). Here calls register in a bucket for their expiry slot (`RESOLUTION` seconds wide, rounded
-up, so cancellation is never early and at most one slot late); one timer per loop fires for the
-earliest slot and cancels the tasks still registered in it.
+call). Here a block registers in the bucket of its expiry slot (`RESOLUTION` seconds wide,
+rounded up, so cancellation is never early and at most one slot late); one timer per loop fires
+for the earliest slot and cancels the tasks still registered in it. Arming and disarming are one
+dict insert and one dict pop, so memory holds only the blocks still running (a list per slot with
+lazily dropped entries would keep every finished call of the last deadline-span alive).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import asyncio
 import heapq
 import weakref
 from asyncio import get_running_loop
+from time import monotonic
 from typing import Any
 
 from seawall.resilience.errors import AttemptTimeout, DeadlineExceeded
 
-__all__ = ["RESOLUTION", "Guard", "arm", "expired", "finish"]
+__all__ = ["RESOLUTION", "Guard", "arm", "arm_at", "expired", "finish"]
 
 RESOLUTION = 0.005
 """Width of an expiry slot in seconds: async cancellation lands at most this late."""
@@ -36,17 +39,18 @@ class _Watchdog:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        # asyncio's own loops read time.monotonic(), so a system-clock expiry can be used as is.
+        # asyncio's own loops read time.monotonic(), so a monotonic expiry can be used as is.
         self.monotonic_loop = type(loop).time is asyncio.BaseEventLoop.time
         self.buckets: dict[int, dict[int, Guard]] = {}
         self.heap: list[int] = []
         self.timer: asyncio.TimerHandle | None = None
         self.timer_slot: int | None = None
 
-    def arm(self, seconds: float, task: asyncio.Task[Any], expires_at: float | None) -> Guard:
+    def arm(self, task: asyncio.Task[Any], expires_at: float) -> Guard:
+        """Register `task` for cancellation at `expires_at` (on `time.monotonic()`)."""
+        if not self.monotonic_loop:
+            expires_at = self.loop.time() + (expires_at - monotonic())
         # int() rounds down, + 1 rounds up: the slot ends at or after the expiry, never before.
-        if expires_at is None or not self.monotonic_loop:
-            expires_at = self.loop.time() + seconds
         slot = int(expires_at * _SLOTS_PER_S) + 1
         bucket = self.buckets.get(slot)
         if bucket is None:
@@ -91,11 +95,8 @@ _BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
 _last: tuple[asyncio.AbstractEventLoop | None, _Watchdog | None] = (None, None)
 
 
-def arm(seconds: float, expires_at: float | None = None) -> Guard:
-    """Cancel the current task in `seconds` (real time) unless `finish` is called first.
-
-    `expires_at`, when given, is the same instant on `time.monotonic()` (saves a clock read).
-    """
+def arm_at(expires_at: float) -> Guard:
+    """Cancel the current task at `expires_at` (`time.monotonic()` time) unless finished first."""
     global _last
     loop = get_running_loop()
     task = _current_task(loop)
@@ -107,7 +108,15 @@ def arm(seconds: float, expires_at: float | None = None) -> Guard:
         if watchdog is None:
             watchdog = _BY_LOOP[loop] = _Watchdog(loop)
         _last = (loop, watchdog)
-    return watchdog.arm(seconds, task, expires_at)
+    return watchdog.arm(task, expires_at)
+
+
+def arm(seconds: float, expires_at: float | None = None) -> Guard:
+    """Cancel the current task in `seconds` (real time) unless `finish` is called first.
+
+    `expires_at`, when given, is the same instant on `time.monotonic()` (saves a clock read).
+    """
+    return arm_at(monotonic() + seconds if expires_at is None else expires_at)
 
 
 def finish(guard: Guard, exc: BaseException | None) -> bool:

@@ -15,12 +15,15 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from time import monotonic
+from types import CoroutineType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.resilience import events as ev
-from seawall.resilience._watchdog import arm, expired, finish
+from seawall.resilience._resume import resume
+from seawall.resilience._watchdog import arm_at, expired, finish
 from seawall.resilience.breaker import CircuitBreaker
+from seawall.resilience.breaker_store import CircuitState
 from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.deadline import (
     _CURRENT,
@@ -42,6 +45,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _UNSET: Any = object()
+_CLOSED = CircuitState.CLOSED
 
 
 class Pipeline:
@@ -164,52 +168,93 @@ class Pipeline:
         # each extra frame costs as much as a policy on the success path.
         token = None
         try:
-            if self._deadline_s is not None:
-                token = enter_deadline(self._deadline_s, self._now)[0]
+            # -- deadline: the contextvar is set only when this deadline is the tighter one
+            active = _CURRENT.get()
+            seconds = self._deadline_s
+            if seconds is not None:
+                now = self._now
+                if active is None:
+                    active = (now() + seconds, now)
+                    token = _CURRENT.set(active)
+                else:
+                    outer_left = active[0] - active[1]()
+                    if outer_left >= seconds or active[1] is not now:
+                        if outer_left < seconds:
+                            seconds = outer_left if outer_left > 0.0 else 0.0
+                        active = (now() + seconds, now)
+                        token = _CURRENT.set(active)
             retry = self._retry
             if retry is not None and retry.budget is not None:
                 retry.budget.deposit()
             breaker = self._breaker
+            # The breaker's closed-state bookkeeping is inlined (see CircuitBreaker.acquire and
+            # on_success): a closed, healthy, consecutive-mode breaker needs two reads per call.
+            rec = breaker._rec if breaker is not None else None
             timed = breaker is not None and breaker.slow_call_s is not None
+            limit = self._attempt_timeout
             attempt = 1
             previous = 0.0
             while True:
                 try:
                     # -- one attempt: breaker > rate limit > bulkhead > attempt timeout > call
-                    ticket = breaker.acquire() if breaker is not None else 0
+                    if rec is not None:
+                        ticket = rec.generation
+                        if rec.state is not _CLOSED:
+                            assert breaker is not None
+                            ticket = breaker.acquire()
+                    else:
+                        ticket = 0
                     if self._gated:
                         await self._pass_gates_async(ticket)
                     start = breaker.clock.monotonic() if timed and breaker is not None else 0.0
                     try:
-                        active = _CURRENT.get()
-                        limit = self._attempt_timeout
                         if active is None and limit is None:
                             result = await fn(*args, **kwargs)
                         else:
-                            left = None if active is None else left_in(active)
+                            # Budget of this attempt: the time left, or its own limit if sooner.
                             inner = None
+                            left = None if active is None else active[0] - active[1]()
                             if left is not None and (limit is None or left <= limit):
                                 if left <= 0.0:
                                     raise NoTimeLeft
                                 budget, by_deadline = left, True
+                                at = (
+                                    active[0]
+                                    if active is not None and active[1] is monotonic
+                                    else -1.0
+                                )
                             else:
                                 assert limit is not None
                                 budget, by_deadline = limit, False
-                                inner = enter_deadline(limit, self._now)[0]
-                            guard = arm(
-                                budget,
-                                active[0]
-                                if active is not None and by_deadline and active[1] is monotonic
-                                else None,
-                            )
+                                now = self._now
+                                own = (now() + limit, now)
+                                inner = _CURRENT.set(own)
+                                at = own[0] if now is monotonic else -1.0
+                            if at < 0.0:  # another clock: the timer runs on real time from now
+                                at = monotonic() + budget
+                            guard = None
                             try:
-                                result = await fn(*args, **kwargs)
+                                # Step the call once by hand: if it finishes without suspending,
+                                # no timer could have fired, so none is armed (see _resume).
+                                call = fn(*args, **kwargs)
+                                if type(call) is CoroutineType:
+                                    try:
+                                        step = call.send(None)
+                                    except StopIteration as stop:
+                                        result = stop.value
+                                    else:
+                                        guard = arm_at(at)
+                                        result = await resume(call, step)
+                                else:
+                                    guard = arm_at(at)
+                                    result = await call
                             except BaseException as exc:
-                                if finish(guard, exc):
+                                if guard is not None and finish(guard, exc):
                                     raise expired(by_deadline, budget) from None
                                 raise
                             else:
-                                finish(guard, None)
+                                if guard is not None:
+                                    finish(guard, None)
                             finally:
                                 if inner is not None:
                                     _CURRENT.reset(inner)
@@ -225,10 +270,11 @@ class Pipeline:
                         if self._bulkhead is not None:
                             self._bulkhead.release()
                     if breaker is not None:
+                        assert rec is not None
                         if timed or breaker.is_failure_result is not None:
                             elapsed = breaker.clock.monotonic() - start if timed else 0.0
                             breaker.on_result(ticket, result, elapsed)
-                        else:
+                        elif rec.state is not _CLOSED or rec.failures or breaker._ratio:
                             breaker.on_success(ticket)
                 except Exception as exc:
                     # -- retry decision on an error

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -29,6 +30,11 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
 
 __all__ = ["PostgresStore", "to_pg_sql"]
+
+log = logging.getLogger("seawall.store.postgres")
+
+LISTENER_APPLICATION_NAME = "seawall-listen"
+"""The application_name of the connection that LISTENs, so operators can tell it apart."""
 
 _SQL_CACHE: dict[str, str] = {}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -133,6 +139,7 @@ class PostgresStore:
         self._events: dict[str, asyncio.Event] = {}
         self._listen_channels: set[str] = set()
         self._listener: asyncio.Task[None] | None = None
+        self.listener_pid: int | None = None
 
     @property
     def url(self) -> str:
@@ -218,17 +225,41 @@ class PostgresStore:
             yield tx
 
     async def _listen_loop(self) -> None:
-        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        listening: set[str] = set()
-        async with conn:
-            while True:
-                for channel in self._listen_channels - listening:
-                    await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
-                    listening.add(channel)
-                async for note in conn.notifies(timeout=0.5):
-                    event = self._events.pop(note.channel, None)
-                    if event is not None:
-                        event.set()
+        """Hold one LISTEN connection; reconnect with backoff when it drops (waiters fall back
+        to their timeouts meanwhile, so a lost connection delays work but never loses it)."""
+        delay = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=int(self._connect_timeout_s),
+                    application_name=LISTENER_APPLICATION_NAME,
+                )
+                async with conn:
+                    self.listener_pid = conn.info.backend_pid
+                    listening: set[str] = set()
+                    delay = 0.1
+                    while True:
+                        for channel in self._listen_channels - listening:
+                            await conn.execute(
+                                pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel))
+                            )
+                            listening.add(channel)
+                        async for note in conn.notifies(timeout=0.5):
+                            event = self._events.pop(note.channel, None)
+                            if event is not None:
+                                event.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection to %s lost (%s); reconnecting", self.url, exc)
+                # Wake every waiter: something may have been notified while we were away.
+                for event in self._events.values():
+                    event.set()
+                self._events.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def wait_for_notify(self, channel: str, timeout: float) -> bool:
         """Wait for NOTIFY `channel` from any process, or the timeout."""

@@ -30,7 +30,7 @@ async def current_version(tx: Tx) -> int:
 
 
 async def apply_migrations(tx: Tx, migrations: list[Migration], now: float) -> list[str]:
-    """Apply every migration newer than the database's version, inside the caller's transaction."""
+    """Apply every migration not yet recorded (a gap is filled too), in the caller's transaction."""
     await tx.execute(_CREATE)
     have = await current_version(tx)
     known = max((m.version for m in migrations), default=0)
@@ -39,9 +39,12 @@ async def apply_migrations(tx: Tx, migrations: list[Migration], now: float) -> l
             f"the database is at schema version {have}, newer than this seawall knows ({known}); "
             "upgrade seawall before using this database"
         )
+    done = {
+        int(r["version"]) for r in await tx.fetchall("SELECT version FROM seawall_schema_version")
+    }
     applied: list[str] = []
     for migration in migrations:
-        if migration.version <= have:
+        if migration.version in done:
             continue
         for statement in migration.statements:
             await tx.execute(statement)

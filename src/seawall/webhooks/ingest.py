@@ -1,12 +1,14 @@
 """Stores verified webhooks in batches: inbox rows and their processing jobs, one commit per batch.
 
-Requests hand their entry to `Ingestor.submit` and wait. One writer drains everything that is
-waiting into a single transaction (insert the inbox rows, enqueue a job for each row that was new)
-and answers every waiter only after that transaction committed durably. While it writes, new
-requests queue up for the next batch, so the commit cost is shared under load and a lone request
-pays for one transaction. Up to `max_writers` batches are written at once: PostgreSQL overlaps
-their round trips and commits; SQLite's store then shares one commit between them. The inbox row's `job_id` stays NULL at first: the first job is the only
-one, so it needs no name; a replay records the job it creates (see `processing`).
+Requests hand their entry to `Ingestor.submit` and wait. A writer drains everything waiting into
+one transaction (insert the inbox rows, enqueue a job for each row that was new) and answers each
+waiter only after that transaction committed durably. While it writes, new requests queue up for
+the next batch, so the commit cost is shared under load and a lone request pays for one
+transaction. Up to `max_writers` batches are written at once: PostgreSQL overlaps their round
+trips and commits; SQLite's store shares one commit between them.
+
+The inbox row's `job_id` stays NULL at first: the first job is the only one, so it needs no name;
+a replay records the job it creates (see `processing`).
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from binascii import b2a_base64
-from collections.abc import Mapping, Sequence
+from binascii import Error as BinasciiError
+from binascii import a2b_base64
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from hmac import compare_digest
 from typing import ClassVar
@@ -29,6 +30,8 @@ __all__ = [
     "DEFAULT_REDACT",
     "MAX_HEADER_CHARS",
     "MS_THRESHOLD",
+    "NO_KEY",
+    "NO_MATCH",
     "Scheme",
     "VerificationError",
     "VerifiedRequest",
@@ -39,6 +42,8 @@ __all__ = [
     "find_match",
     "lowered",
     "malformed",
+    "match_one",
+    "no_match",
     "no_secret",
     "optional_header",
     "parse_timestamp",
@@ -244,9 +249,33 @@ def find_match(
     """Index of the first secret whose HMAC of `prefix + body` equals a candidate.
 
     Candidates are ASCII strings in the provider's encoding (lower-case hex, or padded base64),
-    compared with `hmac.compare_digest`. The body is fed to the hash as is (never copied or
-    decoded). Unusable secrets are skipped; if none is usable the request fails with
-    `no_secret`. The key lookup and HMAC are inlined: this is the hot path of every scheme.
+    compared with `hmac.compare_digest`. Base64 candidates are decoded once (strictly; one that
+    does not decode matches nothing) and compared as digest bytes, so no digest is ever encoded.
+    The body is fed to the hash as is (never copied or decoded). Unusable secrets are skipped;
+    if none is usable the request fails with `no_secret`.
+    """
+    wanted: Sequence[str | bytes] = _decoded(candidates) if base64 else candidates
+    if len(wanted) == 1:
+        index = match_one(cache, secrets, prefix, body, wanted[0], base64)
+    else:
+        index = _match_any(cache, secrets, prefix, body, wanted, base64)
+    if index < 0:
+        raise _no_match(index, scheme, header)
+    return index
+
+
+def match_one(
+    cache: KeyCache,
+    secrets: Sequence[SecretLike],
+    prefix: bytes,
+    body: bytes,
+    candidate: str | bytes,
+    raw: bool,
+) -> int:
+    """Index of the first secret whose HMAC matches the one `candidate`, else NO_MATCH/NO_KEY.
+
+    `candidate` is lower-case hex text, or (with `raw`) the digest bytes. The key lookup and the
+    HMAC are inlined: this is the hot path of every scheme, kept to the fewest operations.
     """
     entries = cache.entries
     usable = False
@@ -260,15 +289,63 @@ def find_match(
             inner.update(body)
             outer = key.outer.copy()
             outer.update(inner.digest())
-            expected = (
-                b2a_base64(outer.digest(), newline=False).decode() if base64 else outer.hexdigest()
-            )
+            if _compare(outer.digest() if raw else outer.hexdigest(), candidate):
+                return index
+    return NO_MATCH if usable else NO_KEY
+
+
+def _match_any(
+    cache: KeyCache,
+    secrets: Sequence[SecretLike],
+    prefix: bytes,
+    body: bytes,
+    candidates: Sequence[str | bytes],
+    raw: bool,
+) -> int:
+    """Like `match_one`, for several candidates (a sender rotating its secret)."""
+    usable = False
+    for index, secret in enumerate(secrets):
+        key = cache.get(secret)
+        if key is not None:
+            usable = True
+            expected = key.digest(prefix, body) if raw else key.hexdigest(prefix, body)
             for candidate in candidates:
-                if compare_digest(expected, candidate):
+                if _compare(expected, candidate):
                     return index
-    if not usable:
-        raise no_secret(scheme, "none of the configured secrets is usable (empty or invalid)")
-    raise bad_signature(scheme, header)
+    return NO_MATCH if usable else NO_KEY
+
+
+NO_MATCH = -1
+"""`match_one` result: a secret was usable, but none produced the signature."""
+
+NO_KEY = -2
+"""`match_one` result: no configured secret was usable (empty or invalid)."""
+
+
+_compare: Callable[[str | bytes, str | bytes], bool] = compare_digest
+"""`hmac.compare_digest`; the callers always pass two str (hex) or two bytes (raw digests)."""
+
+
+def _decoded(candidates: Sequence[str]) -> list[bytes]:
+    """Base64 candidates as digest bytes; one that does not strictly decode matches nothing."""
+    out: list[bytes] = []
+    for candidate in candidates:
+        try:
+            out.append(a2b_base64(candidate, strict_mode=True))
+        except (BinasciiError, ValueError):
+            out.append(b"")  # compares unequal to every digest
+    return out
+
+
+def no_match(index: int, scheme: str, header: str) -> VerificationError:
+    """The error for a `match_one` result below zero (NO_MATCH or NO_KEY)."""
+    return _no_match(index, scheme, header)
+
+
+def _no_match(index: int, scheme: str, header: str) -> VerificationError:
+    if index == NO_KEY:
+        return no_secret(scheme, "none of the configured secrets is usable (empty or invalid)")
+    return bad_signature(scheme, header)
 
 
 def malformed(scheme: str, message: str) -> VerificationError:

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import string
 import uuid
+from binascii import Error as BinasciiError
+from binascii import a2b_base64
 from collections.abc import Mapping, Sequence
 from math import inf
 
 from seawall.webhooks.schemes.base import (
+    MAX_HEADER_CHARS,
+    MS_THRESHOLD,
     Scheme,
     VerifiedRequest,
     bad_tolerance,
-    find_match,
     lowered,
     malformed,
+    match_one,
+    no_match,
     no_secret,
     optional_header,
     parse_timestamp,
@@ -61,6 +66,19 @@ def _compile(template: str) -> list[tuple[str, str]]:
     return pieces
 
 
+def _formats(pieces: list[tuple[str, str]]) -> tuple[str | None, bytes]:
+    """A positional format string for `pieces` ({0} timestamp, {1} id), or None and the bytes."""
+    if not any(kind == "field" for kind, _ in pieces):
+        return None, "".join(value for _, value in pieces).encode()
+    fmt = "".join(
+        value.replace("{", "{{").replace("}", "}}")
+        if kind == "text"
+        else ("{0}" if value == "timestamp" else "{1}")
+        for kind, value in pieces
+    )
+    return fmt, b""
+
+
 class GenericHmacScheme(Scheme):
     """An HMAC signature described by configuration instead of code."""
 
@@ -90,11 +108,11 @@ class GenericHmacScheme(Scheme):
         self.pieces = _compile(template)
         split = self.pieces.index(("field", "body"))
         self._before, self._after = self.pieces[:split], self.pieces[split + 1 :]
-        self._before_const = (
-            None
-            if any(kind == "field" for kind, _ in self._before)
-            else "".join(value for _, value in self._before).encode()
-        )
+        # The template is pre-rendered into two positional format strings ({0} = timestamp text,
+        # {1} = id text), one for the text before the body and one after it, so a verification
+        # renders each with a single str.format call; a part without fields is constant bytes.
+        self._before_fmt, self._before_const = _formats(self._before)
+        self._after_fmt, self._after_const = _formats(self._after)
         fields = {value for kind, value in self.pieces if kind == "field"}
         if "timestamp" in fields and not timestamp_header:
             raise ValueError("the template signs {timestamp}: set timestamp_header")
@@ -112,25 +130,18 @@ class GenericHmacScheme(Scheme):
         self.signs_timestamp = "timestamp" in fields
         self._keys = KeyCache(utf8_deriver(algorithm))
         digest_size = HmacKey(b"k", algorithm).digest_size
+        self._hex = encoding == "hex"
         self._length = digest_size * 2 if encoding == "hex" else (digest_size + 2) // 3 * 4
-
-    def _render(self, pieces: list[tuple[str, str]], timestamp: str, msg_id: str) -> bytes:
-        """The signed text of `pieces` with the placeholders filled in."""
-        out = []
-        for kind, value in pieces:
-            if kind == "text":
-                out.append(value)
-            else:
-                out.append(timestamp if value == "timestamp" else msg_id)
-        return "".join(out).encode()
 
     def _signed(self, body: bytes, timestamp: str, msg_id: str) -> tuple[bytes, bytes]:
         """The signed string as (text before the body, body and the text after it)."""
-        before = self._before_const
-        if before is None:
-            before = self._render(self._before, timestamp, msg_id)
-        if self._after:
-            body = body + self._render(self._after, timestamp, msg_id)
+        fmt = self._before_fmt
+        before = self._before_const if fmt is None else fmt.format(timestamp, msg_id).encode()
+        fmt = self._after_fmt
+        if fmt is not None:
+            body = body + fmt.format(timestamp, msg_id).encode()
+        elif self._after_const:
+            body = body + self._after_const
         return before, body
 
     def verify(
@@ -154,10 +165,11 @@ class GenericHmacScheme(Scheme):
             self.id_header,
             self.type_header,
         )
-        signature = headers.get(sig_h)
-        ts_value = headers.get(ts_h) if ts_h else None
-        id_value = headers.get(id_h) if id_h else None
-        type_value = headers.get(type_h) if type_h else None
+        get = headers.get
+        signature = get(sig_h)
+        ts_value = get(ts_h) if ts_h else None
+        id_value = get(id_h) if id_h else None
+        type_value = get(type_h) if type_h else None
         if (
             signature is None
             or (ts_h and ts_value is None)
@@ -169,24 +181,46 @@ class GenericHmacScheme(Scheme):
             ts_value = low.get(ts_h) if ts_h else None
             id_value = low.get(id_h) if id_h else None
             type_value = low.get(type_h) if type_h else None
-        signature = require(signature, sig_h, name)
+        if not (
+            type(signature) is str
+            and 0 < len(signature) <= MAX_HEADER_CHARS
+            and signature.isascii()
+        ):
+            signature = require(signature, sig_h, name)
         ts_text = msg_id = ""
         timestamp: float | None = None
         if ts_h:
-            ts_text, timestamp = parse_timestamp(
-                ts_value, ts_h, name, allow_ms=self.timestamp_unit == "auto"
-            )
-            if self.timestamp_unit == "ms":
-                timestamp /= 1000.0
+            if (
+                type(ts_value) is str
+                and 0 < len(ts_value) <= 16
+                and ts_value.isdigit()
+                and ts_value.isascii()
+            ):
+                ts_text = ts_value
+                timestamp = int(ts_value)
+                if self.timestamp_unit == "ms" or (
+                    self.timestamp_unit == "auto" and timestamp >= MS_THRESHOLD
+                ):
+                    timestamp /= 1000.0
+                else:
+                    timestamp = float(timestamp)
+            else:
+                ts_text, timestamp = parse_timestamp(
+                    ts_value, ts_h, name, allow_ms=self.timestamp_unit == "auto"
+                )
+                if self.timestamp_unit == "ms":
+                    timestamp /= 1000.0
             if not now - tolerance_s <= timestamp <= now + tolerance_s:
                 raise window_error(timestamp, now, tolerance_s, name)
         if id_h:
             msg_id = require(id_value, id_h, name)
         event_type = optional_header(type_value, type_h, name) if type_h else None
-        if not signature.startswith(self.prefix):
-            raise malformed(name, f"the {sig_h} header must start with {self.prefix!r}")
-        encoded = signature[len(self.prefix) :]
-        if self.encoding == "hex":
+        prefix = self.prefix
+        if prefix and not signature.startswith(prefix):
+            raise malformed(name, f"the {sig_h} header must start with {prefix!r}")
+        encoded = signature[len(prefix) :] if prefix else signature
+        hex_digest = self._hex
+        if hex_digest:
             encoded = encoded.lower()
         elif len(encoded) % 4:
             encoded += "=" * (-len(encoded) % 4)
@@ -194,17 +228,17 @@ class GenericHmacScheme(Scheme):
             raise malformed(
                 name, f"the {sig_h} header must hold a {self.algorithm} {self.encoding} digest"
             )
+        if hex_digest:
+            candidate: str | bytes = encoded
+        else:
+            try:
+                candidate = a2b_base64(encoded, strict_mode=True)
+            except (BinasciiError, ValueError):
+                candidate = b""  # matches nothing: a bad signature
         before, signed_body = self._signed(body, ts_text, msg_id)
-        index = find_match(
-            self._keys,
-            secrets,
-            before,
-            signed_body,
-            (encoded,),
-            self.encoding == "base64",
-            name,
-            sig_h,
-        )
+        index = match_one(self._keys, secrets, before, signed_body, candidate, not hex_digest)
+        if index < 0:
+            raise no_match(index, name, sig_h)
         return VerifiedRequest(name, msg_id or None, event_type, timestamp, False, index)
 
     def sign(

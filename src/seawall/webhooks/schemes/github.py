@@ -16,9 +16,10 @@ from seawall.webhooks.schemes.base import (
     Scheme,
     VerifiedRequest,
     bad_tolerance,
-    find_match,
     lowered,
     malformed,
+    match_one,
+    no_match,
     no_secret,
     optional_header,
     require,
@@ -81,16 +82,9 @@ class GitHubScheme(Scheme):
                 name, "X-GitHub-Delivery and X-GitHub-Event must be under 200 characters"
             )
         event_id, event_type = delivery, event
-        index = find_match(
-            self._keys,
-            secrets,
-            b"",
-            body,
-            (signature[7:].lower(),),
-            False,
-            name,
-            "X-Hub-Signature-256",
-        )
+        index = match_one(self._keys, secrets, b"", body, signature[7:].lower(), False)
+        if index < 0:
+            raise no_match(index, name, "X-Hub-Signature-256")
         return VerifiedRequest(name, event_id, event_type, None, False, index)
 
     def sign(

@@ -17,9 +17,10 @@ from seawall.webhooks.schemes.base import (
     VerificationError,
     VerifiedRequest,
     bad_tolerance,
-    find_match,
     lowered,
     malformed,
+    match_one,
+    no_match,
     no_secret,
     parse_timestamp,
     require,
@@ -82,16 +83,11 @@ class HmacTimestampScheme(Scheme):
             timestamp /= 1000
         if not now - tolerance_s <= timestamp <= now + tolerance_s:
             raise window_error(timestamp, now, tolerance_s, name)
-        index = find_match(
-            self._keys,
-            secrets,
-            ts_text.encode() + b".",
-            body,
-            (signature.lower(),),
-            False,
-            name,
-            self.signature_header,
+        index = match_one(
+            self._keys, secrets, (ts_text + ".").encode(), body, signature.lower(), False
         )
+        if index < 0:
+            raise no_match(index, name, self.signature_header)
         return VerifiedRequest(name, None, None, float(timestamp), False, index)
 
     def _reject(self, signature: object, ts_text: object) -> VerificationError:

@@ -14,9 +14,10 @@ from seawall.webhooks.schemes.base import (
     VerificationError,
     VerifiedRequest,
     bad_tolerance,
-    find_match,
     lowered,
     malformed,
+    match_one,
+    no_match,
     no_secret,
     parse_timestamp,
     require,
@@ -73,16 +74,11 @@ class SlackScheme(Scheme):
         timestamp = int(ts_text)
         if not now - tolerance_s <= timestamp <= now + tolerance_s:
             raise window_error(timestamp, now, tolerance_s, name)
-        index = find_match(
-            self._keys,
-            secrets,
-            b"v0:" + ts_text.encode() + b":",
-            body,
-            (signature[3:].lower(),),
-            False,
-            name,
-            "X-Slack-Signature",
+        index = match_one(
+            self._keys, secrets, f"v0:{ts_text}:".encode(), body, signature[3:].lower(), False
         )
+        if index < 0:
+            raise no_match(index, name, "X-Slack-Signature")
         return VerifiedRequest(name, None, None, float(timestamp), False, index)
 
     def _reject(self, signature: object, ts_text: object) -> VerificationError:

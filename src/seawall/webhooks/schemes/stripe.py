@@ -19,6 +19,8 @@ from seawall.webhooks.schemes.base import (
     find_match,
     lowered,
     malformed,
+    match_one,
+    no_match,
     no_secret,
     parse_timestamp,
     require,
@@ -60,14 +62,15 @@ class StripeScheme(Scheme):
             header = lowered(headers).get(_HEADER)
         if not (type(header) is str and 0 < len(header) <= MAX_HEADER_CHARS and header.isascii()):
             header = require(header, "Stripe-Signature", name)
-        comma = header.find(",")
+        comma = len(header) - 68
+        ts_text = header[2:comma]
         if (
-            header.startswith("t=")
-            and header.startswith("v1=", comma + 1)
-            and comma + 68 == len(header)
-        ):  # the common shape: one timestamp, one v1 signature
-            ts_text = header[2:comma]
-            candidates = [header[comma + 4 :].lower()]
+            comma > 2
+            and header[comma : comma + 4] == ",v1="
+            and header.startswith("t=")
+            and ts_text.isdigit()
+        ):  # the common shape: one timestamp, one v1 signature (64 hex digits at the end)
+            candidates = None
         else:
             ts_text, candidates = self._parse(header)
         if not (0 < len(ts_text) <= 16 and ts_text.isdigit()):
@@ -75,16 +78,23 @@ class StripeScheme(Scheme):
         timestamp = int(ts_text)
         if not now - tolerance_s <= timestamp <= now + tolerance_s:
             raise window_error(timestamp, now, tolerance_s, name)
-        index = find_match(
-            self._keys,
-            secrets,
-            ts_text.encode() + b".",
-            body,
-            candidates,
-            False,
-            name,
-            "Stripe-Signature",
-        )
+        if candidates is None:
+            index = match_one(
+                self._keys, secrets, (ts_text + ".").encode(), body, header[-64:].lower(), False
+            )
+            if index < 0:
+                raise no_match(index, name, "Stripe-Signature")
+        else:
+            index = find_match(
+                self._keys,
+                secrets,
+                (ts_text + ".").encode(),
+                body,
+                candidates,
+                False,
+                name,
+                "Stripe-Signature",
+            )
         return VerifiedRequest(name, None, None, float(timestamp), False, index)
 
     def _parse(self, header: str) -> tuple[str, list[str]]:
