@@ -16,13 +16,6 @@ Run: `.venv/bin/python benchmarks/client.py` (options: --requests, --rounds, --c
 
 from __future__ import annotations
 
-import sys
-
-# Running `python benchmarks/client.py` puts benchmarks/ first on sys.path, where sibling
-# scripts (queue.py) would shadow stdlib modules; drop it before importing anything else.
-if sys.path and sys.path[0].rstrip("/").endswith("benchmarks"):
-    del sys.path[0]
-
 import argparse
 import asyncio
 import itertools
@@ -32,6 +25,7 @@ import os
 import socket
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping

@@ -8,7 +8,9 @@ Per engine, in one run, `--rounds` rounds each (medians reported):
 1. publish_sync: `--commands` commands from `--concurrency` concurrent callers over 50 items
    (version -1, so every command is a new version: insert, projection into data and history,
    commit). Peer: a bare one-row INSERT per transaction, the floor cost of one durable commit on
-   that engine; the ratio says what the command semantics cost on top of it.
+   that engine; the ratio says what the command semantics cost on top of it. Both also report
+   the process CPU time per operation, which shared, loaded machines disturb less than wall
+   time.
 2. @idempotent: `--calls` sequential calls of a trivial async function: undecorated, decorated
    with fresh keys (claim + complete: two commits) and decorated with a repeated key (one read
    of the completed record, the replay path). Reported as microseconds per call.
@@ -76,21 +78,23 @@ async def dispose(store: Store) -> None:
 
 async def timed_concurrent(
     n: int, concurrency: int, op: Callable[[int], Awaitable[object]]
-) -> float:
-    """Run `op(i)` for i < n from `concurrency` tasks; return operations per second."""
+) -> tuple[float, float]:
+    """Run `op(i)` for i < n from `concurrency` tasks; (operations/s, CPU us per operation)."""
     counter = iter(range(n))
 
     async def lane() -> None:
         for i in counter:
             await op(i)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
 
 
-async def bench_publish(store: Store, n: int, concurrency: int) -> tuple[float, float]:
-    """(publish_sync commands/s, bare one-row INSERT transactions/s)."""
+async def bench_publish(
+    store: Store, n: int, concurrency: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((publish_sync commands/s, CPU us each), (bare INSERT transactions/s, CPU us each))."""
     service = CommandService(store)
     tag = uuid.uuid4().hex[:6]
 
@@ -147,15 +151,19 @@ async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None
     """Run both benchmarks on one engine and print medians."""
     publish: list[float] = []
     inserts: list[float] = []
+    publish_cpu: list[float] = []
+    insert_cpu: list[float] = []
     plain: list[float] = []
     fresh: list[float] = []
     replay: list[float] = []
     for _ in range(args.rounds):
         store = await open_engine(engine, folder)
         try:
-            c, i = await bench_publish(store, args.commands, args.concurrency)
+            (c, c_cpu), (i, i_cpu) = await bench_publish(store, args.commands, args.concurrency)
             publish.append(c)
             inserts.append(i)
+            publish_cpu.append(c_cpu)
+            insert_cpu.append(i_cpu)
             b, f, r = await bench_idempotent(store, args.calls)
             plain.append(b)
             fresh.append(f)
@@ -166,11 +174,13 @@ async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None
     print(f"\n== {engine} ({args.rounds} rounds, medians) ==")
     print(
         f"publish_sync          {med(publish):9.0f} commands/s  "
-        f"({args.commands} commands, {args.concurrency} concurrent callers)"
+        f"({args.commands} commands, {args.concurrency} concurrent callers; "
+        f"CPU {med(publish_cpu):.0f} us/command)"
     )
     print(
         f"bare INSERT+commit    {med(inserts):9.0f} tx/s        "
-        f"(publish_sync runs at {med(publish) / med(inserts):.2f}x of this floor)"
+        f"(publish_sync runs at {med(publish) / med(inserts):.2f}x of this floor; "
+        f"CPU {med(insert_cpu):.0f} us/tx)"
     )
     print(f"plain async call      {med(plain):9.1f} us/call")
     print(

@@ -254,8 +254,8 @@ def run_wrk(
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
@@ -266,6 +266,12 @@ def run_wrk(
         "non2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": 0 if errors is None else 1,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench(
@@ -280,7 +286,9 @@ def bench(
     try:
         wait_ready(port, proc)
         run_wrk(port, script, events, 0, WARMUP_EVENTS, args, args.warmup)
+        cpu_before = cpu_seconds(proc.pid)
         result = run_wrk(port, script, events, WARMUP_EVENTS, n_events, args, args.duration)
+        result["cpu_us"] = (cpu_seconds(proc.pid) - cpu_before) / result["total"] * 1e6
         result["wrapped"] = float(result["total"] > n_events - WARMUP_EVENTS)
         return result
     finally:
@@ -341,12 +349,15 @@ def main() -> None:
         f"\nwrk, {args.connections} connections, {args.threads} threads, "
         f"{args.duration:g} s after {args.warmup:g} s warm-up, 127.0.0.1"
     )
-    print(f"{'server':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(
+        f"{'server':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+        f"{'server CPU us/req':>18}"
+    )
     for key, r in results.items():
         note = "  (wrapped: some repeats)" if r["wrapped"] else ""
         print(
             f"({key}) {runs[key][0]:32} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
-            f"{r['non2xx']:8.0f}{note}"
+            f"{r['non2xx']:8.0f} {r['cpu_us']:18.0f}{note}"
         )
     if "a" in results and "b" in results:
         print(f"(b)/(a) = {results['b']['rps'] / results['a']['rps']:.2f}  (target >= 0.5)")

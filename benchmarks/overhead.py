@@ -15,26 +15,18 @@ once the callee suspends. The "suspends once" section measures that other path: 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
 
-# Sibling scripts (benchmarks/queue.py) are named like standard modules; keep this folder off
-# the import path so `import queue` inside libraries gets the standard library.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+import pybreaker
+import stamina
+import tenacity
+from purgatory import AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-
-import pybreaker  # noqa: E402
-import stamina  # noqa: E402
-import tenacity  # noqa: E402
-from purgatory import AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory  # noqa: E402
-
-from seawall.resilience import CircuitBreaker, Pipeline, Retry  # noqa: E402
+from seawall.resilience import CircuitBreaker, Pipeline, Retry
 
 SyncCase = Callable[[], object]
 AsyncCase = Callable[[], Awaitable[object]]

@@ -1,6 +1,6 @@
 """The demo's worker as its own process: `python -m seawall.demo_worker --store URL ...`.
 
-Runs the payment charge/refund/apply jobs and webhook processing against the demo's store until
+Runs the payment charge and refund jobs and webhook processing against the demo's store until
 SIGTERM, and writes its gateway counters to `--stats-file` every 0.2 s (the demo sums the files
 of every worker it started, including ones it killed). The gateway key is read from the secret
 reference in `--gateway-key` (default `env:SEAWALL_DEMO_GATEWAY_KEY`).

@@ -99,6 +99,22 @@ async def test_unchanged_command_returns_none(store: Store) -> None:
     assert latest is not None and latest.version == 1
 
 
+async def test_unchanged_compares_as_json(store: Store) -> None:
+    service = CommandService(store)
+    await service.publish_sync(order(0, flag=1, items=[1, 2]), invoke_context=CTX)
+    # the same JSON (a tuple is stored as a list): no new version
+    assert await service.publish_sync(order(1, flag=1, items=(1, 2)), invoke_context=CTX) is None
+    # equal in Python but not in JSON (1 == True == 1.0): each is a change
+    for version, flag in ((1, True), (2, 1.0), (3, 1)):
+        changed = await service.publish_sync(
+            order(version, flag=flag, items=[1, 2]), invoke_context=CTX
+        )
+        assert changed is not None and changed.version == version + 1
+    latest = await service.get_latest_item("ORDER#t1", "o-1")
+    assert latest is not None and latest.attributes["flag"] == 1
+    assert type(latest.attributes["flag"]) is int
+
+
 async def test_projection_history_and_queries(store: Store) -> None:
     service = CommandService(store)
     await service.publish_sync(order(0, amount=1), invoke_context=CTX)

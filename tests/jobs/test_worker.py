@@ -32,6 +32,8 @@ async def test_transactional_handler_commits_effects_and_ack_together(store: Sto
 
     @worker.handler("orders")
     async def handle(job: Job, tx: Tx) -> None:
+        if job.payload["n"] == 5 and job.receives == 1:
+            raise RetryLater(0)  # before any statement: nothing of this job to roll back
         await tx.execute(
             "INSERT INTO effects (job_id, n) VALUES (?, ?)", (job.id, job.payload["n"])
         )
@@ -45,8 +47,19 @@ async def test_transactional_handler_commits_effects_and_ack_together(store: Sto
     assert letter is not None and len(letter.errors) == 2
     assert letter.errors[0]["error"] == "ValueError: card declined"
     assert "Traceback" in letter.errors[0]["traceback"]
-    assert (worker.processed, worker.failed, worker.dead_lettered) == (5, 1, 1)
-    assert {e.kind for e in events} == {"processed", "failed", "dead_lettered"}
+    counters = (worker.processed, worker.failed, worker.dead_lettered, worker.retried)
+    assert counters == (5, 1, 1, 1)
+    assert {e.kind for e in events} == {
+        "processed",
+        "failed",
+        "dead_lettered",
+        "retried",
+        "timed",
+    }
+    timed = [e for e in events if e.kind == "timed"]
+    assert len(timed) == 8  # five successes, one RetryLater, two failed receives of job 3
+    assert all(e.duration_s is not None and e.duration_s >= 0 for e in timed)
+    assert sum(1 for e in timed if e.error == "ValueError") == 2
 
 
 async def test_retry_later_and_backoff_delays_come_from_the_job(
@@ -233,3 +246,27 @@ async def test_registration_errors(store: Store) -> None:
         Worker(store, concurrency=0)
     with pytest.raises(InvalidJobError):
         RetryLater(-1)
+
+
+async def test_long_outside_calls_keep_their_lease(store_url: str) -> None:
+    store = open_store(store_url)
+    await store.migrate()
+    queue = Queue(store)
+    worker = Worker(store, queue=queue, visibility_timeout=0.6)
+    stolen: list[Job] = []
+
+    @worker.handler("slow", transactional=False)
+    async def handle(job: Job) -> None:
+        for _ in range(3):  # 1.5 s in all, well past the 0.6 s lease
+            await asyncio.sleep(0.5)
+            stolen.extend(await queue.claim("slow", limit=1, visibility_timeout=5))
+
+    try:
+        await queue.enqueue("slow", {})
+        assert await worker.run_until_idle() == 1
+        assert stolen == [] and worker.lease_lost == 0
+        (stats,) = await queue.stats()
+        assert stats.done == 1
+    finally:
+        drop = getattr(store, "drop_schema", None)
+        await (drop() if drop is not None else store.close())

@@ -9,6 +9,10 @@
 
 Times are UTC datetimes; `attributes` must be JSON-able (they are stored as JSON text). `ttl`
 is kept as given (epoch seconds, as the framework's DynamoDB TTL); seawall deletes nothing by it.
+
+Stored commands and data records are built from rows of seawall's own tables, whose attributes
+were checked when they were published: `from_row` skips the JSON-ability check (a full encode)
+on that path, which runs on every publish and read.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from seawall.commands.keys import VERSION_LATEST, generate_id, get_tenant_code
@@ -31,6 +42,7 @@ __all__ = [
     "from_epoch",
 ]
 
+_FROM_ROW = {"seawall_stored_row": True}
 _CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
 
 
@@ -77,7 +89,9 @@ class CommandInputModel(_Keyed):
 
     @field_validator("attributes")
     @classmethod
-    def _json_attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _json_attributes(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.context is _FROM_ROW:  # decoded from stored JSON text: JSON-able already
+            return value
         return _check_json(value)
 
     @model_validator(mode="after")
@@ -125,7 +139,7 @@ class CommandModel(CommandInputModel):
     @classmethod
     def from_row(cls, row: Row) -> CommandModel:
         """Build a command from a `seawall_commands` row."""
-        return cls.model_validate(_decode(row))
+        return cls.model_validate(_decode(row), context=_FROM_ROW)
 
 
 class DataModel(CommandInputModel):
@@ -146,12 +160,13 @@ class DataModel(CommandInputModel):
     @classmethod
     def from_row(cls, row: Row) -> DataModel:
         """Build a data record from a `seawall_command_data` or history row."""
-        return cls.model_validate(_decode(row))
+        return cls.model_validate(_decode(row), context=_FROM_ROW)
 
 
 def _decode(row: Row) -> dict[str, Any]:
     data = dict(row)
-    data["attributes"] = json.loads(data["attributes"])
+    attributes = data["attributes"]
+    data["attributes"] = json.loads(attributes) if isinstance(attributes, str) else attributes
     data["is_deleted"] = bool(data["is_deleted"])
     data["created_at"] = from_epoch(data["created_at"])
     data["updated_at"] = from_epoch(data["updated_at"])

@@ -17,6 +17,16 @@ worker registered with `register_worker` projects it into the data and history t
 the DataSyncHandlers. `publish_sync` projects in the publishing transaction itself. Data-sync
 jobs for different versions may run in any order: the data row keeps the highest version, and
 history holds every version.
+
+The caller's transaction: every publish method takes `tx=`. The command (and, for the `_sync`
+forms, its projection and the DataSyncHandlers' writes; for the `_async` forms, its data-sync
+job) is then written in that transaction instead of a new one, and commits or rolls back with
+it: a webhook handler records its effects together with the inbox's processed mark and the job
+ack. A VersionConflictError (or a None for an unchanged command) writes nothing, so the caller
+may go on or roll back; after any other error the caller's transaction must be rolled back.
+Read the version to build on with `get_latest_item(pk, sk, tx=tx)`. Do not open a second
+transaction of the same store while holding the caller's (SQLite has one writer: it would wait
+for itself).
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,10 +55,12 @@ from seawall.commands.models import (
 )
 from seawall.commands.projection import (
     COMMAND_COLUMNS,
+    COMMAND_INSERT,
     DATA_COLUMNS,
     STATUS_PENDING,
     STATUS_SYNCED,
     DataSyncHandler,
+    insert_projected,
     project,
 )
 from seawall.store import Row, Store, Tx
@@ -64,11 +77,6 @@ _COMMAND_SELECT = f"SELECT {', '.join(COMMAND_COLUMNS)} FROM seawall_commands"
 _DATA_SELECT = f"SELECT {', '.join(DATA_COLUMNS)} FROM seawall_command_data"
 _HISTORY_SELECT = f"SELECT {', '.join(DATA_COLUMNS)} FROM seawall_command_history"
 _LATEST = _COMMAND_SELECT + " WHERE pk = ? AND sk = ? ORDER BY version DESC LIMIT 1"
-_INSERT = (
-    f"INSERT INTO seawall_commands ({', '.join(COMMAND_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COMMAND_COLUMNS)}) "
-    "ON CONFLICT (pk, sk, version) DO NOTHING"
-)
 
 
 class _Enqueuer(Protocol):
@@ -113,12 +121,25 @@ def _canonical(attributes: Any) -> str:
     return json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _unchanged(latest: Row, item: CommandInputModel) -> bool:
+def _unchanged(latest: Row, item: CommandInputModel, encoded: str) -> bool:
+    """True when `item` (attributes `encoded` as stored) equals the latest stored command."""
     if any(latest[name] != getattr(item, name) for name in _COMPARED):
         return False
     if bool(latest["is_deleted"]) != item.is_deleted:
         return False
-    return _canonical(json.loads(latest["attributes"])) == _canonical(item.attributes)
+    stored: str = latest["attributes"]
+    if stored == encoded:
+        return True
+    # Both texts come from the same encoder, so equal objects differ at most in key order,
+    # which keeps the length: a different length settles it without decoding. Decoded values
+    # that differ settle it too (decoding is cheaper than canonical encoding); equal ones may
+    # still differ in JSON (1 == 1.0 == true), which the canonical texts decide.
+    if len(stored) != len(encoded):
+        return False
+    current = json.loads(stored)
+    if current != json.loads(encoded):
+        return False
+    return _canonical(current) == _canonical(item.attributes)
 
 
 def _encode_cursor(sk: str) -> str:
@@ -208,25 +229,44 @@ class CommandService:
 
     # -- publishing --------------------------------------------------------------------------
 
+    def _transaction(self, tx: Tx | None) -> AbstractAsyncContextManager[Tx]:
+        """`tx` itself when the caller gives one, else a new transaction of the store."""
+        if tx is not None:
+            return nullcontext(tx)
+        return self.store.transaction()
+
+    def _reading(self, tx: Tx | None) -> AbstractAsyncContextManager[Tx]:
+        """`tx` itself when the caller gives one, else a read snapshot of the store."""
+        if tx is not None:
+            return nullcontext(tx)
+        return self.store.read()
+
+    async def _enqueue_sync(self, queue: _Enqueuer, tx: Tx, row: Row) -> None:
+        await queue.enqueue(
+            DATA_SYNC_QUEUE,
+            {"pk": row["pk"], "sk": row["sk"], "version": row["version"]},
+            tx=tx,
+        )
+
     async def publish_async(
         self,
         input: CommandInputModel | Mapping[str, Any],
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Store the command and enqueue its data-sync job in one transaction; None if unchanged."""
+        """Store the command and enqueue its data-sync job in one transaction; None if unchanged.
+
+        With `tx`, both are written in the caller's transaction and commit (or roll back) with it.
+        """
         item = _full(input)
         queue = self._get_queue()
-        async with self.store.transaction() as tx:
-            row = await self._store_command(tx, item, invoke_context, source)
+        async with self._transaction(tx) as work:
+            row = await self._store_command(work, item, invoke_context, source)
             if row is None:
                 return None
-            await queue.enqueue(
-                DATA_SYNC_QUEUE,
-                {"pk": row["pk"], "sk": row["sk"], "version": row["version"]},
-                tx=tx,
-            )
+            await self._enqueue_sync(queue, work, row)
         return CommandModel.from_row(row)
 
     async def publish_sync(
@@ -235,15 +275,19 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Store the command and project it in the same transaction; None if unchanged."""
+        """Store the command and project it in the same transaction; None if unchanged.
+
+        With `tx`, the command, its projection and the DataSyncHandlers' writes go into the
+        caller's transaction (see the module docstring).
+        """
         item = _full(input)
-        async with self.store.transaction() as tx:
-            row = await self._store_command(tx, item, invoke_context, source, STATUS_SYNCED)
-            if row is None:
-                return None
-            await project(tx, row, self._handlers)
-        return CommandModel.from_row(row)
+        async with self._transaction(tx) as work:
+            row = await self._store_command(
+                work, item, invoke_context, source, STATUS_SYNCED, handlers=self._handlers
+            )
+        return None if row is None else CommandModel.from_row(row)
 
     async def publish_partial_update_async(
         self,
@@ -251,19 +295,16 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        tx: Tx | None = None,
     ) -> CommandModel | None:
         """Deep-merge the given fields onto the latest command and publish it asynchronously."""
         partial = _partial(input)
         queue = self._get_queue()
-        async with self.store.transaction() as tx:
-            row = await self._store_partial(tx, partial, invoke_context, source)
+        async with self._transaction(tx) as work:
+            row = await self._store_partial(work, partial, invoke_context, source)
             if row is None:
                 return None
-            await queue.enqueue(
-                DATA_SYNC_QUEUE,
-                {"pk": row["pk"], "sk": row["sk"], "version": row["version"]},
-                tx=tx,
-            )
+            await self._enqueue_sync(queue, work, row)
         return CommandModel.from_row(row)
 
     async def publish_partial_update_sync(
@@ -272,15 +313,15 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        tx: Tx | None = None,
     ) -> CommandModel | None:
         """Deep-merge the given fields onto the latest command and project it at once."""
         partial = _partial(input)
-        async with self.store.transaction() as tx:
-            row = await self._store_partial(tx, partial, invoke_context, source, STATUS_SYNCED)
-            if row is None:
-                return None
-            await project(tx, row, self._handlers)
-        return CommandModel.from_row(row)
+        async with self._transaction(tx) as work:
+            row = await self._store_partial(
+                work, partial, invoke_context, source, STATUS_SYNCED, handlers=self._handlers
+            )
+        return None if row is None else CommandModel.from_row(row)
 
     async def _store_partial(
         self,
@@ -289,6 +330,7 @@ class CommandService:
         ctx: InvokeContext,
         source: str | None,
         status: str = STATUS_PENDING,
+        handlers: Sequence[DataSyncHandler] = (),
     ) -> Row | None:
         sk = remove_sort_key_version(partial.sk)
         for _ in range(_LATEST_RETRIES):
@@ -314,7 +356,7 @@ class CommandService:
                 attributes=deep_merge(attributes, partial.attributes or {}),
             )
             try:
-                return await self._store_command(tx, merged, ctx, source, status)
+                return await self._store_command(tx, merged, ctx, source, status, handlers)
             except VersionConflictError:
                 if partial.version != VERSION_LATEST:
                     raise
@@ -327,16 +369,23 @@ class CommandService:
         ctx: InvokeContext,
         source: str | None,
         status: str = STATUS_PENDING,
+        handlers: Sequence[DataSyncHandler] = (),
     ) -> Row | None:
-        """Insert the next version of `item` per the version rules; None when unchanged."""
+        """Insert the next version of `item` per the version rules; None when unchanged.
+
+        A `synced` command is projected in `tx` as it is inserted (running `handlers`); a
+        `pending` one is left for the data-sync worker. A conflict writes nothing, so `tx` stays
+        usable after a VersionConflictError.
+        """
         sk = remove_sort_key_version(item.sk)
         user = get_user_context(ctx)
+        encoded = json.dumps(item.attributes, separators=(",", ":"))
         for _ in range(_LATEST_RETRIES):
             latest = await tx.fetchone(_LATEST, (item.pk, sk))
             current = 0 if latest is None else int(latest["version"])
             if item.version != VERSION_LATEST and item.version != current:
                 raise VersionConflictError(item.pk, sk, item.version, current)
-            if latest is not None and _unchanged(latest, item):
+            if latest is not None and _unchanged(latest, item, encoded):
                 return None
             now = self.clock.time()
             row: Row = {
@@ -351,7 +400,7 @@ class CommandService:
                 "is_deleted": 1 if item.is_deleted else 0,
                 "seq": item.seq,
                 "ttl": item.ttl,
-                "attributes": json.dumps(item.attributes, separators=(",", ":")),
+                "attributes": encoded,
                 "status": status,
                 "source": source or ctx.source or self.default_source,
                 "request_id": ctx.request_id,
@@ -362,8 +411,12 @@ class CommandService:
                 "updated_by": user.user_id,
                 "updated_ip": ctx.source_ip,
             }
-            inserted = await tx.execute(_INSERT, tuple(row[c] for c in COMMAND_COLUMNS))
-            if inserted == 1:
+            if status == STATUS_SYNCED:
+                inserted = await insert_projected(tx, row, handlers)
+            else:
+                values = tuple(row[c] for c in COMMAND_COLUMNS)
+                inserted = await tx.execute(COMMAND_INSERT, values) == 1
+            if inserted:
                 return row
             if item.version != VERSION_LATEST:
                 actual = await tx.fetchval(
@@ -375,15 +428,20 @@ class CommandService:
 
     # -- queries -----------------------------------------------------------------------------
 
-    async def get_item(self, key: DetailKey | Mapping[str, str]) -> DataModel | None:
-        """The projected item, or one version of it when `key.sk` ends in `@version`."""
+    async def get_item(
+        self, key: DetailKey | Mapping[str, str], *, tx: Tx | None = None
+    ) -> DataModel | None:
+        """The projected item, or one version of it when `key.sk` ends in `@version`.
+
+        With `tx`, read in the caller's transaction (seeing its uncommitted writes).
+        """
         pk, sk = _key(key)
         version = get_sort_key_version(sk)
-        async with self.store.read() as tx:
+        async with self._reading(tx) as work:
             if version is None:
-                row = await tx.fetchone(_DATA_SELECT + " WHERE pk = ? AND sk = ?", (pk, sk))
+                row = await work.fetchone(_DATA_SELECT + " WHERE pk = ? AND sk = ?", (pk, sk))
             else:
-                row = await tx.fetchone(
+                row = await work.fetchone(
                     _HISTORY_SELECT + " WHERE pk = ? AND sk = ? AND version = ?",
                     (pk, remove_sort_key_version(sk), version),
                 )
@@ -398,10 +456,15 @@ class CommandService:
             )
         return None if row is None else CommandModel.from_row(row)
 
-    async def get_latest_item(self, pk: str, sk: str) -> CommandModel | None:
-        """The latest stored command of an item (it may not be projected yet)."""
-        async with self.store.read() as tx:
-            row = await tx.fetchone(_LATEST, (pk, remove_sort_key_version(sk)))
+    async def get_latest_item(
+        self, pk: str, sk: str, *, tx: Tx | None = None
+    ) -> CommandModel | None:
+        """The latest stored command of an item (it may not be projected yet).
+
+        With `tx`, read in the caller's transaction: the version to publish on top of in it.
+        """
+        async with self._reading(tx) as work:
+            row = await work.fetchone(_LATEST, (pk, remove_sort_key_version(sk)))
         return None if row is None else CommandModel.from_row(row)
 
     async def list_items_by_pk(

@@ -465,6 +465,27 @@ class Queue:
             changed = await tx.execute(_EXTEND, (self.store.clock.time() + seconds, job.id, token))
         return changed == 1
 
+    async def extend_many(self, jobs: Sequence[Job], seconds: float) -> int:
+        """Extend many leases to `seconds` from now; return how many were still held."""
+        if seconds <= 0:
+            raise InvalidJobError(f"extend needs seconds > 0 (got {seconds})")
+        by_token: dict[str, list[str]] = {}
+        for job in jobs:
+            by_token.setdefault(self._token(job), []).append(job.id)
+        if not by_token:
+            return 0
+        extended = 0
+        async with self.store.transaction() as tx:
+            until = self.store.clock.time() + seconds
+            for token, ids in by_token.items():
+                for chunk in _chunks(ids):
+                    extended += await tx.execute(
+                        "UPDATE seawall_jobs SET visible_at = ? "
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        (until, token, *chunk),
+                    )
+        return extended
+
     async def release(self, jobs: Sequence[Job]) -> int:
         """Hand back claimed jobs whose handlers never started: visible now, receive uncounted."""
         by_token: dict[str, list[str]] = {}

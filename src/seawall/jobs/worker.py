@@ -10,6 +10,9 @@ Other handlers run first and are acked afterwards, many at a time. A handler rai
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
 handlers within the grace period and releases jobs that were claimed but not started.
+Non-transactional handlers that run longer than a third of the visibility timeout have their
+leases extended while they run (`extend_leases=True`), so a slow outside call is not handed to
+a second worker; the extension follows real elapsed time.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,7 +32,7 @@ from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
-from seawall.store.base import Store
+from seawall.store.base import Engine, Params, Row, Store, Tx
 
 __all__ = ["Handler", "Worker", "WorkerEvent"]
 
@@ -41,13 +45,15 @@ F = TypeVar("F", bound=Handler)
 @dataclass(frozen=True, slots=True)
 class WorkerEvent:
     """Something the worker did, for metrics: kind is processed, failed, retried,
-    dead_lettered, lease_lost or released."""
+    dead_lettered, lease_lost or released; or `timed`, which carries how long one handler call
+    took (`duration_s`) and whether it raised (`error`)."""
 
     kind: str
     queue: str
     count: int = 1
     job_id: str | None = None
     error: str | None = None
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,7 @@ class Worker:
         queues: list[str] | None = None,
         grace_period: float = 30.0,
         transaction_group: int = 16,
+        extend_leases: bool = True,
         on_event: Callable[[WorkerEvent], None] | None = None,
     ) -> None:
         if concurrency < 1 or batch_size < 1:
@@ -101,6 +108,7 @@ class Worker:
         self.queues = list(queues) if queues is not None else None
         self.grace_period = grace_period
         self.transaction_group = max(1, transaction_group)
+        self.extend_leases = extend_leases
         self.on_event = on_event
         self.processed = 0
         self.failed = 0
@@ -111,6 +119,7 @@ class Worker:
         self._units: deque[_Unit] = deque()
         self._buffered_jobs = 0
         self._running_jobs = 0
+        self._outside: dict[str, tuple[Job, float]] = {}
         self._work = asyncio.Event()
         self._space = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -185,12 +194,14 @@ class Worker:
             stopper = asyncio.create_task(self._watch_stop(stop))
         runners = [asyncio.create_task(self._runner()) for _ in range(self.concurrency)]
         flusher = asyncio.create_task(self._ack_flusher())
+        heartbeat = asyncio.create_task(self._heartbeat()) if self.extend_leases else None
         try:
             await self._claim_loop(names, until_idle=until_idle)
         finally:
             await self._shutdown(runners, flusher)
-            if stopper is not None:
-                stopper.cancel()
+            for task in (stopper, heartbeat):
+                if task is not None:
+                    task.cancel()
 
     async def _watch_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -332,12 +343,43 @@ class Worker:
             self._emit("lease_lost", unit.queue, lost)
         if not fresh:
             return
-        if route.batch:
-            await self._run_batch(route, unit.queue, fresh)
-        elif len(fresh) > 1:
-            await self._run_group(route, fresh)
-        else:
-            await self._run_one(route, fresh[0])
+        if route.transactional:
+            if route.batch:
+                await self._run_batch(route, unit.queue, fresh)
+            elif len(fresh) > 1:
+                await self._run_group(route, fresh)
+            else:
+                await self._run_one(route, fresh[0])
+            return
+        started = asyncio.get_running_loop().time()
+        for job in fresh:
+            self._outside[job.id] = (job, started)
+        try:
+            if route.batch:
+                await self._run_batch(route, unit.queue, fresh)
+            else:
+                await self._run_one(route, fresh[0])
+        finally:
+            for job in fresh:
+                self._outside.pop(job.id, None)
+
+    async def _heartbeat(self) -> None:
+        """Extend the leases of non-transactional handlers that run long (calls to the outside
+        world), every third of the visibility timeout, in one statement per lease token. A
+        worker that dies stops extending, so its jobs still come back after the timeout.
+        Transactional handlers are not extended: their transaction holds their rows."""
+        period = self.visibility_timeout / 3
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            due = [job for job, since in self._outside.values() if now - since >= period]
+            if not due:
+                continue
+            try:
+                await self.queue.extend_many(due, self.visibility_timeout)
+            except Exception:
+                log.exception("extending %d leases failed; they may be redelivered", len(due))
 
     async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
         """Run transactional handlers one after another in one transaction, each job inside
@@ -355,10 +397,11 @@ class Worker:
                     if job.id not in held or self.clock.time() >= job.visible_at:
                         outcomes.append(("lease_lost", job, None))
                         continue
-                    await tx.execute("SAVEPOINT seawall_job")
+                    scoped = _SavepointTx(tx)
                     failure: tuple[float, str | None, str | None, bool]
+                    started = time.perf_counter()
                     try:
-                        await route.handler(job, tx)
+                        await self._timed(route.handler(job, scoped), job, started)
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
@@ -368,7 +411,8 @@ class Worker:
                     else:
                         done.append(job)
                         continue
-                    await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
+                    if scoped.opened:
+                        await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     kind = "retried" if retried else "failed"
@@ -404,13 +448,13 @@ class Worker:
         try:
             if route.transactional:
                 async with self.store.transaction() as tx:
-                    await route.handler(job, tx)
+                    await self._timed(route.handler(job, tx), job, time.perf_counter())
                     if not await self.queue.ack(job, tx=tx):
                         raise LeaseLostError(job.id)
                 self.processed += 1
                 self._emit("processed", job.queue, 1, job.id)
             else:
-                await route.handler(job)
+                await self._timed(route.handler(job), job, time.perf_counter())
                 self._acks.append(job)
                 self._ack_wake.set()
         except LeaseLostError:
@@ -512,6 +556,22 @@ class Worker:
             self._emit("processed", batch[0].queue, acked)
             self._emit("lease_lost", batch[0].queue, len(batch) - acked)
 
+    async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
+        """Await one handler call and report its duration to `on_event`."""
+        error: str | None = None
+        try:
+            return await call
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            if self.on_event is not None:
+                elapsed = time.perf_counter() - started
+                try:
+                    self.on_event(WorkerEvent("timed", job.queue, 1, job.id, error, elapsed))
+                except Exception:
+                    log.exception("on_event callback failed")
+
     def _emit(
         self,
         kind: str,
@@ -526,6 +586,56 @@ class Worker:
             self.on_event(WorkerEvent(kind, queue, count, job_id, error))
         except Exception:
             log.exception("on_event callback failed")
+
+
+class _SavepointTx:
+    """The group's transaction as one job's handler sees it: the job's savepoint is opened
+    just before its first statement, so a handler that writes nothing costs no round trip."""
+
+    __slots__ = ("_tx", "opened")
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.opened = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the underlying transaction."""
+        return self._tx.engine
+
+    async def _open(self) -> None:
+        if not self.opened:
+            await self._tx.execute("SAVEPOINT seawall_job")
+            self.opened = True
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement inside the job's savepoint."""
+        await self._open()
+        return await self._tx.execute(sql, params)
+
+    async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
+        """Run one statement per parameter tuple inside the job's savepoint."""
+        await self._open()
+        return await self._tx.executemany(sql, seq_of_params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Return the first row, inside the job's savepoint."""
+        await self._open()
+        return await self._tx.fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Return every row, inside the job's savepoint."""
+        await self._open()
+        return await self._tx.fetchall(sql, params)
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        """Return the first column of the first row, inside the job's savepoint."""
+        await self._open()
+        return await self._tx.fetchval(sql, params)
+
+    def notify(self, channel: str) -> None:
+        """Notify `channel` once the group's transaction commits."""
+        self._tx.notify(channel)
 
 
 def _failed_ids(result: object, jobs: list[Job]) -> set[str]:

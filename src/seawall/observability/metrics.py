@@ -256,10 +256,13 @@ class SeawallMetrics:
         """The worker's `on_event` hook: count jobs by queue and kind (and duration if given)."""
         queue = str(getattr(event, "queue", "unknown"))
         kind = str(getattr(event, "kind", "unknown"))
-        self.jobs.labels(queue=queue, kind=kind).inc(int(getattr(event, "count", 1)))
         duration = getattr(event, "duration_s", None)
-        if isinstance(duration, int | float):
-            self.job_duration.labels(queue=queue, outcome=kind).observe(max(duration, 0.0))
+        if kind == "timed":
+            if isinstance(duration, int | float):
+                outcome = "error" if getattr(event, "error", None) else "ok"
+                self.job_finished(queue, float(duration), outcome)
+            return
+        self.jobs.labels(queue=queue, kind=kind).inc(int(getattr(event, "count", 1)))
 
     def on_call(self, record: CallInfo) -> None:
         """The HTTP client's metrics hook: count and time one outbound call."""

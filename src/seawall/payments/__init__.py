@@ -20,7 +20,6 @@ from seawall.payments.models import (
 )
 from seawall.payments.records import PAYMENT_TYPE, PaymentRecord, PaymentRecords, payment_keys
 from seawall.payments.service import (
-    APPLY_QUEUE,
     CHARGE_QUEUE,
     REFUND_QUEUE,
     PaymentGatewayService,
@@ -35,7 +34,6 @@ from seawall.payments.webhook_handlers import (
 )
 
 __all__ = [
-    "APPLY_QUEUE",
     "CHARGE_QUEUE",
     "PAYMENT_EVENT_TYPES",
     "PAYMENT_STATUSES",

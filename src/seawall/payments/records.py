@@ -6,6 +6,10 @@ crashes with a version conflict. Here every change is read-merge-publish based o
 just read: if another writer got there first, the conflict is caught, the record re-read and the
 update merged again (`state.merge` is idempotent and never moves a payment backwards), so
 concurrent writers can neither crash nor overwrite each other's newer state.
+
+Inside a caller's transaction (`tx=`, how webhook handlers record an event) the merge is read and
+published in that transaction, and a conflict is not retried there: the VersionConflictError
+propagates, the whole transaction rolls back, and its job is retried later with backoff.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from seawall.commands import (
 )
 from seawall.payments.models import PaymentError
 from seawall.payments.state import PaymentUpdate, merge
+from seawall.store import Tx
 
 __all__ = ["PAYMENT_TYPE", "PaymentRecord", "PaymentRecords", "payment_keys"]
 
@@ -61,41 +66,61 @@ class PaymentRecords:
     def __init__(self, commands: CommandService) -> None:
         self.commands = commands
 
-    async def get(self, tenant: str, order_id: str) -> PaymentRecord | None:
-        """The latest record of an order, or None."""
+    async def get(
+        self, tenant: str, order_id: str, *, tx: Tx | None = None
+    ) -> PaymentRecord | None:
+        """The latest record of an order (read in `tx` when given), or None."""
         pk, sk = payment_keys(tenant, order_id)
-        latest = await self.commands.get_latest_item(pk, sk)
+        latest = await self.commands.get_latest_item(pk, sk, tx=tx)
         if latest is None or latest.is_deleted:
             return None
         return PaymentRecord(tenant, order_id, latest.version, dict(latest.attributes))
 
     async def apply(
-        self, tenant: str, update: PaymentUpdate, *, invoke_context: InvokeContext
+        self,
+        tenant: str,
+        update: PaymentUpdate,
+        *,
+        invoke_context: InvokeContext,
+        tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Merge `update` into the order's record; the new version, or None when unchanged."""
+        """Merge `update` into the order's record; the new version, or None when unchanged.
+
+        Without `tx` each attempt commits on its own and a conflict is retried on the re-read
+        record. With `tx` the merge is written in the caller's transaction, on top of the
+        version read in it; a VersionConflictError (a concurrent writer won) propagates.
+        """
         if not tenant:
             raise PaymentError("a payment record needs a tenant code")
+        if tx is not None:
+            return await self._merge_once(tenant, update, invoke_context, tx)
         pk, sk = payment_keys(tenant, update.order_id)
         for _ in range(_CONFLICT_RETRIES):
-            latest = await self.commands.get_latest_item(pk, sk)
-            current = None if latest is None else dict(latest.attributes)
-            merged = merge(current, update)
-            if merged is None:
-                return None
-            command = CommandInputModel(
-                pk=pk,
-                sk=sk,
-                code=update.order_id,
-                name=f"Payment for order {update.order_id}",
-                version=VERSION_FIRST if latest is None else latest.version,
-                tenant_code=tenant,
-                type=PAYMENT_TYPE,
-                attributes=merged,
-            )
             try:
-                return await self.commands.publish_sync(command, invoke_context=invoke_context)
+                return await self._merge_once(tenant, update, invoke_context, None)
             except VersionConflictError:
                 continue
         raise PaymentError(
             f"payment record {pk} {sk} changed under each of {_CONFLICT_RETRIES} updates"
         )
+
+    async def _merge_once(
+        self, tenant: str, update: PaymentUpdate, ctx: InvokeContext, tx: Tx | None
+    ) -> CommandModel | None:
+        """Read the latest record, merge, publish on top of the version read."""
+        pk, sk = payment_keys(tenant, update.order_id)
+        latest = await self.commands.get_latest_item(pk, sk, tx=tx)
+        merged = merge(None if latest is None else dict(latest.attributes), update)
+        if merged is None:
+            return None
+        command = CommandInputModel(
+            pk=pk,
+            sk=sk,
+            code=update.order_id,
+            name=f"Payment for order {update.order_id}",
+            version=VERSION_FIRST if latest is None else latest.version,
+            tenant_code=tenant,
+            type=PAYMENT_TYPE,
+            attributes=merged,
+        )
+        return await self.commands.publish_sync(command, invoke_context=ctx, tx=tx)

@@ -11,8 +11,9 @@ Two ways to charge:
 
 Every result is merged into the order's record through `CommandService` (see `records` and
 `state`). Webhooks from the gateway (`payment.completed`, `payment.failed`, `refund.created`) are
-turned, inside the webhook's own transaction, into an apply job that merges them the same way:
-idempotent, and a payment never moves backwards whatever order the events arrive in.
+merged the same way inside the webhook's own transaction (`record_update`), so the record's new
+version, the inbox's processed mark and the job's ack commit together: idempotent, and a payment
+never moves backwards whatever order the events arrive in.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.commands import CommandService, InvokeContext, get_user_context
+from seawall.commands import CommandModel, CommandService, InvokeContext, get_user_context
 from seawall.http import ApiClient
 from seawall.jobs import Job, Queue, RetryLater
 from seawall.payments import gateway
@@ -40,7 +41,6 @@ from seawall.payments.state import PaymentUpdate
 from seawall.store import Tx
 
 __all__ = [
-    "APPLY_QUEUE",
     "CHARGE_QUEUE",
     "REFUND_QUEUE",
     "PaymentGatewayService",
@@ -51,7 +51,6 @@ log = logging.getLogger("seawall.payments")
 
 CHARGE_QUEUE = "payments.charge"
 REFUND_QUEUE = "payments.refund"
-APPLY_QUEUE = "payments.apply"
 
 
 class _Registers(Protocol):
@@ -288,14 +287,13 @@ class PaymentGatewayService:
         )
 
     def register(self, worker: _Registers) -> None:
-        """Register the charge, refund and apply job handlers on `worker`.
+        """Register the charge and refund job handlers on `worker`.
 
         They are not transactional: they call the gateway, and each record change commits on
         its own; redelivery is safe because keys are stable and merges are idempotent.
         """
         worker.register(CHARGE_QUEUE, self.handle_charge_job, transactional=False)
         worker.register(REFUND_QUEUE, self.handle_refund_job, transactional=False)
-        worker.register(APPLY_QUEUE, self.handle_apply_job, transactional=False)
 
     def _backoff(self, job: Job, hint: float | None) -> float:
         exponent = max(0, job.receives - 1)
@@ -355,20 +353,14 @@ class PaymentGatewayService:
         elif answer.status == "pending":
             raise PaymentError(f"refund of order {order_id} still unknown: {answer.message}")
 
-    async def handle_apply_job(self, job: Job) -> None:
-        """Merge an update that arrived by webhook into the order's record."""
-        tenant = str(job.payload["tenant"])
-        update = PaymentUpdate.from_dict(job.payload["update"])
-        ctx = _context_for(tenant, job.payload, "payments.webhook")
-        await self.records.apply(tenant, update, invoke_context=ctx)
-
-    async def enqueue_update(
+    async def record_update(
         self, tenant: str, update: PaymentUpdate, *, tx: Tx, request_id: str = ""
-    ) -> str | None:
-        """Enqueue an apply job for `update` in `tx` (how webhook handlers record changes)."""
-        return await self.queue.enqueue(
-            APPLY_QUEUE,
-            {"tenant": tenant, "update": update.to_dict(), "request_id": request_id},
-            tx=tx,
-            max_receives=self.max_receives,
-        )
+    ) -> CommandModel | None:
+        """Merge `update` into the order's record in `tx` (how webhook handlers record events).
+
+        The new version commits or rolls back with `tx`. If a concurrent writer moved the record
+        on since it was read in `tx`, VersionConflictError propagates: roll back and retry (the
+        webhook worker does, with backoff).
+        """
+        ctx = _context_for(tenant, {"request_id": request_id}, "payments.webhook")
+        return await self.records.apply(tenant, update, invoke_context=ctx, tx=tx)

@@ -1,10 +1,13 @@
 """Webhook handlers for the gateway's `payment.completed`, `payment.failed` and `refund.created`.
 
-Each handler turns the verified event into a `PaymentUpdate` and enqueues it as an apply job in
-the webhook's own transaction: the inbox's processed mark and the job commit together, so each
-event is recorded at least once and merged idempotently (by event id and refund id). The record
-never moves backwards: a late `payment.completed` cannot undo a refund, and nothing can turn a
-settled payment back into `pending` (see `seawall.payments.state`).
+Each handler turns the verified event into a `PaymentUpdate` and merges it into the order's
+record in the webhook's own transaction: the record's new version, the inbox's processed mark and
+the job's ack commit together, so each event is applied once, and a redelivery merges idempotently
+(by event id and refund id). When another writer moved the record on since it was read, the
+VersionConflictError rolls the whole transaction back and the worker retries the webhook job with
+backoff: nothing is half-applied. The record never moves backwards: a late `payment.completed`
+cannot undo a refund, and nothing can turn a settled payment back into `pending` (see
+`seawall.payments.state`).
 
 An event without an order id cannot be matched to any record: it fails permanently (retrying
 cannot add the missing field) and stays in the inbox for inspection.
@@ -95,7 +98,7 @@ def register_payment_webhooks(
 
     async def handle(event: WebhookEvent[Any], tx: Tx) -> None:
         tenant, update = update_from_event(event, service.default_tenant)
-        await service.enqueue_update(tenant, update, tx=tx, request_id=f"webhook:{event.id}")
+        await service.record_update(tenant, update, tx=tx, request_id=f"webhook:{event.id}")
 
     for event_type in PAYMENT_EVENT_TYPES:
         routes.add(event_type, handle, source=source)

@@ -5,7 +5,7 @@ one transaction (insert the inbox rows, enqueue a job for each row that was new)
 waiter only after that transaction committed durably. While it writes, new requests queue up for
 the next batch, so the commit cost is shared under load and a lone request pays for one
 transaction. Up to `max_writers` batches are written at once: PostgreSQL overlaps their round
-trips and commits; SQLite's store shares one commit between them.
+trips and commits (default 4); on SQLite (default 2) the store shares one commit between them.
 
 The inbox row's `job_id` stays NULL at first: the first job is the only one, so it needs no name;
 a replay records the job it creates (see `processing`).
@@ -55,25 +55,28 @@ class Ingestor:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((entry, max_receives, future))
         if len(self._writers) < self.max_writers:
-            writer = asyncio.create_task(self._drain())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._writers.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self.max_batch]
-            del self._waiting[: self.max_batch]
-            try:
-                results = await self._write(batch)
-            except Exception as exc:
-                for _, _, future in batch:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                try:
+                    results = await self._write(batch)
+                except Exception as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), new in zip(batch, results, strict=True):
                     if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, _, future), new in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(new)
+                        future.set_result(new)
+        finally:
+            # Leave the set before yielding to the loop again: a request submitted from now on
+            # must see a free writer slot, or its entry would wait with no writer to take it.
+            self._writers.discard(asyncio.current_task())
 
     async def _write(self, batch: Sequence[_Waiter]) -> list[bool]:
         first: dict[tuple[str, str], int] = {}

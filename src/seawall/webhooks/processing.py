@@ -42,13 +42,21 @@ _SAVEPOINT = "seawall_webhook_handlers"
 _MAX_ERROR_CHARS = 2000
 
 
+def _parse(body: bytes) -> Any:
+    """The JSON body, or None for a body that is not JSON (handlers then read `event.body`)."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
 def _event_from_row(row: Row, attempt: int) -> WebhookEvent[Any]:
     body = bytes(row["body"])
     return WebhookEvent(
         source=row["source"],
         id=row["event_id"],
         type=row["event_type"],
-        payload=json.loads(body) if body else None,
+        payload=_parse(body),
         body=body,
         headers=json.loads(row["headers"]),
         received_at=float(row["received_at"]),

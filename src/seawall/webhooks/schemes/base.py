@@ -281,13 +281,15 @@ def match_one(
     usable = False
     for index, secret in enumerate(secrets):
         entry = entries.get(id(secret))
-        key = entry[1] if entry is not None and entry[0] is secret else cache.derive(secret)
-        if key is not None:
+        if entry is None or entry[0] is not secret:
+            entry = cache.entry(secret)
+        new_inner = entry[2]
+        if new_inner is not None:
             usable = True
-            inner = key.inner.copy()
+            inner = new_inner()
             inner.update(prefix)
             inner.update(body)
-            outer = key.outer.copy()
+            outer = entry[3]()
             outer.update(inner.digest())
             if _compare(outer.digest() if raw else outer.hexdigest(), candidate):
                 return index

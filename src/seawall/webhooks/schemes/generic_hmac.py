@@ -13,6 +13,7 @@ optional.
 
 from __future__ import annotations
 
+import math
 import string
 import uuid
 from binascii import Error as BinasciiError
@@ -112,6 +113,14 @@ class GenericHmacScheme(Scheme):
         # {1} = id text), one for the text before the body and one after it, so a verification
         # renders each with a single str.format call; a part without fields is constant bytes.
         self._before_fmt, self._before_const = _formats(self._before)
+        # The most common shape, "{timestamp}<text>{body}", renders by concatenation alone.
+        self._ts_then: str | None = (
+            self._before[1][1]
+            if len(self._before) == 2
+            and self._before[0] == ("field", "timestamp")
+            and self._before[1][0] == "text"
+            else None
+        )
         self._after_fmt, self._after_const = _formats(self._after)
         fields = {value for kind, value in self.pieces if kind == "field"}
         if "timestamp" in fields and not timestamp_header:
@@ -131,6 +140,8 @@ class GenericHmacScheme(Scheme):
         self._keys = KeyCache(utf8_deriver(algorithm))
         digest_size = HmacKey(b"k", algorithm).digest_size
         self._hex = encoding == "hex"
+        # Integer timestamps at or above this are milliseconds (0: always; never for seconds).
+        self._ms_from = {"ms": 0, "auto": MS_THRESHOLD, "s": math.inf}[timestamp_unit]
         self._length = digest_size * 2 if encoding == "hex" else (digest_size + 2) // 3 * 4
 
     def _signed(self, body: bytes, timestamp: str, msg_id: str) -> tuple[bytes, bytes]:
@@ -197,13 +208,9 @@ class GenericHmacScheme(Scheme):
                 and ts_value.isascii()
             ):
                 ts_text = ts_value
-                timestamp = int(ts_value)
-                if self.timestamp_unit == "ms" or (
-                    self.timestamp_unit == "auto" and timestamp >= MS_THRESHOLD
-                ):
+                timestamp = float(ts_value)  # digits only: the same value as float(int(...))
+                if timestamp >= self._ms_from:
                     timestamp /= 1000.0
-                else:
-                    timestamp = float(timestamp)
             else:
                 ts_text, timestamp = parse_timestamp(
                     ts_value, ts_h, name, allow_ms=self.timestamp_unit == "auto"
@@ -235,8 +242,16 @@ class GenericHmacScheme(Scheme):
                 candidate = a2b_base64(encoded, strict_mode=True)
             except (BinasciiError, ValueError):
                 candidate = b""  # matches nothing: a bad signature
-        before, signed_body = self._signed(body, ts_text, msg_id)
-        index = match_one(self._keys, secrets, before, signed_body, candidate, not hex_digest)
+        then = self._ts_then
+        if then is not None:
+            before = (ts_text + then).encode()
+        elif (fmt := self._before_fmt) is not None:
+            before = fmt.format(ts_text, msg_id).encode()
+        else:
+            before = self._before_const
+        if self._after_fmt is not None or self._after_const:
+            before, body = self._signed(body, ts_text, msg_id)
+        index = match_one(self._keys, secrets, before, body, candidate, not hex_digest)
         if index < 0:
             raise no_match(index, name, sig_h)
         return VerifiedRequest(name, msg_id or None, event_type, timestamp, False, index)

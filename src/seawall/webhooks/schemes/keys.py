@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from seawall.secrets import Secret
 
@@ -19,12 +20,15 @@ __all__ = [
     "ALGORITHMS",
     "HmacKey",
     "KeyCache",
+    "KeyEntry",
     "SecretLike",
     "secret_text_or_bytes",
     "utf8_deriver",
 ]
 
 SecretLike = Secret | str | bytes
+KeyEntry = tuple[object, "HmacKey | None", Any, Any]
+"""A KeyCache entry: (secret, key, copy of the inner state, copy of the outer state)."""
 
 ALGORITHMS = ("sha256", "sha512", "sha1")
 _IPAD = bytes(x ^ 0x36 for x in range(256))
@@ -90,13 +94,15 @@ class KeyCache:
 
     `derive` turns one secret into an HmacKey, or returns None when the secret cannot be used
     (empty, or not valid for the scheme); unusable secrets are skipped by the verifiers.
+    Each entry is `(secret, key, key.inner.copy, key.outer.copy)` (the bound copy methods save
+    the verifiers' hot loop two lookups each), or `(secret, None, None, None)` when unusable.
     """
 
     __slots__ = ("_derive", "_limit", "entries")
 
     def __init__(self, derive: Callable[[SecretLike], HmacKey | None], limit: int = 256) -> None:
         self._derive = derive
-        self.entries: dict[int, tuple[object, HmacKey | None]] = {}
+        self.entries: dict[int, KeyEntry] = {}
         self._limit = limit
 
     def get(self, secret: SecretLike) -> HmacKey | None:
@@ -104,16 +110,25 @@ class KeyCache:
         entry = self.entries.get(id(secret))
         if entry is not None and entry[0] is secret:
             return entry[1]
-        return self.derive(secret)
+        return self.entry(secret)[1]
 
-    def derive(self, secret: SecretLike) -> HmacKey | None:
-        """Derive and remember the key for `secret` (the slow path of `get`)."""
+    def entry(self, secret: SecretLike) -> KeyEntry:
+        """Derive and remember the entry for `secret` (the slow path of a lookup)."""
         key = self._derive(secret)
         if len(self.entries) >= self._limit:
             self.entries.clear()
         # Holding the secret object keeps its id from being reused while the entry lives.
-        self.entries[id(secret)] = (secret, key)
-        return key
+        entry: KeyEntry = (
+            (secret, None, None, None)
+            if key is None
+            else (secret, key, key.inner.copy, key.outer.copy)
+        )
+        self.entries[id(secret)] = entry
+        return entry
+
+    def derive(self, secret: SecretLike) -> HmacKey | None:
+        """Derive and remember the key for `secret`."""
+        return self.entry(secret)[1]
 
 
 def utf8_deriver(algorithm: str = "sha256") -> Callable[[SecretLike], HmacKey | None]:

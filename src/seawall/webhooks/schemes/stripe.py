@@ -65,37 +65,38 @@ class StripeScheme(Scheme):
         comma = len(header) - 68
         ts_text = header[2:comma]
         if (
-            comma > 2
-            and header[comma : comma + 4] == ",v1="
+            2 < comma <= 18
+            and header.startswith(",v1=", comma)
             and header.startswith("t=")
             and ts_text.isdigit()
-        ):  # the common shape: one timestamp, one v1 signature (64 hex digits at the end)
-            candidates = None
-        else:
-            ts_text, candidates = self._parse(header)
-        if not (0 < len(ts_text) <= 16 and ts_text.isdigit()):
-            parse_timestamp(ts_text, "Stripe-Signature t", name)
-        timestamp = int(ts_text)
-        if not now - tolerance_s <= timestamp <= now + tolerance_s:
-            raise window_error(timestamp, now, tolerance_s, name)
-        if candidates is None:
+        ):
+            # The common shape: one timestamp, one v1 signature (64 hex digits at the end).
+            timestamp = float(ts_text)  # ASCII digits only: the same value as float(int(...))
+            if not now - tolerance_s <= timestamp <= now + tolerance_s:
+                raise window_error(timestamp, now, tolerance_s, name)
             index = match_one(
                 self._keys, secrets, (ts_text + ".").encode(), body, header[-64:].lower(), False
             )
             if index < 0:
                 raise no_match(index, name, "Stripe-Signature")
-        else:
-            index = find_match(
-                self._keys,
-                secrets,
-                (ts_text + ".").encode(),
-                body,
-                candidates,
-                False,
-                name,
-                "Stripe-Signature",
-            )
-        return VerifiedRequest(name, None, None, float(timestamp), False, index)
+            return VerifiedRequest(name, None, None, timestamp, False, index)
+        ts_text, candidates = self._parse(header)
+        if not (0 < len(ts_text) <= 16 and ts_text.isdigit()):
+            parse_timestamp(ts_text, "Stripe-Signature t", name)
+        timestamp = float(ts_text)
+        if not now - tolerance_s <= timestamp <= now + tolerance_s:
+            raise window_error(timestamp, now, tolerance_s, name)
+        index = find_match(
+            self._keys,
+            secrets,
+            (ts_text + ".").encode(),
+            body,
+            candidates,
+            False,
+            name,
+            "Stripe-Signature",
+        )
+        return VerifiedRequest(name, None, None, timestamp, False, index)
 
     def _parse(self, header: str) -> tuple[str, list[str]]:
         """The general parse: `t` once, any number of `v1`, other elements ignored."""

@@ -6,18 +6,10 @@ call; and the batch form where the library has one), then processing throughput 
 (time from worker start until every job is finished). Prints medians over the rounds and the
 ratio of seawall to each peer.
 
-    .venv/bin/python benchmarks/queue.py [--rounds 3] [--jobs 20000] [--peer-jobs 2000]
+    .venv/bin/python benchmarks/queue_throughput.py [--rounds 3] [--jobs 20000] [--peer-jobs 2000]
 """
 
-# ruff: noqa: E402 - the import path must be fixed before the first standard-library import.
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is named like the standard library's `queue`; keep its folder off the import path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
 import argparse
 import asyncio
@@ -27,6 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 

@@ -1,0 +1,37 @@
+"""The batching writer: every waiter is answered, duplicates are told apart, one job per event."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from seawall.jobs import Queue
+from seawall.store import Store
+from seawall.webhooks.inbox import InboxEntry
+from seawall.webhooks.ingest import Ingestor
+from tests.webhooks.support import count
+
+
+def entry(event_id: str) -> InboxEntry:
+    return InboxEntry("src", event_id, "t", b'{"id":"x"}', "{}", 1.0)
+
+
+@pytest.mark.parametrize("writers", [1, 3])
+async def test_bursts_all_answered(store: Store, writers: int) -> None:
+    ingestor = Ingestor(store, Queue(store), "seawall.webhooks", max_batch=7, max_writers=writers)
+    ids = [f"e{i % 150}" for i in range(400)]  # 150 distinct events, each sent 2 or 3 times
+
+    async def submit_after(i: int, event_id: str) -> bool:
+        await asyncio.sleep(0 if i % 3 else 0.001)
+        return await ingestor.submit(entry(event_id), None)
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*(submit_after(i, e) for i, e in enumerate(ids))), 30
+    )
+    assert sum(results) == 150
+    assert {e for e, new in zip(ids, results, strict=True) if new} == set(ids)
+    assert await count(store, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 150
+    assert await count(store, "SELECT COUNT(*) FROM seawall_jobs") == 150
+    again = await ingestor.submit(entry("e1"), None)
+    assert again is False
