@@ -430,7 +430,7 @@ class _Run:
             with contextlib.suppress(Exception):
                 await server_task
             sock.close()
-            await runtime.service.aclose()
+            await runtime.aclose()
             provider.stop()
             sender.stop()
 

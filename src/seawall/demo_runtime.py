@@ -11,8 +11,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from seawall.commands import CommandService, InvokeContext
+from seawall.http import ApiClient
 from seawall.jobs import Queue, Worker
-from seawall.payments import GatewaySettings, PaymentGatewayService, register_payment_webhooks
+from seawall.observability.metrics import get_metrics
+from seawall.ops.breakers import REGISTRY
+from seawall.payments import (
+    GatewaySettings,
+    PaymentGatewayService,
+    build_gateway_client,
+    register_payment_webhooks,
+)
 from seawall.store import Store
 from seawall.webhooks import Router, Webhooks, guide_endpoint
 
@@ -88,6 +96,12 @@ class DemoRuntime:
     service: PaymentGatewayService
     webhooks: Webhooks
     worker: Worker
+    client: ApiClient
+
+    async def aclose(self) -> None:
+        """Close the payment service and its gateway client."""
+        await self.service.aclose()
+        await self.client.aclose()
 
 
 def build_runtime(
@@ -101,8 +115,15 @@ def build_runtime(
     """Wire service, webhook router and worker; `webhook_secret` adds the receiving endpoint."""
     queue = Queue(store, default_max_receives=settings.max_receives)
     commands = CommandService(store, queue=queue, source="seawall demo")
+    metrics = get_metrics()
+    client = build_gateway_client(
+        settings.gateway(gateway_url, gateway_key), on_call=(metrics.on_call,)
+    )
+    breaker = client.settings.default_policy.pipeline.breaker
+    if breaker is not None:
+        REGISTRY.register(breaker)
     service = PaymentGatewayService(
-        settings.gateway(gateway_url, gateway_key),
+        client,
         commands,
         queue=queue,
         default_tenant=DEMO_TENANT,
@@ -125,4 +146,4 @@ def build_runtime(
     )
     webhooks.attach(worker)
     service.register(worker)
-    return DemoRuntime(store, service, webhooks, worker)
+    return DemoRuntime(store, service, webhooks, worker, client)

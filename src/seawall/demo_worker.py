@@ -75,7 +75,7 @@ async def run_worker(
             await reporter
         if stats_file is not None:
             _write_stats(stats_file, snapshot())
-        await runtime.service.aclose()
+        await runtime.aclose()
         await store.close()
 
 

@@ -97,10 +97,11 @@ def test_each_instance_has_its_own_registry() -> None:
 
 def test_recent_calls_ring_is_bounded() -> None:
     class Call:
-        method, host, route, status, outcome, attempts, elapsed = (
+        method, host, route, url, status, outcome, attempts, elapsed = (
             "GET",
             "h",
-            "/r",
+            "*",
+            "http://h/v1/payments?api_key=%2A%2A%2A",
             200,
             "ok",
             1,
@@ -112,6 +113,7 @@ def test_recent_calls_ring_is_bounded() -> None:
         metrics.on_call(Call())
     calls = metrics.recent_calls.newest_first()
     assert len(calls) == 3 and calls[0].duration_ms == 10.0
+    assert calls[0].path == "/v1/payments"  # the called path, not the route pattern
 
 
 def test_span_is_usable_with_or_without_opentelemetry() -> None:

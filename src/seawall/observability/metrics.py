@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -57,6 +58,8 @@ class CallInfo(Protocol):
     def host(self) -> str: ...
     @property
     def route(self) -> str: ...
+    @property
+    def url(self) -> str: ...
     @property
     def status(self) -> int | None: ...
     @property
@@ -276,7 +279,7 @@ class SeawallMetrics:
                 at=time.time(),
                 method=record.method,
                 host=record.host,
-                path=record.route,
+                path=urlsplit(record.url).path or record.route,
                 status=record.status,
                 outcome=record.outcome,
                 duration_ms=float(record.elapsed) * 1000.0,

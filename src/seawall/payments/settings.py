@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.http import ApiClient, BearerAuth
+from seawall.http import ApiClient, BearerAuth, CallListener, CallRecord
 from seawall.resilience import CircuitBreaker, ExponentialJitter, ResilienceListener, Retry
 from seawall.secrets import resolve_secret
 
@@ -46,8 +47,12 @@ def build_gateway_client(
     *,
     clock: Clock = SYSTEM_CLOCK,
     listeners: tuple[ResilienceListener, ...] = (),
+    on_call: Iterable[CallListener | Callable[[CallRecord], None]] = (),
 ) -> ApiClient:
-    """An ApiClient for the gateway: bearer auth, retry with jittered backoff, breaker, deadline."""
+    """An ApiClient for the gateway: bearer auth, retry with jittered backoff, breaker, deadline.
+
+    `on_call` receives one record per logical call (for metrics and the dashboard).
+    """
     base_url = resolve_secret(settings.url, name="payment gateway url").value
     retry = Retry(
         max_attempts=settings.max_attempts,
@@ -72,5 +77,6 @@ def build_gateway_client(
         read_timeout=settings.timeout_s,
         clock=clock,
         listeners=listeners,
+        on_call=on_call,
         name="payments.gateway",
     )
