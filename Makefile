@@ -2,27 +2,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest clean
 
-$(STAMP): pyproject.toml
+# The demo needs only seawall itself; the tests also need the peers and the tools ([dev]).
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@$(BIN)/python -m pip install --quiet -e '.[postgres]'
+	@touch $(RUNTIME)
 
-demo: $(STAMP)
+$(DEV): $(RUNTIME)
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(DEV)
+
+demo: $(RUNTIME)
 	$(BIN)/seawall demo
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy --strict src
 
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest

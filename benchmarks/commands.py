@@ -12,8 +12,11 @@ Per engine, in one run, `--rounds` rounds each (medians reported):
    the process CPU time per operation, which shared, loaded machines disturb less than wall
    time.
 2. @idempotent: `--calls` sequential calls of a trivial async function: undecorated, decorated
-   with fresh keys (claim + complete: two commits) and decorated with a repeated key (one read
-   of the completed record, the replay path). Reported as microseconds per call.
+   with fresh keys (claim + complete: two commits), decorated with a repeated key (the replay
+   path: one claim statement that finds the completed record, nothing written), and with
+   `tx_arg=` inside the caller's own transaction (claim, effect and result share one commit).
+   Reported as wall and CPU microseconds per call. Then `--calls` fresh keys from
+   `--concurrency` concurrent callers, whose commits the engine can share, as calls/s.
 
 SQLite runs on a temporary file (WAL, synchronous=FULL); PostgreSQL on a private schema of
 SEAWALL_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test), dropped after.
@@ -41,7 +44,7 @@ from urllib.parse import urlparse
 
 from seawall.commands import CommandInputModel, CommandService, InvokeContext
 from seawall.idempotency import idempotent
-from seawall.store import Store, open_store
+from seawall.store import Store, Tx, open_store
 
 PG_URL = os.environ.get("SEAWALL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CTX = InvokeContext(request_id="bench", source_ip="127.0.0.1", claims={"sub": "bench"})
@@ -126,25 +129,53 @@ async def bench_publish(
     return commands, inserts
 
 
-async def bench_idempotent(store: Store, calls: int) -> tuple[float, float, float]:
-    """Microseconds per call: (plain, decorated with fresh keys, decorated replay)."""
+async def bench_idempotent(store: Store, calls: int, concurrency: int) -> dict[str, float]:
+    """Wall and CPU microseconds per call of each @idempotent path, and concurrent calls/s."""
     scope = f"bench-{uuid.uuid4().hex[:6]}"
+    tag = uuid.uuid4().hex[:6]
 
     async def plain(key: str, amount: int) -> dict[str, int]:
         return {"amount": amount}
 
-    decorated = idempotent(store, key="key", scope=scope)(plain)
+    async def effect(key: str, amount: int, tx: Tx) -> dict[str, int]:
+        await tx.execute(f"INSERT INTO bench_fx_{tag} (id) VALUES (?)", (key,))
+        return {"amount": amount}
 
-    async def per_call(fn: Callable[[int], Awaitable[object]]) -> float:
-        start = time.perf_counter()
+    decorated = idempotent(store, key="key", scope=scope)(plain)
+    with_tx = idempotent(store, key="key", scope=f"{scope}-tx", tx_arg="tx")(effect)
+    async with store.transaction() as tx:
+        await tx.execute(f"CREATE TABLE IF NOT EXISTS bench_fx_{tag} (id TEXT PRIMARY KEY)")
+
+    async def bare_effect(i: int) -> object:
+        async with store.transaction() as tx:
+            return await tx.execute(f"INSERT INTO bench_fx_{tag} (id) VALUES (?)", (f"b{i}",))
+
+    async def in_tx(i: int) -> object:
+        async with store.transaction() as tx:
+            return await with_tx(f"t{i}", 1, tx)
+
+    async def per_call(fn: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(calls):
             await fn(i)
-        return (time.perf_counter() - start) / calls * 1e6
+        return (
+            (time.perf_counter() - start) / calls * 1e6,
+            (time.process_time() - cpu) / calls * 1e6,
+        )
 
-    base = await per_call(lambda i: plain(f"k{i}", 1))
-    fresh = await per_call(lambda i: decorated(f"fresh-{i}", 1))
-    replay = await per_call(lambda i: decorated("fresh-0", 1))
-    return base, fresh, replay
+    out: dict[str, float] = {}
+    for name, fn in (
+        ("plain", lambda i: plain(f"k{i}", 1)),
+        ("fresh", lambda i: decorated(f"fresh-{i}", 1)),
+        ("replay", lambda i: decorated("fresh-0", 1)),
+        ("bare_effect", bare_effect),
+        ("tx_arg", in_tx),
+    ):
+        out[name], out[f"{name}_cpu"] = await per_call(fn)
+    out["concurrent"], out["concurrent_cpu"] = await timed_concurrent(
+        calls, concurrency, lambda i: decorated(f"conc-{i}", 1)
+    )
+    return out
 
 
 async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None:
@@ -153,9 +184,7 @@ async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None
     inserts: list[float] = []
     publish_cpu: list[float] = []
     insert_cpu: list[float] = []
-    plain: list[float] = []
-    fresh: list[float] = []
-    replay: list[float] = []
+    idem: list[dict[str, float]] = []
     for _ in range(args.rounds):
         store = await open_engine(engine, folder)
         try:
@@ -164,10 +193,7 @@ async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None
             inserts.append(i)
             publish_cpu.append(c_cpu)
             insert_cpu.append(i_cpu)
-            b, f, r = await bench_idempotent(store, args.calls)
-            plain.append(b)
-            fresh.append(f)
-            replay.append(r)
+            idem.append(await bench_idempotent(store, args.calls, args.concurrency))
         finally:
             await dispose(store)
     med = statistics.median
@@ -182,14 +208,22 @@ async def run_engine(engine: str, args: argparse.Namespace, folder: str) -> None
         f"(publish_sync runs at {med(publish) / med(inserts):.2f}x of this floor; "
         f"CPU {med(insert_cpu):.0f} us/tx)"
     )
-    print(f"plain async call      {med(plain):9.1f} us/call")
+
+    def m(name: str) -> float:
+        return med([r[name] for r in idem])
+
+    def row(label: str, name: str, note: str) -> None:
+        print(f"{label:21} {m(name):9.1f} us/call     (CPU {m(name + '_cpu'):.0f} us/call; {note})")
+
+    print(f"plain async call      {m('plain'):9.1f} us/call")
+    row("@idempotent new key", "fresh", "claim + complete: two commits")
+    row("@idempotent replay", "replay", "one claim statement finds the record")
+    row("bare effect tx", "bare_effect", "one INSERT + commit, the floor for tx_arg")
+    row("@idempotent tx_arg", "tx_arg", "claim + effect + result in one commit")
     print(
-        f"@idempotent new key   {med(fresh):9.1f} us/call     "
-        f"(overhead {med(fresh) - med(plain):.1f} us: claim + complete, two commits)"
-    )
-    print(
-        f"@idempotent replay    {med(replay):9.1f} us/call     "
-        f"(overhead {med(replay) - med(plain):.1f} us: one claim answered from the record)"
+        f"@idempotent new key   {m('concurrent'):9.0f} calls/s     "
+        f"({args.concurrency} concurrent callers share commits; "
+        f"CPU {m('concurrent_cpu'):.0f} us/call)"
     )
 
 

@@ -274,6 +274,44 @@ async def test_tx_arg_commits_record_with_effects(store: Store) -> None:
         assert await tx.fetchval("SELECT COUNT(*) FROM effects") == 1
 
 
+async def test_tx_arg_concurrent_repeat_waits_for_the_callers_commit(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("CREATE TABLE effects_wait (k TEXT PRIMARY KEY)")
+    runs = 0
+    gate = asyncio.Event()
+
+    @idempotent(store, key="key", scope="tx-wait", tx_arg="tx")
+    async def apply(key: str, tx: Any) -> str:
+        nonlocal runs
+        runs += 1
+        await tx.execute("INSERT INTO effects_wait (k) VALUES (?)", (key,))
+        return "applied"
+
+    async def holder() -> str:
+        async with store.transaction() as tx:
+            result = await apply("k", tx)
+            await gate.wait()  # the claim, effect and result are not committed yet
+            return result
+
+    async def repeat() -> str:
+        async with store.transaction() as tx:
+            return await apply("k", tx)
+
+    first = asyncio.create_task(holder())
+    while runs == 0:
+        await asyncio.sleep(0)
+    second = asyncio.create_task(repeat())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not second.done()  # held until the holder's transaction ends
+    gate.set()
+    assert await first == "applied"
+    assert await second == "applied"  # a replay, not IdempotencyInProgressError
+    assert runs == 1
+    async with store.read() as tx:
+        assert await tx.fetchval("SELECT COUNT(*) FROM effects_wait") == 1
+
+
 # -- synchronous functions -------------------------------------------------------------------
 
 

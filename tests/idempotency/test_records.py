@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -15,6 +16,7 @@ from seawall.idempotency import (
     fingerprint,
 )
 from seawall.store import Store
+from seawall.store.sqlite import SqliteStore
 from seawall.testing import FakeClock
 
 
@@ -126,3 +128,55 @@ async def test_claim_and_complete_join_the_callers_transaction(store: Store) -> 
         await records.complete(claim, "2", tx=tx)
     record = await records.get("s", "k")
     assert record is not None and record.status == "completed" and record.result == 2
+
+
+async def test_concurrent_first_claims_one_wins_the_rest_see_its_record(store: Store) -> None:
+    records = IdempotencyStore(store)
+    outcomes = await asyncio.gather(
+        *(records.claim("s", "new", "fp", lease_s=30) for _ in range(20)), return_exceptions=True
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    lost = [o for o in outcomes if isinstance(o, IdempotencyInProgressError)]
+    assert len(won) == 1 and won[0].outcome == "claimed" and len(lost) == 19
+    # every loser read the winner's record, even one committed while its own insert waited
+    assert [e.lease_expires_at for e in lost] == [pytest.approx(store.clock.time() + 30)] * 19
+
+
+async def test_a_holder_completing_after_its_lease_keeps_its_result(
+    store: Store, clock: FakeClock
+) -> None:
+    records = IdempotencyStore(store)
+    slow = await records.claim("s", "k", "fp", lease_s=5)
+    clock.advance(6)
+    assert await records.complete(slow, '"late but stored"')  # nobody took the key over
+    again = await records.claim("s", "k", "fp")
+    assert again.outcome == "completed" and again.record is not None
+    assert again.record.result == "late but stored"
+    with pytest.raises(IdempotencyKeyMismatchError):
+        await records.claim("s", "k", "other-fp")
+
+
+async def test_a_repeat_writes_nothing(store: Store) -> None:
+    records = IdempotencyStore(store)
+    await records.complete(await records.claim("s", "k", "fp"), "1")
+    if isinstance(store, SqliteStore):
+        watcher = sqlite3.connect(store.path)
+        try:
+            before = watcher.execute("PRAGMA data_version").fetchone()[0]
+            for _ in range(3):
+                assert (await records.claim("s", "k", "fp")).outcome == "completed"
+            with pytest.raises(IdempotencyKeyMismatchError):
+                await records.claim("s", "k", "other-fp")
+            assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+        finally:
+            watcher.close()
+    else:
+        for _ in range(3):
+            assert (await records.claim("s", "k", "fp")).outcome == "completed"
+        async with store.read() as tx:
+            # no row lock was taken (a lock would leave the locker's transaction id in xmax)
+            xmax = await tx.fetchval(
+                "SELECT xmax::text FROM seawall_idempotency WHERE scope = ? AND key = ?",
+                ("s", "k"),
+            )
+        assert xmax == "0"

@@ -217,7 +217,8 @@ def idempotent(
     `key` is a parameter name or a callable taking the call's arguments; `scope` defaults to the
     function's qualified name; `payload` picks the JSON-able data to fingerprint (default: every
     argument); `tx_arg` names a parameter holding an open `Tx`, so the claim and the stored
-    result commit with the caller's own effects.
+    result commit with the caller's own effects in one commit (the cheapest way to use this
+    decorator); a concurrent repeat of the key then waits for that commit and replays.
     """
     if expires_after <= 0:
         raise ValueError("expires_after must be positive seconds")

@@ -3,14 +3,23 @@
 A record is keyed by (scope, key). Its life:
 
 - `claim` inserts an `in_progress` record with `INSERT ... ON CONFLICT DO NOTHING`, so of any
-  number of concurrent claimers exactly one wins, on SQLite and PostgreSQL alike. The record
+  number of concurrent claimers exactly one wins, on SQLite and PostgreSQL alike. A new key costs
+  that one statement and nothing else: there is no read before it. Only when the key is taken is
+  the record read, in the same transaction (on PostgreSQL in the same statement), to answer with
+  the stored result, a mismatch or "in progress"; a repeat writes and locks nothing. The record
   carries a lease (`lease_expires_at`): a caller that crashes never leaves the key stuck, because
-  a later claim takes over an in-progress record whose lease has run out (a guarded UPDATE on the
-  record's token, so again exactly one taker wins).
+  a later claim takes over an in-progress record whose lease has run out (an UPDATE guarded by
+  the record's token and its staleness, so again exactly one taker wins).
 - `complete` stores the JSON result and marks the record `completed` until `expires_at`
-  (default one hour). It may run in the caller's own transaction, so effects and the record
-  commit together.
+  (default one hour), in one UPDATE. It may run in the caller's own transaction, so effects and
+  the record commit together.
 - `release` deletes an in-progress record after a failure, so a retry can run.
+
+Without `tx=`, claim and complete each commit once: a new key costs two commits, which is the
+floor, since the claim must be visible to other callers before the work starts. On SQLite,
+concurrent callers share those commits (group commit). With `tx=` everything joins the caller's
+transaction and its single commit; concurrent repeats of that key then wait for that commit
+(PostgreSQL holds them on the uncommitted row; SQLite has one writer anyway).
 
 Every time comes from `store.clock.time()`, so a FakeClock drives expiry in tests.
 """
@@ -112,10 +121,40 @@ class Claim:
     expires_after: float = DEFAULT_EXPIRES_AFTER_S
 
 
-_SELECT = (
-    "SELECT scope, key, status, fingerprint, token, lease_expires_at, expires_at, result, "
-    "created_at, updated_at FROM seawall_idempotency WHERE scope = ? AND key = ?"
+_COLUMNS = (
+    "scope, key, status, fingerprint, token, lease_expires_at, expires_at, result, "
+    "created_at, updated_at"
 )
+_SELECT = f"SELECT {_COLUMNS} FROM seawall_idempotency WHERE scope = ? AND key = ?"
+
+# A claim is one INSERT that does nothing when the key is taken, so a new key costs a single
+# statement and no read. It takes no row lock on conflict, so a repeat writes nothing (on
+# PostgreSQL a repeat's commit needs no WAL flush). Parameters: scope, key, fingerprint, token,
+# lease_expires_at, expires_at, now (created_at), now (updated_at).
+_INSERT = (
+    f"INSERT INTO seawall_idempotency ({_COLUMNS}) "
+    "VALUES (?, ?, 'in_progress', ?, ?, ?, ?, NULL, ?, ?) "
+    "ON CONFLICT (scope, key) DO NOTHING"
+)
+_CLAIM_SQLITE = f"{_INSERT} RETURNING token"
+# PostgreSQL: the insert and, when the key is taken, the record in the way, in one round trip.
+# The second branch reads the statement's snapshot, which misses a record committed by a
+# concurrent claimer while this statement waited for it; the caller then reads again.
+_CLAIM_POSTGRES = (
+    f"WITH won AS ({_INSERT} RETURNING token) "
+    f"SELECT TRUE AS won, NULL AS {_COLUMNS.replace(', ', ', NULL AS ')} FROM won "
+    f"UNION ALL SELECT FALSE AS won, {_COLUMNS} FROM seawall_idempotency "
+    "WHERE scope = ? AND key = ?"
+)
+# Taking over a stale record: guarded by its token and by staleness (re-checked on the latest
+# row version), so of concurrent takers exactly one wins and a record completed meanwhile stays.
+_TAKEOVER = (
+    "UPDATE seawall_idempotency SET status = 'in_progress', fingerprint = ?, token = ?, "
+    "lease_expires_at = ?, expires_at = ?, result = NULL, created_at = ?, updated_at = ? "
+    "WHERE scope = ? AND key = ? AND token = ? AND (expires_at <= ? "
+    "OR (status = 'in_progress' AND lease_expires_at <= ?))"
+)
+_MAX_CLAIM_ATTEMPTS = 5
 
 
 def check_key(scope: str, key: str) -> None:
@@ -168,8 +207,10 @@ class IdempotencyStore:
     ) -> Claim:
         """Claim (scope, key) atomically, or return the completed record's stored result.
 
-        Raises IdempotencyKeyMismatchError when the key was used with another fingerprint, and
-        IdempotencyInProgressError while another holder's lease is still running.
+        One statement claims a new key (no read first); only when the key is taken is the
+        existing record read, in the same transaction. Raises IdempotencyKeyMismatchError when
+        the key was used with another fingerprint, and IdempotencyInProgressError while another
+        holder's lease is still running.
         """
         check_key(scope, key)
         now = self.store.clock.time()
@@ -178,65 +219,26 @@ class IdempotencyStore:
         # The record must outlive its lease, or an expired record would be taken over mid-run.
         expires_at = now + max(expires, lease)
         token = uuid.uuid4().hex
-        if tx is None:
-            # Fast path for repeats: a completed, unexpired record is answered from a read-only
-            # snapshot, without taking the write lock. Anything else goes to the atomic claim.
-            async with self.store.read() as r:
-                row = await r.fetchone(_SELECT, (scope, key))
-            if row is not None and row["status"] == "completed" and row["expires_at"] > now:
-                record = IdempotencyRecord.from_row(row)
-                if record.fingerprint != fingerprint:
-                    raise IdempotencyKeyMismatchError(scope, key)
-                return Claim("completed", scope, key, record.token, record, expires)
+        params = (scope, key, fingerprint, token, now + lease, expires_at, now, now)
         async with self._tx(tx) as t:
-            inserted = await t.execute(
-                "INSERT INTO seawall_idempotency (scope, key, status, fingerprint, token, "
-                "lease_expires_at, expires_at, result, created_at, updated_at) "
-                "VALUES (?, ?, 'in_progress', ?, ?, ?, ?, NULL, ?, ?) "
-                "ON CONFLICT (scope, key) DO NOTHING",
-                (scope, key, fingerprint, token, now + lease, expires_at, now, now),
-            )
-            if inserted == 1:
-                return Claim("claimed", scope, key, token, None, expires)
-            row = await t.fetchone(_SELECT, (scope, key))
-            if row is None:  # deleted between our insert and select: claim again
-                return await self.claim(
-                    scope, key, fingerprint, lease_s=lease_s, expires_after=expires_after, tx=t
-                )
-            record = IdempotencyRecord.from_row(row)
-            stale = record.expires_at <= now or (
-                record.status == "in_progress"
-                and record.lease_expires_at is not None
-                and record.lease_expires_at <= now
-            )
-            if stale:
+            for _ in range(_MAX_CLAIM_ATTEMPTS):
+                won, row = await _insert(t, params)
+                if won:
+                    return Claim("claimed", scope, key, token, None, expires)
+                if row is None:  # committed after the insert's snapshot, or released: look again
+                    row = await t.fetchone(_SELECT, (scope, key))
+                    if row is None:
+                        continue
+                if not _stale(row, now):
+                    return _existing(IdempotencyRecord.from_row(row), fingerprint, expires)
                 taken = await t.execute(
-                    "UPDATE seawall_idempotency SET status = 'in_progress', fingerprint = ?, "
-                    "token = ?, lease_expires_at = ?, expires_at = ?, result = NULL, "
-                    "created_at = ?, updated_at = ? WHERE scope = ? AND key = ? AND token = ?",
-                    (
-                        fingerprint,
-                        token,
-                        now + lease,
-                        expires_at,
-                        now,
-                        now,
-                        scope,
-                        key,
-                        record.token,
-                    ),
+                    _TAKEOVER,
+                    (*params[2:], scope, key, row["token"], now, now),
                 )
                 if taken == 1:
                     return Claim("claimed", scope, key, token, None, expires)
-                row = await t.fetchone(_SELECT, (scope, key))
-                if row is None:
-                    raise IdempotencyInProgressError(scope, key, None)
-                record = IdempotencyRecord.from_row(row)
-            if record.fingerprint != fingerprint:
-                raise IdempotencyKeyMismatchError(scope, key)
-            if record.status == "completed":
-                return Claim("completed", scope, key, record.token, record)
-            raise IdempotencyInProgressError(scope, key, record.lease_expires_at)
+                # Another claimer took it over first: the next round sees its record.
+            raise IdempotencyInProgressError(scope, key, None)
 
     async def complete(self, claim: Claim, result_json: str, *, tx: Tx | None = None) -> bool:
         """Store the JSON text of the result and mark the claim completed.
@@ -284,3 +286,34 @@ class IdempotencyStore:
         now = self.store.clock.time()
         async with self.store.transaction() as t:
             return await t.execute("DELETE FROM seawall_idempotency WHERE expires_at <= ?", (now,))
+
+
+async def _insert(t: Tx, params: tuple[Any, ...]) -> tuple[bool, Row | None]:
+    """Try to insert a new record: (True, None) when inserted, else (False, the record in the
+    way, or None when this statement could not see it)."""
+    if t.engine == "postgresql":
+        rows = await t.fetchall(_CLAIM_POSTGRES, (*params, params[0], params[1]))
+        if any(r["won"] for r in rows):
+            return True, None
+        return False, rows[0] if rows else None
+    if await t.fetchone(_CLAIM_SQLITE, params) is not None:
+        return True, None
+    return False, await t.fetchone(_SELECT, (params[0], params[1]))
+
+
+def _stale(row: Row, now: float) -> bool:
+    """True for a record a claim may take over: expired, or in progress past its lease."""
+    lease_end = row["lease_expires_at"]
+    return bool(
+        row["expires_at"] <= now
+        or (row["status"] == "in_progress" and lease_end is not None and lease_end <= now)
+    )
+
+
+def _existing(record: IdempotencyRecord, fingerprint: str, expires_after: float) -> Claim:
+    """The answer to a claim that found a live record: its stored result, or an error."""
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyMismatchError(record.scope, record.key)
+    if record.status == "completed":
+        return Claim("completed", record.scope, record.key, record.token, record, expires_after)
+    raise IdempotencyInProgressError(record.scope, record.key, record.lease_expires_at)
