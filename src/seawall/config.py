@@ -6,7 +6,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "ConfigError",
@@ -76,6 +83,10 @@ class WorkerConfig(_Model):
     visibility_timeout_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
     max_receives: int = Field(default=5, ge=1)
+    retention_s: float = Field(default=604_800.0, ge=0, allow_inf_nan=False)
+    """Finished jobs and terminal webhook events older than this are deleted (0: keep forever)."""
+    cleanup_interval_s: float = Field(default=300.0, gt=0, allow_inf_nan=False)
+    """How often the service runs the retention clean-up."""
 
 
 class WebhookEndpointConfig(_Model):
@@ -136,6 +147,19 @@ class SeawallConfig(_Model):
             if dupes:
                 raise ValueError(f"each webhook needs its own {label}; repeated: {dupes}")
         return value
+
+    @model_validator(mode="after")
+    def _retention_outlives_replay_window(self) -> SeawallConfig:
+        retention = self.worker.retention_s
+        longest = max((w.tolerance_s for w in self.webhooks), default=0.0)
+        if retention and retention < 2 * longest:
+            raise ValueError(
+                f"worker.retention_s = {retention:g} is shorter than twice the longest webhook "
+                f"tolerance_s ({longest:g} s), so a replayed delivery could pass the timestamp "
+                f"check after its id was forgotten; set retention_s >= {2 * longest:g} "
+                "(or 0 to keep events forever)"
+            )
+        return self
 
 
 _FIXES = {

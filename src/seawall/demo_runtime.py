@@ -99,7 +99,12 @@ class DemoRuntime:
     client: ApiClient
 
     async def aclose(self) -> None:
-        """Close the payment service and its gateway client."""
+        """Close the payment service and its gateway client, and forget its breaker."""
+        breaker = self.client.settings.default_policy.pipeline.breaker
+        if breaker is not None:
+            name = breaker.name
+            if REGISTRY.get(name) is breaker:
+                REGISTRY.unregister(name)
         await self.service.aclose()
         await self.client.aclose()
 

@@ -1,4 +1,4 @@
-"""Webhook event commands: `events list|show|replay`."""
+"""Webhook event commands: `events list|show|replay|cleanup`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from typing import Any
 
 import click
 
-from seawall.cli.common import config_option, emit, json_option, operate, store_option, when
+from seawall.cli.common import (
+    age,
+    config_option,
+    emit,
+    json_option,
+    load_cli_config,
+    operate,
+    store_option,
+    when,
+)
 from seawall.ops.operator import Operator
+from seawall.webhooks.inbox import PURGEABLE_STATUSES, check_retention, purge_events
 
 __all__ = ["register"]
 
@@ -119,6 +129,46 @@ def events_replay(
         as_json,
         {"source": source, "event_id": event_id, "job_id": job_id},
         text=f"replaying {source}/{event_id} as job {job_id}",
+    )
+
+
+@events.command("cleanup")
+@config_option
+@store_option
+@json_option
+@click.option(
+    "--older-than",
+    "older_than_s",
+    type=click.FloatRange(min=0),
+    required=True,
+    metavar="SECONDS",
+    help="Delete processed and unhandled events received more than this many seconds ago.",
+)
+def events_cleanup(
+    config_path: Path | None, store_url: str | None, as_json: bool, older_than_s: float
+) -> None:
+    """Delete old processed and unhandled events (needs --config: the endpoints' tolerance_s
+    sets the shortest safe age, twice the longest window). Other statuses stay."""
+    if config_path is None and not Path("seawall.toml").is_file():
+        raise click.UsageError(
+            "pass --config seawall.toml: the webhook endpoints' tolerance_s decides how long "
+            "event ids must be kept to stop replays"
+        )
+    config = load_cli_config(config_path)
+    try:
+        check_retention(older_than_s, (w.tolerance_s for w in config.webhooks))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+
+    async def action(op: Operator) -> int:
+        return await purge_events(op.store, older_than_s=older_than_s)
+
+    deleted = operate(config_path, store_url, action)
+    emit(
+        as_json,
+        {"deleted": deleted, "older_than_s": older_than_s, "statuses": list(PURGEABLE_STATUSES)},
+        text=f"deleted {deleted} processed or unhandled event(s) received more than "
+        f"{older_than_s:g} s ({age(older_than_s)}) ago",
     )
 
 

@@ -1,7 +1,8 @@
-"""Queue commands: `jobs stats` and `dlq list|show|redrive|purge`."""
+"""Queue commands: `jobs stats|cleanup` and `dlq list|show|redrive|purge`."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -39,6 +40,37 @@ def jobs_stats(config_path: Path | None, store_url: str | None, as_json: bool) -
             for s in stats
         ),
         empty="no jobs in any queue",
+    )
+
+
+@jobs.command("cleanup")
+@config_option
+@store_option
+@json_option
+@click.option(
+    "--older-than",
+    "older_than_s",
+    type=click.FloatRange(min=0),
+    required=True,
+    metavar="SECONDS",
+    help="Delete done jobs that finished more than this many seconds ago.",
+)
+def jobs_cleanup(
+    config_path: Path | None, store_url: str | None, as_json: bool, older_than_s: float
+) -> None:
+    """Delete finished (done) jobs; ready, in-flight, delayed and dead jobs stay."""
+    if not math.isfinite(older_than_s):
+        raise click.BadParameter("give a finite number of seconds", param_hint="--older-than")
+
+    async def action(op: Operator) -> int:
+        return await op.queue.cleanup(older_than_s)
+
+    deleted = operate(config_path, store_url, action)
+    emit(
+        as_json,
+        {"deleted": deleted, "older_than_s": older_than_s},
+        text=f"deleted {deleted} done job(s) finished more than {older_than_s:g} s "
+        f"({age(older_than_s)}) ago",
     )
 
 

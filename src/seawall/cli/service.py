@@ -77,6 +77,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=None)
 def worker(config_path: Path | None, concurrency: int | None) -> None:
     """Run a worker alone (any number, on any machine that reaches the store)."""
+    from seawall.app import start_retention, stop_retention
     from seawall.jobs import Worker
     from seawall.webhooks import Webhooks
 
@@ -99,7 +100,11 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
         webhooks.attach(runner)
         runner.install_signal_handlers()
         click.echo(f"worker running on {store.url}; Ctrl+C or SIGTERM stops it", err=True)
-        await runner.run(asyncio.Event())
+        stop, cleanup = start_retention(config, webhooks)
+        try:
+            await runner.run(asyncio.Event())
+        finally:
+            await stop_retention(stop, cleanup)
         click.echo(f"worker stopped after {runner.processed} job(s)", err=True)
 
     with_store(config.store.url, action)

@@ -13,7 +13,7 @@ from seawall.jobs.model import (
     RetryLater,
 )
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
-from seawall.jobs.worker import Worker, WorkerEvent
+from seawall.jobs.worker import Worker, WorkerEvent, run_retention
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -28,4 +28,5 @@ __all__ = [
     "RetryLater",
     "Worker",
     "WorkerEvent",
+    "run_retention",
 ]

@@ -72,6 +72,17 @@ _CLAIM_SQL = {
     f"FOR UPDATE SKIP LOCKED) UPDATE seawall_jobs SET {_CLAIM_SET}"
     f"FROM picked WHERE id = picked.picked_id RETURNING {_JOB_COLUMNS}",
 }
+_CLEANUP_BATCH = 5000
+_CLEANUP_PICK = "SELECT {key} FROM seawall_jobs WHERE state = 1 AND finished_at < ? LIMIT ?"
+# PostgreSQL deletes the picked rows by physical address (a TID scan); the outer condition is
+# checked again on the row as it is now.
+_CLEANUP_SQL = {
+    "sqlite": f"DELETE FROM seawall_jobs WHERE id IN ({_CLEANUP_PICK.format(key='id')}) "
+    "AND state = 1 AND finished_at < ?",
+    "postgresql": "DELETE FROM seawall_jobs "
+    f"WHERE ctid = ANY(ARRAY({_CLEANUP_PICK.format(key='ctid')})) "
+    "AND state = 1 AND finished_at < ?",
+}
 _ACK = (
     "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
     "WHERE id = ? AND lease_token = ? AND state = 0"
@@ -643,15 +654,26 @@ class Queue:
         async with self.store.transaction() as tx:
             return await tx.execute(f"DELETE FROM seawall_jobs WHERE {where}", params)
 
-    async def cleanup(self, older_than_s: float) -> int:
-        """Delete jobs finished more than `older_than_s` ago and expired dedup keys."""
-        if older_than_s < 0:
+    async def cleanup(self, older_than_s: float, *, batch_size: int = _CLEANUP_BATCH) -> int:
+        """Delete done jobs finished more than `older_than_s` ago and expired dedup keys.
+
+        Ready, in-flight, delayed and dead jobs are never deleted (dead letters go by `purge`).
+        Rows go `batch_size` at a time, each batch its own short transaction, so a large backlog
+        never holds the writer (or row locks) for long. Returns how many jobs were deleted.
+        """
+        if not older_than_s >= 0:  # also refuses NaN
             raise InvalidJobError(f"older_than_s must be >= 0 (got {older_than_s})")
+        if batch_size < 1:
+            raise InvalidJobError(f"batch_size must be >= 1 (got {batch_size})")
+        now = self.store.clock.time()
+        sql = _CLEANUP_SQL[self.store.engine]
+        deleted = 0
+        while True:
+            async with self.store.transaction() as tx:
+                count = await tx.execute(sql, (now - older_than_s, batch_size, now - older_than_s))
+            deleted += count
+            if count < batch_size:
+                break
         async with self.store.transaction() as tx:
-            now = self.store.clock.time()
-            deleted = await tx.execute(
-                "DELETE FROM seawall_jobs WHERE state = 1 AND finished_at < ?",
-                (now - older_than_s,),
-            )
             await tx.execute("DELETE FROM seawall_job_dedup WHERE expires_at <= ?", (now,))
         return deleted

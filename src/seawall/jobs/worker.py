@@ -24,7 +24,7 @@ import signal
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,11 +34,13 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
-__all__ = ["Handler", "Worker", "WorkerEvent"]
+__all__ = ["Cleanup", "Handler", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
 Handler = Callable[..., Awaitable[Any]]
+Cleanup = Callable[[float], Awaitable[int]]
+"""A retention step: called with `older_than_s`, returns how many rows it deleted."""
 F = TypeVar("F", bound=Handler)
 
 
@@ -647,3 +649,53 @@ def _failed_ids(result: object, jobs: list[Job]) -> set[str]:
         )
     known = {job.id for job in jobs}
     return {job_id for job_id in result.failed_ids if job_id in known}
+
+
+async def run_retention(
+    cleanups: Mapping[str, Cleanup],
+    *,
+    retention_s: float,
+    interval_s: float,
+    stop: asyncio.Event,
+    clock: Clock,
+) -> None:
+    """Run each clean-up (name -> step) with `retention_s` now and then every `interval_s`.
+
+    Counts are logged at INFO; a failing step is logged and tried again next round, never
+    ending the loop. Returns as soon as `stop` is set (at once when `retention_s` is 0, which
+    disables retention).
+    """
+    if not retention_s >= 0 or not interval_s > 0:
+        raise ValueError(
+            f"retention_s must be >= 0 and interval_s > 0 (got {retention_s}, {interval_s})"
+        )
+    if retention_s == 0:
+        log.info("retention clean-up disabled (retention_s = 0)")
+        return
+    while not stop.is_set():
+        counts: list[str] = []
+        for name, cleanup in cleanups.items():
+            try:
+                counts.append(f"{await cleanup(retention_s)} {name}")
+            except Exception:
+                log.exception(
+                    "retention clean-up of %s failed; trying again in %g s", name, interval_s
+                )
+        if counts:
+            log.info(
+                "retention clean-up deleted %s older than %g s", ", ".join(counts), retention_s
+            )
+        if not stop.is_set():
+            await _sleep_unless_stopped(clock, interval_s, stop)
+
+
+async def _sleep_unless_stopped(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep on `clock` for `seconds`, waking early when `stop` is set."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)

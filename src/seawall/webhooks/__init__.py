@@ -13,7 +13,7 @@ from seawall.webhooks.events import (
     PermanentWebhookError,
     WebhookEvent,
 )
-from seawall.webhooks.inbox import StoredEvent, get_event, list_events
+from seawall.webhooks.inbox import StoredEvent, get_event, list_events, purge_events
 from seawall.webhooks.processing import QUEUE_NAME
 from seawall.webhooks.receiver import WebhookStats
 from seawall.webhooks.router import Router, default_router, on
@@ -37,4 +37,5 @@ __all__ = [
     "guide_endpoint",
     "list_events",
     "on",
+    "purge_events",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,15 +12,22 @@ from seawall.store import Row, Store, Tx
 from seawall.webhooks.events import STATUSES, EventNotFoundError
 
 __all__ = [
+    "PURGEABLE_STATUSES",
     "InboxEntry",
     "StoredEvent",
+    "check_retention",
     "get_event",
     "insert_entries",
     "list_events",
     "load_row",
     "mark_outcome",
+    "purge_events",
     "set_job_ids",
 ]
+
+PURGEABLE_STATUSES = ("processed", "unhandled")
+"""Terminal outcomes retention may delete. `received`/`processing` still have work to do, and
+`failed`/`dead` wait for an operator (inspect, replay); those rows are never purged."""
 
 _COLUMNS = "source, event_id, event_type, body, headers, received_at"
 _CHUNK = 400
@@ -202,3 +209,69 @@ async def get_event(store: Store, source: str, event_id: str) -> StoredEvent:
     if row is None:
         raise EventNotFoundError(source, event_id)
     return _stored(row, with_body=True)
+
+
+def check_retention(older_than_s: float, tolerances: Iterable[float]) -> None:
+    """Raise ValueError unless `older_than_s` keeps event ids at least twice the longest window.
+
+    A signed timestamp is accepted `tolerance_s` either side of now, so a request captured when
+    its event arrived can pass the timestamp check until up to twice the tolerance after the
+    event was stored (a sender clock ahead by the tolerance, replayed at the far edge). The id
+    dedup, which is the inbox row, must outlive that. Schemes that sign no timestamp (GitHub,
+    Shopify) rely on the id dedup alone: purging their events lets a captured delivery older than
+    the retention be accepted again.
+    """
+    if not older_than_s >= 0 or older_than_s == float("inf"):
+        raise ValueError(f"older_than_s must be a finite number >= 0 (got {older_than_s!r})")
+    longest = max(tolerances, default=0.0)
+    if older_than_s < 2 * longest:
+        raise ValueError(
+            f"refusing to purge events younger than {2 * longest:g} s: older_than_s = "
+            f"{older_than_s:g} is below twice the longest endpoint tolerance_s ({longest:g} s), "
+            "so a replayed delivery could pass the timestamp check after its event id was "
+            f"forgotten; use {2 * longest:g} s or more"
+        )
+
+
+async def purge_events(
+    store: Store,
+    *,
+    older_than_s: float,
+    statuses: Sequence[str] = PURGEABLE_STATUSES,
+    batch_size: int = 5000,
+) -> int:
+    """Delete events in terminal `statuses` received more than `older_than_s` ago; return how many.
+
+    Only `processed` and `unhandled` may be named; rows still waiting for processing or for an
+    operator stay whatever is asked. Rows go `batch_size` per transaction. This function does
+    not check the replay window (see `check_retention` and `Webhooks.cleanup`).
+    """
+    if not older_than_s >= 0 or older_than_s == float("inf"):
+        raise ValueError(f"older_than_s must be a finite number >= 0 (got {older_than_s!r})")
+    chosen = tuple(dict.fromkeys(statuses))
+    refused = [s for s in chosen if s not in PURGEABLE_STATUSES]
+    if refused or not chosen:
+        raise ValueError(
+            f"only terminal statuses can be purged ({', '.join(PURGEABLE_STATUSES)}); "
+            f"got {list(statuses)!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
+    marks = ", ".join("?" * len(chosen))
+    where = f"status IN ({marks}) AND received_at < ?"
+    if store.engine == "postgresql":  # by physical address: a TID scan per batch
+        pick = f"SELECT ctid FROM seawall_webhook_inbox WHERE {where} LIMIT ?"
+        target = f"ctid = ANY(ARRAY({pick}))"
+    else:
+        pick = f"SELECT source, event_id FROM seawall_webhook_inbox WHERE {where} LIMIT ?"
+        target = f"(source, event_id) IN ({pick})"
+    sql = f"DELETE FROM seawall_webhook_inbox WHERE {target} AND {where}"
+    cutoff = store.clock.time() - older_than_s
+    params = (*chosen, cutoff, batch_size, *chosen, cutoff)
+    deleted = 0
+    while True:  # short transactions, so ingestion never waits long behind a large purge
+        async with store.transaction() as tx:
+            count = await tx.execute(sql, params)
+        deleted += count
+        if count < batch_size:
+            return deleted

@@ -148,6 +148,16 @@ class Webhooks:
             await inbox.set_job_ids(tx, [(job_id, source, event_id)])
         return job_id
 
+    async def cleanup(self, older_than_s: float) -> int:
+        """Delete `processed` and `unhandled` events received more than `older_than_s` ago.
+
+        Refuses (ValueError) an `older_than_s` below twice the largest endpoint `tolerance_s`: the
+        id dedup must outlive the replay window in both directions (see
+        `inbox.check_retention`). Events still to process, failed or dead are never deleted.
+        """
+        inbox.check_retention(older_than_s, (e.tolerance_s for e in self._endpoints.values()))
+        return await inbox.purge_events(self.store, older_than_s=older_than_s)
+
     def _max_receives(self, source: str) -> int | None:
         endpoint = self._endpoints.get(source)
         return endpoint.max_receives if endpoint is not None else None
