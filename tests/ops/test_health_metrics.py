@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from seawall.http import CallRecord
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
 from seawall.ops.service import build_service
@@ -24,19 +24,6 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
-
-
-@dataclass(frozen=True)
-class Call:
-    """An outbound-call record shaped like seawall.http's CallRecord."""
-
-    method: str
-    host: str
-    route: str
-    status: int | None
-    outcome: str
-    attempts: int
-    elapsed: float
 
 
 def test_ready_and_metrics_on_a_live_service(tmp_path: Path) -> None:
@@ -59,7 +46,19 @@ def test_ready_and_metrics_on_a_live_service(tmp_path: Path) -> None:
             ).status_code
             == 400
         )
-        metrics.on_call(Call("POST", "api.example", "/v1/payments", 503, "server_error", 3, 0.25))
+        metrics.on_call(
+            CallRecord(
+                method="POST",
+                host="api.example",
+                route="*",
+                url="https://api.example/v1/payments",
+                status=503,
+                outcome="server_error",
+                attempts=3,
+                elapsed=0.25,
+                idempotency_key="o1-charge",
+            )
+        )
         answer = client.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")

@@ -6,12 +6,17 @@ commit): one fsync makes a whole group durable, and no caller hears "committed" 
 Several processes may open the same file: each writer takes the file's write lock with
 BEGIN IMMEDIATE and waits up to the busy timeout for it.
 
-Only the statements that can wait (BEGIN IMMEDIATE, which may wait for another process's lock,
-and COMMIT, which waits for fsync) run on the writer thread. Once the write lock is held, the
-statements of a transaction run directly on the event loop's thread (`inline_writes=True`, the
-default): they touch pages already in the cache and finish in microseconds, while a thread hop
-per statement would cost more than the statement. Pass `inline_writes=False` when transactions
-run long statements (large scans) that must not hold up the event loop.
+With `inline_writes=True` (the default) a group of transactions normally hops to the writer
+thread once, for the COMMIT that waits for fsync; everything else runs on the event loop's thread,
+where it touches pages already in the cache and finishes in microseconds (a thread hop costs more
+than the statement, and under load the returning thread also waits for the GIL):
+- BEGIN IMMEDIATE is first tried inline with a zero busy timeout. Only when another process holds
+  the file's write lock does it go to the writer thread, which waits up to `busy_timeout_s`.
+- SAVEPOINT, the statements, RELEASE and ROLLBACK TO touch no disk and run inline.
+- COMMIT runs on the writer thread, so the fsync never blocks the event loop; callers hear
+  "committed" only once it returned.
+Pass `inline_writes=False` when transactions run long statements (large scans) that must not hold
+up the event loop: then BEGIN and every statement run on the writer thread.
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ class SqliteStore:
         self.clock = clock
         self._synchronous = synchronous.upper()
         self._busy_timeout_s = busy_timeout_s
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._group_commit_max = group_commit_max
         self._inline_writes = inline_writes
         self._writer: ThreadPoolExecutor | None = None
@@ -172,7 +178,7 @@ class SqliteStore:
             conn.row_factory = _dict_row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
         except sqlite3.Error as exc:
@@ -225,6 +231,24 @@ class SqliteStore:
             self._outer_open = True
         conn.execute("SAVEPOINT tx")
 
+    def _begin_without_waiting(self) -> bool:
+        """Begin like `_begin` unless another process holds the write lock; then return False."""
+        conn = self._wconn
+        assert conn is not None
+        if not self._outer_open:
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                    return False
+                raise
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            self._outer_open = True
+        conn.execute("SAVEPOINT tx")
+        return True
+
     def _release(self) -> None:
         assert self._wconn is not None
         self._wconn.execute("RELEASE tx")
@@ -266,8 +290,13 @@ class SqliteStore:
             self._waiting -= 1
         done: asyncio.Future[None] | None = None
         try:
-            run = self._run_inline if self._inline_writes else self._run_write
-            await (run if self._outer_open else self._run_write)(self._begin)
+            if not self._inline_writes:
+                run = self._run_write
+                await run(self._begin)
+            else:
+                run = self._run_inline
+                if not await run(self._begin_without_waiting):
+                    await self._run_write(self._begin)
             tx = _SqliteTx(self._wconn, run)
             try:
                 yield tx
