@@ -103,17 +103,23 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], str]:
 Caller = Callable[[int], Awaitable[None]]
 
 
-async def run_load(call: Caller, requests: int, concurrency: int) -> float:
-    """Run `requests` calls with `concurrency` callers; return requests per second."""
+async def run_load(call: Caller, requests: int, concurrency: int) -> tuple[float, float]:
+    """Run `requests` calls with `concurrency` callers; return requests/s and client CPU us/req.
+
+    CPU time of this process per request is what the transport and pipeline cost; it is far less
+    sensitive than wall time to other work on the machine.
+    """
     counter = itertools.count()
 
     async def worker() -> None:
         while (n := next(counter)) < requests:
             await call(n)
 
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return requests / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return requests / wall, (time.process_time() - cpu) / requests * 1e6
 
 
 class TransientError(Exception):
@@ -151,11 +157,21 @@ def tenacity_pybreaker(
     return call
 
 
-async def throughput(base: str, requests: int, rounds: int, concurrency: int) -> dict[str, float]:
-    """Median requests/s of each contender over interleaved rounds."""
+@dataclass
+class Figures:
+    """One contender's throughput figures over the interleaved rounds (medians)."""
+
+    rate: float
+    cpu_us: float
+    paired_ratio: float
+    """Median over rounds of this contender's rate / raw aiohttp's rate in the same round."""
+
+
+async def throughput(base: str, requests: int, rounds: int, concurrency: int) -> dict[str, Figures]:
+    """Median requests/s, client CPU per request and paired ratio of each contender."""
     url = f"{base}/items"
     connector_limit = concurrency
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[tuple[float, float]]] = {}
     keys = itertools.count()
 
     async with (
@@ -190,10 +206,24 @@ async def throughput(base: str, requests: int, rounds: int, concurrency: int) ->
             await run_load(call, concurrency * 2, concurrency)
         for round_no in range(rounds):
             for name, (call, count) in contenders.items():
-                rate = await run_load(call, count, concurrency)
-                results.setdefault(name, []).append(rate)
-                print(f"  round {round_no + 1}: {name:<20} {rate:9,.0f} req/s", flush=True)
-    return {name: statistics.median(rates) for name, rates in results.items()}
+                rate, cpu_us = await run_load(call, count, concurrency)
+                results.setdefault(name, []).append((rate, cpu_us))
+                print(
+                    f"  round {round_no + 1}: {name:<20} {rate:9,.0f} req/s "
+                    f"{cpu_us:7.1f} us CPU/req",
+                    flush=True,
+                )
+    raw_rates = [rate for rate, _ in results["raw aiohttp"]]
+    return {
+        name: Figures(
+            rate=statistics.median(rate for rate, _ in runs),
+            cpu_us=statistics.median(cpu for _, cpu in runs),
+            paired_ratio=statistics.median(
+                rate / raw for (rate, _), raw in zip(runs, raw_rates, strict=True)
+            ),
+        )
+        for name, runs in results.items()
+    }
 
 
 class MemoryTransport:
@@ -346,17 +376,22 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             proc.terminate()
             proc.wait()
-        raw = rates["raw aiohttp"]
+        raw = rates["raw aiohttp"].rate
         print(f"\nraw aiohttp spends {1e6 / raw:,.0f} us of wall time per request at this rate")
-        print("\n| contender | req/s (median) | vs raw aiohttp |")
-        print("|---|---:|---:|")
-        for name, rate in rates.items():
-            print(f"| {name} | {rate:,.0f} | {rate / raw:.2f}x |")
-        seawall = rates["seawall ApiClient"]
+        print(
+            "\n| contender | req/s (median) | vs raw aiohttp | paired ratio | client CPU us/req |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for name, fig in rates.items():
+            print(
+                f"| {name} | {fig.rate:,.0f} | {fig.rate / raw:.2f}x | "
+                f"{fig.paired_ratio:.2f}x | {fig.cpu_us:.1f} |"
+            )
+        seawall = rates["seawall ApiClient"].rate
         print(
             f"\nseawall / raw aiohttp = {seawall / raw:.3f}; seawall / raw httpx = "
-            f"{seawall / rates['raw httpx']:.1f}x; seawall / tenacity+pybreaker = "
-            f"{seawall / rates['tenacity+pybreaker']:.2f}x",
+            f"{seawall / rates['raw httpx'].rate:.1f}x; seawall / tenacity+pybreaker = "
+            f"{seawall / rates['tenacity+pybreaker'].rate:.2f}x",
             flush=True,
         )
     if not args.skip_faults:

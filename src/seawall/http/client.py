@@ -10,6 +10,7 @@ the time left in the deadline.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -18,7 +19,7 @@ from typing import Any, Self
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
 from seawall.http.base import NO_JSON, CallState, ClientBase, attempt_timeouts
-from seawall.http.observe import CallListener, CallRecord
+from seawall.http.observe import CallListener, CallRecord, logger
 from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams, RoutePolicy
 from seawall.http.response import Response
 from seawall.http.transport import AiohttpTransport, RawResponse, Transport
@@ -194,11 +195,16 @@ class ApiClient(ClientBase):
         started = time.perf_counter()
         try:
             raw = await self._transport.send(method, url, headers, body, attempt_timeouts(policy))
-            data = self._check(raw, call, method, url, parse)
+            if raw.status < 400 and not parse:  # the common case, without a method call
+                call.status = raw.status
+                data = None
+            else:
+                data = self._check(raw, call, method, url, parse)
         except BaseException as exc:
             self._attempt_failed(call, method, url, started, key, exc)
             raise
-        self._attempt_ok(call, method, url, started, key)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._attempt_ok(call, method, url, started, key)
         return raw, data
 
     async def aclose(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
+from aiohttp import hdrs
+from yarl import URL
 
 from seawall.http.errors import ApiConnectionError, ApiTimeout, ConfigurationError
 from seawall.http.redact import redact_text, redact_url
@@ -63,6 +65,25 @@ class Transport(Protocol):
         ...
 
 
+_CACHE_SIZE = 1024
+"""Entries kept per transport cache (parsed URLs, timeout objects) before it starts afresh."""
+
+
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, sending no User-Agent unless the caller sets one.
+
+    The session's `skip_auto_headers` would do the same, but it rebuilds a header multidict on
+    every request; dropping the one default header afterwards costs two lookups.
+    """
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        """Add aiohttp's default headers, then drop its User-Agent if the caller gave none."""
+        given = hdrs.USER_AGENT in self.headers
+        super().update_auto_headers(skip_auto_headers)
+        if not given:
+            self.headers.popall(hdrs.USER_AGENT, None)
+
+
 class AiohttpTransport:
     """The default transport: one aiohttp ClientSession and TCPConnector pool, created lazily.
 
@@ -88,6 +109,8 @@ class AiohttpTransport:
         self._keepalive_timeout = keepalive_timeout
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         """Create the pooled session (once, inside the running loop)."""
@@ -103,9 +126,33 @@ class AiohttpTransport:
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
             raise_for_status=False,
-            skip_auto_headers=("User-Agent",),
+            request_class=_Request,
         )
         return self._session
+
+    def _client_timeout(self, timeout: Timeouts) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout for `timeout`, built once per distinct value.
+
+        `total` bounds the whole attempt (a trickling body cannot outlive the deadline), so a
+        per-read `sock_read` timer would only repeat it at the cost of a timer per chunk.
+        """
+        found = self._timeouts.get(timeout)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=timeout.read, connect=timeout.connect)
+            if len(self._timeouts) >= _CACHE_SIZE:
+                self._timeouts.clear()
+            self._timeouts[timeout] = found
+        return found
+
+    def _url(self, url: str) -> URL:
+        """The parsed URL for `url`, parsed once per distinct string."""
+        found = self._urls.get(url)
+        if found is None:
+            found = URL(url)
+            if len(self._urls) >= _CACHE_SIZE:
+                self._urls.clear()
+            self._urls[url] = found
+        return found
 
     async def send(
         self,
@@ -120,13 +167,10 @@ class AiohttpTransport:
         try:
             async with session.request(
                 method,
-                url,
+                self._url(url),
                 headers=headers,
                 data=content,
-                # `total` bounds the whole attempt: a trickling body cannot outlive the deadline.
-                timeout=aiohttp.ClientTimeout(
-                    total=timeout.read, connect=timeout.connect, sock_read=timeout.read
-                ),
+                timeout=self._client_timeout(timeout),
             ) as resp:
                 body = await resp.read()
                 return RawResponse(resp.status, resp.headers, body)

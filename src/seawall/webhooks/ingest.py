@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from json.encoder import encode_basestring_ascii as _quote
 
 from seawall.jobs.queue import Queue
 from seawall.store import Store
@@ -80,24 +80,23 @@ class Ingestor:
 
     async def _write(self, batch: Sequence[_Waiter]) -> list[bool]:
         first: dict[tuple[str, str], int] = {}
-        for index, (entry, _, _) in enumerate(batch):
-            first.setdefault(entry.key, index)
+        for index, waiter in enumerate(batch):
+            entry = waiter[0]
+            first.setdefault((entry.source, entry.event_id), index)
         unique = [batch[i][0] for i in first.values()]
         async with self.store.transaction() as tx:
             inserted = await inbox.insert_entries(tx, unique)
-            by_receives: dict[int | None, list[InboxEntry]] = {}
-            for index in first.values():
-                entry, max_receives, _ = batch[index]
-                if entry.key in inserted:
-                    by_receives.setdefault(max_receives, []).append(entry)
-            for max_receives, entries in by_receives.items():
-                payloads: list[dict[str, Any]] = [
-                    {"source": e.source, "event_id": e.event_id} for e in entries
-                ]
-                await self.queue.enqueue_many(
-                    self.queue_name, payloads, tx=tx, max_receives=max_receives
+            by_receives: dict[int | None, list[str]] = {}
+            for key, index in first.items():
+                if key in inserted:
+                    # The job payload {"source": ..., "event_id": ...} as compact JSON text.
+                    payload = f'{{"source":{_quote(key[0])},"event_id":{_quote(key[1])}}}'
+                    by_receives.setdefault(batch[index][1], []).append(payload)
+            for max_receives, payloads in by_receives.items():
+                await self.queue.enqueue_encoded(
+                    tx, self.queue_name, payloads, max_receives=max_receives
                 )
         return [
-            entry.key in inserted and first[entry.key] == index
-            for index, (entry, _, _) in enumerate(batch)
+            first[key] == index and key in inserted
+            for index, key in enumerate((w[0].source, w[0].event_id) for w in batch)
         ]

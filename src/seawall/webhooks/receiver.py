@@ -46,6 +46,8 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 _RECEIVED = b'{"received":true}'
 _DUPLICATE = b'{"received":true,"duplicate":true}'
 _MAX_ID_CHARS = 256
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
 _RETRY_AFTER_S = 5
 
 
@@ -163,9 +165,10 @@ class Receiver:
         ep = self.endpoint
         if not body:
             raise Rejected(400, "empty_body", "The webhook body is empty")
+        now = self.clock.time()
         try:
             verified = ep.scheme.verify(
-                body, headers, ep.secrets, now=self.clock.time(), tolerance_s=ep.tolerance_s
+                body, headers, ep.secrets, now=now, tolerance_s=ep.tolerance_s
             )
         except VerificationError as exc:
             raise Rejected(
@@ -182,15 +185,10 @@ class Receiver:
                 event_id = _body_id(doc, ep.event_id_field, body)
             if event_type is None:
                 event_type = _body_type(doc, ep.event_type_field, verified.event_type)
-        kept = {k: v for k, v in headers.items() if k not in ep.redact}
-        return InboxEntry(
-            source=ep.source,
-            event_id=event_id,
-            event_type=event_type,
-            body=body,
-            headers_json=json.dumps(kept, separators=(",", ":")),
-            received_at=self.clock.time(),
-        )
+        redact = ep.redact
+        # Usually nothing is redacted: then the headers are stored as they are, without a copy.
+        kept = headers if redact.isdisjoint(headers) else _without(headers, redact)
+        return InboxEntry(ep.source, event_id, event_type, body, _compact_json(kept), now)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -200,6 +198,10 @@ def _headers(scope: Scope) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def _without(headers: dict[str, str], names: frozenset[str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in names}
 
 
 def _too_large(limit: int) -> Rejected:
@@ -249,11 +251,22 @@ def _body_type(doc: dict[str, Any], field: str, header_type: str | None) -> str:
     return value
 
 
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+
+
+_PREBUILT = {_RECEIVED: _json_headers(_RECEIVED), _DUPLICATE: _json_headers(_DUPLICATE)}
+"""Response headers of the two constant 200 bodies, built once and copied per response (a
+middleware may append to a response's header list in place)."""
+
+
 async def _answer(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     if extra:
-        headers.extend(extra)
+        headers = [*_json_headers(body), *extra]
+    else:
+        prebuilt = _PREBUILT.get(body)
+        headers = prebuilt.copy() if prebuilt is not None else _json_headers(body)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

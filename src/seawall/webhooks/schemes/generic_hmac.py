@@ -36,6 +36,7 @@ from seawall.webhooks.schemes.base import (
     parse_timestamp,
     require,
     sign_time,
+    verified_request,
     window_error,
 )
 from seawall.webhooks.schemes.keys import ALGORITHMS, HmacKey, KeyCache, SecretLike, utf8_deriver
@@ -122,6 +123,7 @@ class GenericHmacScheme(Scheme):
             else None
         )
         self._after_fmt, self._after_const = _formats(self._after)
+        self._has_after = self._after_fmt is not None or bool(self._after_const)
         fields = {value for kind, value in self.pieces if kind == "field"}
         if "timestamp" in fields and not timestamp_header:
             raise ValueError("the template signs {timestamp}: set timestamp_header")
@@ -249,12 +251,12 @@ class GenericHmacScheme(Scheme):
             before = fmt.format(ts_text, msg_id).encode()
         else:
             before = self._before_const
-        if self._after_fmt is not None or self._after_const:
+        if self._has_after:
             before, body = self._signed(body, ts_text, msg_id)
         index = match_one(self._keys, secrets, before, body, candidate, not hex_digest)
         if index < 0:
             raise no_match(index, name, sig_h)
-        return VerifiedRequest(name, msg_id or None, event_type, timestamp, False, index)
+        return verified_request((name, msg_id or None, event_type, timestamp, False, index))
 
     def sign(
         self,

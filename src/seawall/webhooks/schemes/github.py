@@ -23,6 +23,7 @@ from seawall.webhooks.schemes.base import (
     no_secret,
     optional_header,
     require,
+    verified_request,
 )
 from seawall.webhooks.schemes.keys import KeyCache, SecretLike, utf8_deriver
 
@@ -85,7 +86,7 @@ class GitHubScheme(Scheme):
         index = match_one(self._keys, secrets, b"", body, signature[7:].lower(), False)
         if index < 0:
             raise no_match(index, name, "X-Hub-Signature-256")
-        return VerifiedRequest(name, event_id, event_type, None, False, index)
+        return verified_request((name, event_id, event_type, None, False, index))
 
     def sign(
         self,

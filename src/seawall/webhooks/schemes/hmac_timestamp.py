@@ -25,6 +25,7 @@ from seawall.webhooks.schemes.base import (
     parse_timestamp,
     require,
     sign_time,
+    verified_request,
     window_error,
 )
 from seawall.webhooks.schemes.keys import KeyCache, SecretLike, utf8_deriver
@@ -88,7 +89,7 @@ class HmacTimestampScheme(Scheme):
         )
         if index < 0:
             raise no_match(index, name, self.signature_header)
-        return VerifiedRequest(name, None, None, timestamp, False, index)
+        return verified_request((name, None, None, timestamp, False, index))
 
     def _reject(self, signature: object, ts_text: object) -> VerificationError:
         """The precise error for headers that failed the fast guard."""

@@ -24,6 +24,7 @@ from seawall.webhooks.schemes.base import (
     no_secret,
     optional_header,
     require,
+    verified_request,
 )
 from seawall.webhooks.schemes.keys import KeyCache, SecretLike, utf8_deriver
 
@@ -82,7 +83,7 @@ class ShopifyScheme(Scheme):
         index = match_one(self._keys, secrets, b"", body, digest, True)
         if index < 0:
             raise no_match(index, name, "X-Shopify-Hmac-Sha256")
-        return VerifiedRequest(name, event_id, event_type, None, False, index)
+        return verified_request((name, event_id, event_type, None, False, index))
 
     def sign(
         self,

@@ -22,6 +22,7 @@ from seawall.webhooks.schemes.base import (
     parse_timestamp,
     require,
     sign_time,
+    verified_request,
     window_error,
 )
 from seawall.webhooks.schemes.keys import KeyCache, SecretLike, utf8_deriver
@@ -79,7 +80,7 @@ class SlackScheme(Scheme):
         )
         if index < 0:
             raise no_match(index, name, "X-Slack-Signature")
-        return VerifiedRequest(name, None, None, timestamp, False, index)
+        return verified_request((name, None, None, timestamp, False, index))
 
     def _reject(self, signature: object, ts_text: object) -> VerificationError:
         """The precise error for headers that failed the fast guard."""

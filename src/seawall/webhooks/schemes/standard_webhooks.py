@@ -13,10 +13,12 @@ from __future__ import annotations
 import binascii
 import uuid
 from collections.abc import Mapping, Sequence
+from hmac import compare_digest
 from math import inf
 
 from seawall.webhooks.schemes.base import (
     MAX_HEADER_CHARS,
+    NO_MATCH,
     Scheme,
     VerificationError,
     VerifiedRequest,
@@ -30,6 +32,7 @@ from seawall.webhooks.schemes.base import (
     parse_timestamp,
     require,
     sign_time,
+    verified_request,
     window_error,
 )
 from seawall.webhooks.schemes.keys import HmacKey, KeyCache, SecretLike, secret_text_or_bytes
@@ -87,9 +90,10 @@ class StandardWebhooksScheme(Scheme):
         if not 0 <= tolerance_s < inf:
             raise bad_tolerance(tolerance_s)
         family = "webhook"
-        msg_id = headers.get("webhook-id")
-        ts_text = headers.get("webhook-timestamp")
-        signature = headers.get("webhook-signature")
+        get = headers.get
+        msg_id = get("webhook-id")
+        ts_text = get("webhook-timestamp")
+        signature = get("webhook-signature")
         if msg_id is None or ts_text is None or signature is None:
             low = lowered(headers)
             if "webhook-signature" not in low and "svix-signature" in low:
@@ -120,10 +124,23 @@ class StandardWebhooksScheme(Scheme):
                 digest = binascii.a2b_base64(signature[3:], strict_mode=True)
             except (binascii.Error, ValueError):
                 digest = b""  # matches nothing: a bad signature, as before
+            if len(secrets) == 1:
+                # One secret, the usual case: the HMAC inline (see `match_one`).
+                secret = secrets[0]
+                entry = self._keys.entries.get(id(secret))
+                if entry is not None and entry[0] is secret and entry[2] is not None:
+                    inner = entry[2]()
+                    inner.update(prefix)
+                    inner.update(body)
+                    outer = entry[3]()
+                    outer.update(inner.digest())
+                    if compare_digest(outer.digest(), digest):
+                        return verified_request((name, msg_id, None, timestamp, False, 0))
+                    raise no_match(NO_MATCH, name, family + "-signature")
             index = match_one(self._keys, secrets, prefix, body, digest, True)
             if index < 0:
                 raise no_match(index, name, family + "-signature")
-            return VerifiedRequest(name, msg_id, None, timestamp, False, index)
+            return verified_request((name, msg_id, None, timestamp, False, index))
         # Several signatures (the sender is rotating its secret), or none usable.
         candidates = [e[3:] for e in signature.split(" ") if e.startswith("v1,") and len(e) > 3]
         if not candidates:
@@ -131,7 +148,7 @@ class StandardWebhooksScheme(Scheme):
         index = find_match(
             self._keys, secrets, prefix, body, candidates, True, name, family + "-signature"
         )
-        return VerifiedRequest(name, msg_id, None, timestamp, False, index)
+        return verified_request((name, msg_id, None, timestamp, False, index))
 
     def _reject(
         self, family: str, signature: object, msg_id: object, ts_text: object

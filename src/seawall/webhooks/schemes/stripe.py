@@ -25,6 +25,7 @@ from seawall.webhooks.schemes.base import (
     parse_timestamp,
     require,
     sign_time,
+    verified_request,
     window_error,
 )
 from seawall.webhooks.schemes.keys import KeyCache, SecretLike, utf8_deriver
@@ -79,7 +80,7 @@ class StripeScheme(Scheme):
             )
             if index < 0:
                 raise no_match(index, name, "Stripe-Signature")
-            return VerifiedRequest(name, None, None, timestamp, False, index)
+            return verified_request((name, None, None, timestamp, False, index))
         ts_text, candidates = self._parse(header)
         if not (0 < len(ts_text) <= 16 and ts_text.isdigit()):
             parse_timestamp(ts_text, "Stripe-Signature t", name)
@@ -96,7 +97,7 @@ class StripeScheme(Scheme):
             name,
             "Stripe-Signature",
         )
-        return VerifiedRequest(name, None, None, timestamp, False, index)
+        return verified_request((name, None, None, timestamp, False, index))
 
     def _parse(self, header: str) -> tuple[str, list[str]]:
         """The general parse: `t` once, any number of `v1`, other elements ignored."""

@@ -1,0 +1,89 @@
+"""AiohttpTransport against a real local server: headers sent, URL reuse, whole-attempt timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from seawall.http import ApiClient, ApiTimeout, Timeouts
+from seawall.http.transport import AiohttpTransport
+
+
+async def echo(request: web.Request) -> web.Response:
+    """Answer with the request's headers and query string as JSON."""
+    return web.json_response(
+        {
+            "headers": {name.lower(): value for name, value in request.headers.items()},
+            "query": dict(request.query),
+            "body": (await request.read()).decode(),
+        }
+    )
+
+
+async def trickle(request: web.Request) -> web.StreamResponse:
+    """Send the headers, then one body byte every 50 ms for as long as the client listens."""
+    response = web.StreamResponse(status=200)
+    await response.prepare(request)
+    for _ in range(200):
+        await response.write(b".")
+        await asyncio.sleep(0.05)
+    return response
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    """A real aiohttp server on a free port of 127.0.0.1."""
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    app.router.add_get("/trickle", trickle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_no_user_agent_unless_the_caller_sets_one(server: str) -> None:
+    async with ApiClient(server) as client:
+        plain = (await client.get_json("/echo"))["headers"]
+        named = (await client.get_json("/echo", headers={"User-Agent": "shop/1.2"}))["headers"]
+    assert "user-agent" not in plain
+    assert plain["accept"] == "application/json"
+    assert named["user-agent"] == "shop/1.2"
+
+
+async def test_repeated_and_varied_urls_reach_the_server_intact(server: str) -> None:
+    async with ApiClient(server) as client:
+        seen = [
+            await client.post_json("/echo", {"n": n}, params={"q": f"a b/{n}", "x": "1"})
+            for n in range(3)
+        ]
+        again = await client.post_json("/echo", {"n": 0}, params={"q": "a b/0", "x": "1"})
+    assert [item["query"] for item in seen] == [{"q": f"a b/{n}", "x": "1"} for n in range(3)]
+    assert again == seen[0]
+    assert [item["body"] for item in seen] == [f'{{"n":{n}}}' for n in range(3)]
+    assert seen[1]["headers"]["content-type"] == "application/json"
+
+
+async def test_a_trickling_body_is_cut_at_the_attempt_read_timeout(server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ApiTimeout, match="read timeout"):
+            await transport.send("GET", f"{server}/trickle", {}, None, Timeouts(1.0, 0.3))
+        took = time.monotonic() - started
+        # A byte arrives every 50 ms, so only a bound on the whole attempt can stop it.
+        assert 0.25 <= took < 2.0
+        # The same transport and timeout values still serve the next request normally.
+        answer = await transport.send("GET", f"{server}/echo", {}, None, Timeouts(1.0, 0.3))
+        assert answer.status == 200
+    finally:
+        await transport.aclose()
