@@ -42,11 +42,11 @@ handlers = "tests.webhooks.handlers_effects"
 
 
 def spawn(config: Path, port: int) -> subprocess.Popen[bytes]:
-    """The service as its own process (uvicorn, uvloop, httptools, in-process worker)."""
+    """`seawall serve` as its own process (uvicorn, in-process worker), as operators run it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.webhooks.serve_config", str(config), str(port)],
+        [sys.executable, "-m", "seawall", "serve", "--config", str(config), "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SEAWALL_LOGGING__LEVEL": "WARNING"},
     )
 
 

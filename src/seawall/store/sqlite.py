@@ -22,6 +22,7 @@ up the event loop: then BEGIN and every statement run on the writer thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -223,28 +224,27 @@ class SqliteStore:
 
     # -- transactions ------------------------------------------------------------------------
 
-    def _begin(self) -> None:
-        conn = self._wconn
-        assert conn is not None
-        if not self._outer_open:
-            conn.execute("BEGIN IMMEDIATE")
-            self._outer_open = True
-        conn.execute("SAVEPOINT tx")
+    def _begin(self, wait: bool = True) -> bool:
+        """Open the shared outer transaction if needed, then this transaction's savepoint.
 
-    def _begin_without_waiting(self) -> bool:
-        """Begin like `_begin` unless another process holds the write lock; then return False."""
+        With `wait=False` (on the event loop), return False at once instead of waiting when
+        another process holds the file's write lock; the caller then retries on the writer thread.
+        """
         conn = self._wconn
         assert conn is not None
         if not self._outer_open:
-            conn.execute("PRAGMA busy_timeout=0")
-            try:
+            if wait:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-                    return False
-                raise
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            else:
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                        return False
+                    raise
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             self._outer_open = True
         conn.execute("SAVEPOINT tx")
         return True
@@ -295,7 +295,7 @@ class SqliteStore:
                 await run(self._begin)
             else:
                 run = self._run_inline
-                if not await run(self._begin_without_waiting):
+                if not await run(functools.partial(self._begin, wait=False)):
                     await self._run_write(self._begin)
             tx = _SqliteTx(self._wconn, run)
             try:
