@@ -28,16 +28,6 @@ __all__ = [
     "parse_config",
 ]
 
-SCHEME_NAMES = (
-    "hmac-timestamp",
-    "standard-webhooks",
-    "stripe",
-    "github",
-    "slack",
-    "shopify",
-    "generic-hmac",
-)
-
 
 class ConfigError(ValueError):
     """A configuration file is missing or invalid; each problem names its location and a fix."""

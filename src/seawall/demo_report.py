@@ -9,7 +9,6 @@ non-zero when any did not.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,8 +230,3 @@ def render_summary(report: dict[str, Any], console: Console) -> None:
             f"[bold green]All {len(report['invariants'])} invariants hold[/]: "
             + ", ".join(report["invariants"])
         )
-
-
-def mean(values: list[float]) -> float | None:
-    """The mean, or None when empty."""
-    return round(statistics.fmean(values), 3) if values else None

@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -195,11 +194,6 @@ def emit(
     for row in materialised:
         table.add_row(*("" if v is None else str(v) for v in row))
     out.print(table)
-
-
-def stderr_is_tty() -> bool:
-    """True when people (not a script) read stderr."""
-    return sys.stderr.isatty()
 
 
 def operate(
