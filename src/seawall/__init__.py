@@ -5,6 +5,7 @@ The names below are the public surface; everything else is an internal layer (se
 
 from __future__ import annotations
 
+from seawall._version import __version__
 from seawall.commands import CommandService, InvokeContext, get_user_context
 from seawall.http import (
     ApiClient,
@@ -33,8 +34,6 @@ from seawall.resilience import (
 )
 from seawall.store import open_store
 from seawall.webhooks import Webhooks
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ApiClient",

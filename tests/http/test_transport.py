@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+import seawall
 from seawall.http import ApiClient, ApiTimeout, Timeouts
 from seawall.http.transport import AiohttpTransport
 
@@ -18,6 +19,7 @@ async def echo(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "headers": {name.lower(): value for name, value in request.headers.items()},
+            "names": [name.lower() for name in request.headers],
             "query": dict(request.query),
             "body": (await request.read()).decode(),
         }
@@ -51,13 +53,18 @@ async def server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_no_user_agent_unless_the_caller_sets_one(server: str) -> None:
+async def test_seawall_user_agent_unless_the_caller_sets_one(server: str) -> None:
     async with ApiClient(server) as client:
-        plain = (await client.get_json("/echo"))["headers"]
-        named = (await client.get_json("/echo", headers={"User-Agent": "shop/1.2"}))["headers"]
-    assert "user-agent" not in plain
-    assert plain["accept"] == "application/json"
-    assert named["user-agent"] == "shop/1.2"
+        plain = await client.get_json("/echo")
+        named = await client.get_json("/echo", headers={"user-agent": "shop/1.2"})
+        accept = await client.get_json("/echo", headers={"ACCEPT": "text/plain"})
+    assert plain["headers"]["user-agent"] == f"seawall/{seawall.__version__}"
+    assert plain["headers"]["accept"] == "application/json"
+    # The caller's header replaces the default whatever its spelling, and is sent once.
+    assert named["headers"]["user-agent"] == "shop/1.2"
+    assert named["names"].count("user-agent") == 1
+    assert accept["headers"]["accept"] == "text/plain"
+    assert accept["names"].count("accept") == 1
 
 
 async def test_repeated_and_varied_urls_reach_the_server_intact(server: str) -> None:

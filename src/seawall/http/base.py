@@ -21,7 +21,13 @@ from seawall.http.observe import (
     logger,
     outcome_of,
 )
-from seawall.http.policy import DEFAULT, ClientSettings, IdempotencyMode, RoutePolicy
+from seawall.http.policy import (
+    DEFAULT,
+    ClientSettings,
+    IdempotencyMode,
+    QueryParams,
+    RoutePolicy,
+)
 from seawall.http.redact import redact_text, redact_url
 from seawall.http.response import Response
 from seawall.http.transport import RawResponse, Timeouts
@@ -36,18 +42,46 @@ from seawall.resilience import (
     time_left,
 )
 
-__all__ = ["NO_JSON", "CallState", "ClientBase", "attempt_timeouts"]
+__all__ = ["NO_JSON", "Call", "ClientBase", "attempt_timeouts"]
 
 NO_JSON: Any = object()
 """Marks "no json= argument" (None is a valid JSON body)."""
 
 
-class CallState:
-    """The mutable facts of one logical call, shared by its attempts."""
+class Call:
+    """One logical call: the request every attempt sends, its route, and what happened so far."""
 
-    __slots__ = ("attempts", "status")
+    __slots__ = (
+        "attempts",
+        "body",
+        "headers",
+        "key",
+        "method",
+        "parse",
+        "pipeline",
+        "policy",
+        "status",
+        "url",
+    )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        policy: RoutePolicy,
+        key: str | None,
+        parse: bool,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.policy = policy
+        self.key = key
+        self.parse = parse
+        self.pipeline = ClientSettings.pipeline_for(method, policy, key)
         self.attempts = 0
         self.status: int | None = None
 
@@ -144,21 +178,47 @@ class ClientBase:
             },
         )
 
+    def _start(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content: bytes | str | None,
+        params: QueryParams | None,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+        parse: bool,
+    ) -> Call:
+        """The logical call for a request: route policy, URL, headers, body and key."""
+        settings = self._settings
+        method = method.upper()
+        policy = settings.policy(method, path)
+        send_headers, body, key = settings.prepare(
+            method,
+            policy,
+            json=json,
+            content=content,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            has_json=json is not NO_JSON,
+        )
+        return Call(method, settings.url(path, params), send_headers, body, policy, key, parse)
+
     # -- one attempt ---------------------------------------------------------------------------
 
-    def _check(self, raw: RawResponse, call: CallState, method: str, url: str, parse: bool) -> Any:
+    def _check(self, raw: RawResponse, call: Call) -> Any:
         """Raise the named error for a non-2xx/3xx answer; parse JSON when asked."""
         call.status = status = raw.status
         if status >= 400:
             raise error_for_status(
                 status,
-                method=method,
-                url=redact_url(url),
+                method=call.method,
+                url=redact_url(call.url),
                 body=raw.content,
                 headers=raw.headers,
                 now=self._settings.clock.time(),
             )
-        if not parse:
+        if not call.parse:
             return None
         try:
             return _json.loads(raw.content)
@@ -166,21 +226,13 @@ class ClientBase:
             reason = exc.msg if isinstance(exc, _json.JSONDecodeError) else str(exc)
             raise InvalidResponseError(
                 f"invalid JSON: {reason}",
-                method=method,
-                url=redact_url(url),
+                method=call.method,
+                url=redact_url(call.url),
                 status=status,
                 body=raw.content,
             ) from None
 
-    def _attempt_failed(
-        self,
-        call: CallState,
-        method: str,
-        url: str,
-        started: float,
-        key: str | None,
-        exc: BaseException,
-    ) -> None:
+    def _attempt_failed(self, call: Call, started: float, exc: BaseException) -> None:
         """Stamp the attempt's facts on an ApiError and log the attempt."""
         duration = time.perf_counter() - started
         if isinstance(exc, ApiError):
@@ -188,46 +240,42 @@ class ClientBase:
             exc.elapsed = duration
         if logger.isEnabledFor(logging.DEBUG):
             status = exc.status if isinstance(exc, ApiError) else None
-            log_attempt(method, redact_url(url), call.attempts, status, duration, key, exc)
+            log_attempt(
+                call.method, redact_url(call.url), call.attempts, status, duration, call.key, exc
+            )
 
-    def _attempt_ok(
-        self, call: CallState, method: str, url: str, started: float, key: str | None
-    ) -> None:
+    def _attempt_ok(self, call: Call, started: float) -> None:
         """Log a successful attempt (only when DEBUG is on)."""
         if logger.isEnabledFor(logging.DEBUG):
             duration = time.perf_counter() - started
-            log_attempt(method, redact_url(url), call.attempts, call.status, duration, key, None)
+            log_attempt(
+                call.method,
+                redact_url(call.url),
+                call.attempts,
+                call.status,
+                duration,
+                call.key,
+                None,
+            )
 
     # -- the whole call ------------------------------------------------------------------------
 
-    def _succeeded(
-        self,
-        raw: RawResponse,
-        call: CallState,
-        method: str,
-        url: str,
-        policy: RoutePolicy,
-        key: str | None,
-        started: float,
-    ) -> Response:
+    def _succeeded(self, raw: RawResponse, call: Call, started: float) -> Response:
         """Record the finished call and build the Response."""
         elapsed = time.perf_counter() - started
         if self._settings.on_call or logger.isEnabledFor(logging.INFO):
-            self._record(method, url, policy, call, elapsed, key, None)
+            self._record(call, elapsed, None)
         return Response(
-            raw.status, raw.headers, raw.content, elapsed, call.attempts, method, redact_url(url)
+            raw.status,
+            raw.headers,
+            raw.content,
+            elapsed,
+            call.attempts,
+            call.method,
+            redact_url(call.url),
         )
 
-    def _failed(
-        self,
-        exc: BaseException,
-        call: CallState,
-        method: str,
-        url: str,
-        policy: RoutePolicy,
-        key: str | None,
-        started: float,
-    ) -> BaseException:
+    def _failed(self, exc: BaseException, call: Call, started: float) -> BaseException:
         """Fill in the whole call's facts on the error, record the call, return what to raise.
 
         A deadline that ran out (not RetryAfterTooLong) becomes ApiDeadlineExceeded, which is
@@ -242,8 +290,8 @@ class ClientBase:
             cause = exc.__cause__
             timeout = ApiDeadlineExceeded(
                 f"deadline exceeded: {redact_text(str(exc), self._settings.secrets)}",
-                method=method,
-                url=redact_url(url),
+                method=call.method,
+                url=redact_url(call.url),
                 time_left=exc.time_left,
             )
             timeout.attempts = call.attempts
@@ -251,21 +299,13 @@ class ClientBase:
             if isinstance(cause, ApiError):
                 timeout.status = cause.status
             error = timeout
-        self._record(method, url, policy, call, elapsed, key, error)
+        self._record(call, elapsed, error)
         return error
 
-    def _record(
-        self,
-        method: str,
-        url: str,
-        policy: RoutePolicy,
-        call: CallState,
-        elapsed: float,
-        key: str | None,
-        error: BaseException | None,
-    ) -> None:
+    def _record(self, call: Call, elapsed: float, error: BaseException | None) -> None:
         """Log the finished call and notify metrics listeners."""
         settings = self._settings
+        url = call.url
         if error is None:
             status: int | None = call.status
         else:
@@ -275,14 +315,14 @@ class ClientBase:
         else:
             host = urlsplit(url).netloc.rsplit("@", 1)[-1]
         record = CallRecord(
-            method=method,
+            method=call.method,
             host=host,
-            route=policy.pattern,
+            route=call.policy.pattern,
             url=redact_url(url),
             status=status,
             outcome=outcome_of(error, status),
             attempts=call.attempts,
             elapsed=elapsed,
-            idempotency_key=key,
+            idempotency_key=call.key,
         )
         emit_call(record, settings.on_call, error)

@@ -18,12 +18,21 @@ from typing import Any, Self
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
-from seawall.http.base import NO_JSON, CallState, ClientBase, attempt_timeouts
+from seawall.http.base import NO_JSON, Call, ClientBase, attempt_timeouts
+from seawall.http.errors import ApiTimeout
 from seawall.http.observe import CallListener, CallRecord, logger
-from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams, RoutePolicy
+from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams
 from seawall.http.response import Response
 from seawall.http.transport import AiohttpTransport, RawResponse, Transport
-from seawall.resilience import Bulkhead, CircuitBreaker, RateLimiter, ResilienceListener, Retry
+from seawall.resilience import (
+    Bulkhead,
+    CircuitBreaker,
+    DeadlineExceeded,
+    RateLimiter,
+    ResilienceListener,
+    Retry,
+    time_left,
+)
 
 __all__ = ["ApiClient"]
 
@@ -97,25 +106,85 @@ class ApiClient(ClientBase):
         )
         return response
 
-    async def get(self, path: str, **kwargs: Any) -> Response:
+    async def get(
+        self,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`request("GET", path, ...)`."""
-        return await self.request("GET", path, **kwargs)
+        response, _ = await self._call(
+            "GET", path, json, content, params, headers, idempotency_key, False
+        )
+        return response
 
-    async def post(self, path: str, **kwargs: Any) -> Response:
+    async def post(
+        self,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`request("POST", path, ...)`; retried only with an idempotency key."""
-        return await self.request("POST", path, **kwargs)
+        response, _ = await self._call(
+            "POST", path, json, content, params, headers, idempotency_key, False
+        )
+        return response
 
-    async def put(self, path: str, **kwargs: Any) -> Response:
+    async def put(
+        self,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`request("PUT", path, ...)`."""
-        return await self.request("PUT", path, **kwargs)
+        response, _ = await self._call(
+            "PUT", path, json, content, params, headers, idempotency_key, False
+        )
+        return response
 
-    async def patch(self, path: str, **kwargs: Any) -> Response:
+    async def patch(
+        self,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`request("PATCH", path, ...)`; retried only with an idempotency key."""
-        return await self.request("PATCH", path, **kwargs)
+        response, _ = await self._call(
+            "PATCH", path, json, content, params, headers, idempotency_key, False
+        )
+        return response
 
-    async def delete(self, path: str, **kwargs: Any) -> Response:
+    async def delete(
+        self,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """`request("DELETE", path, ...)`."""
-        return await self.request("DELETE", path, **kwargs)
+        response, _ = await self._call(
+            "DELETE", path, json, content, params, headers, idempotency_key, False
+        )
+        return response
 
     async def get_json(
         self,
@@ -153,58 +222,38 @@ class ApiClient(ClientBase):
         parse: bool,
     ) -> tuple[Response, Any]:
         """One logical call through the route's pipeline."""
-        settings = self._settings
-        method = method.upper()
-        policy = settings.policy(method, path)
-        url = settings.url(path, params)
-        send_headers, body, key = settings.prepare(
-            method,
-            policy,
-            json=json,
-            content=content,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            has_json=json is not NO_JSON,
-        )
-        call = CallState()
+        call = self._start(method, path, json, content, params, headers, idempotency_key, parse)
         started = time.perf_counter()
         try:
-            raw, data = await settings.pipeline_for(method, policy, key).execute_async(
-                self._attempt, call, method, url, send_headers, body, policy, key, parse
-            )
+            raw, data = await call.pipeline.execute_async(self._attempt, call)
         except Exception as exc:
-            error = self._failed(exc, call, method, url, policy, key, started)
+            error = self._failed(exc, call, started)
             if error is exc:
                 raise
             raise error from exc
-        return self._succeeded(raw, call, method, url, policy, key, started), data
+        return self._succeeded(raw, call, started), data
 
-    async def _attempt(
-        self,
-        call: CallState,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        policy: RoutePolicy,
-        key: str | None,
-        parse: bool,
-    ) -> tuple[RawResponse, Any]:
+    async def _attempt(self, call: Call) -> tuple[RawResponse, Any]:
         """One attempt: send with timeouts capped by the deadline, classify, maybe parse."""
         call.attempts += 1
         started = time.perf_counter()
         try:
-            raw = await self._transport.send(method, url, headers, body, attempt_timeouts(policy))
-            if raw.status < 400 and not parse:  # the common case, without a method call
+            raw = await self._transport.send(
+                call.method, call.url, call.headers, call.body, attempt_timeouts(call.policy)
+            )
+            if raw.status < 400 and not call.parse:  # the common case, without a method call
                 call.status = raw.status
                 data = None
             else:
-                data = self._check(raw, call, method, url, parse)
+                data = self._check(raw, call)
         except BaseException as exc:
-            self._attempt_failed(call, method, url, started, key, exc)
+            self._attempt_failed(call, started, exc)
+            if isinstance(exc, ApiTimeout) and (left := time_left()) is not None and left <= 0.0:
+                # The read timeout was the time left: the deadline ended the attempt.
+                raise DeadlineExceeded("deadline reached during the attempt") from exc
             raise
         if logger.isEnabledFor(logging.DEBUG):
-            self._attempt_ok(call, method, url, started, key)
+            self._attempt_ok(call, started)
         return raw, data
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+from seawall._version import __version__
 from seawall.clock import Clock
 from seawall.http.auth import Auth
 from seawall.http.classify import UNSAFE_METHODS, counts_as_breaker_failure, is_transient
@@ -69,6 +70,9 @@ DEFAULT: Any = _Default()
 """The default policy (pass None instead to disable a policy)."""
 
 _MODES = (None, "auto", "required")
+
+USER_AGENT = f"seawall/{__version__}"
+"""Sent unless the caller gives its own User-Agent (many APIs ask clients to name themselves)."""
 
 
 def default_retry(clock: Clock) -> Retry:
@@ -179,12 +183,13 @@ class ClientSettings:
         self.name = name or (f"http:{self.host}" if self.host else "http")
         self.auth = auth
         self.secrets: tuple[str, ...] = auth.secret_values if auth is not None else ()
-        merged: dict[str, str] = {"Accept": "application/json"}
+        merged: dict[str, str] = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if headers:
             merged.update(headers)
         if auth is not None:
             merged.update(auth.headers)
         self.headers = merged
+        self._header_names = {name.lower(): name for name in merged}
         self.clock = clock
         self.listeners = tuple(listeners)
         self.on_call: tuple[Callable[[CallRecord], None], ...] = tuple(
@@ -223,6 +228,9 @@ class ClientSettings:
             breaker=http_breaker(config["breaker"]),
             bulkhead=config["bulkhead"],
             rate_limiter=config["rate_limit"],
+            # Each attempt's read timeout is capped by the time left, so the transport ends it
+            # at the deadline; the pipeline need not cancel it too.
+            cancel_attempts=False,
             clock=self.clock,
             listeners=self.listeners,
         )
@@ -316,7 +324,12 @@ class ClientSettings:
         """Headers, body bytes and the idempotency key (given, or generated once per call)."""
         merged = dict(self.headers)
         if headers:
-            merged.update(headers)
+            names = self._header_names
+            for name, value in headers.items():
+                default = names.get(name.lower())
+                if default is not None and default != name:
+                    del merged[default]  # the caller's spelling replaces the default header
+                merged[name] = value
         body: bytes | None
         if has_json:
             if content is not None:

@@ -13,9 +13,9 @@ from typing import Any, Self
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
-from seawall.http.base import NO_JSON, CallState, ClientBase, attempt_timeouts
+from seawall.http.base import NO_JSON, Call, ClientBase, attempt_timeouts
 from seawall.http.observe import CallListener, CallRecord
-from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams, RoutePolicy
+from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams
 from seawall.http.response import Response
 from seawall.http.sync_transport import SyncTransport, Urllib3Transport
 from seawall.http.transport import RawResponse
@@ -142,53 +142,30 @@ class SyncApiClient(ClientBase):
         parse: bool,
     ) -> tuple[Response, Any]:
         """One logical call through the route's pipeline."""
-        settings = self._settings
-        method = method.upper()
-        policy = settings.policy(method, path)
-        url = settings.url(path, params)
-        send_headers, body, key = settings.prepare(
-            method,
-            policy,
-            json=json,
-            content=content,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            has_json=json is not NO_JSON,
-        )
-        call = CallState()
+        call = self._start(method, path, json, content, params, headers, idempotency_key, parse)
         started = time.perf_counter()
         try:
-            raw, data = settings.pipeline_for(method, policy, key).execute(
-                self._attempt, call, method, url, send_headers, body, policy, key, parse
-            )
+            raw, data = call.pipeline.execute(self._attempt, call)
         except Exception as exc:
-            error = self._failed(exc, call, method, url, policy, key, started)
+            error = self._failed(exc, call, started)
             if error is exc:
                 raise
             raise error from exc
-        return self._succeeded(raw, call, method, url, policy, key, started), data
+        return self._succeeded(raw, call, started), data
 
-    def _attempt(
-        self,
-        call: CallState,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        policy: RoutePolicy,
-        key: str | None,
-        parse: bool,
-    ) -> tuple[RawResponse, Any]:
+    def _attempt(self, call: Call) -> tuple[RawResponse, Any]:
         """One attempt: send with timeouts capped by the deadline, classify, maybe parse."""
         call.attempts += 1
         started = time.perf_counter()
         try:
-            raw = self._transport.send(method, url, headers, body, attempt_timeouts(policy))
-            data = self._check(raw, call, method, url, parse)
+            raw = self._transport.send(
+                call.method, call.url, call.headers, call.body, attempt_timeouts(call.policy)
+            )
+            data = self._check(raw, call)
         except BaseException as exc:
-            self._attempt_failed(call, method, url, started, key, exc)
+            self._attempt_failed(call, started, exc)
             raise
-        self._attempt_ok(call, method, url, started, key)
+        self._attempt_ok(call, started)
         return raw, data
 
     def close(self) -> None:

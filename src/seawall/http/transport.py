@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import aiohttp
-from aiohttp import hdrs
 from yarl import URL
 
 from seawall.http.errors import ApiConnectionError, ApiTimeout, ConfigurationError
 from seawall.http.redact import redact_text, redact_url
+from seawall.resilience._watchdog import arm_at, finish
 
 if TYPE_CHECKING:
     import httpx
@@ -36,8 +36,7 @@ class Timeouts(NamedTuple):
     read: float
 
 
-@dataclass(frozen=True, slots=True)
-class RawResponse:
+class RawResponse(NamedTuple):
     """What a transport returns: status, headers and the complete body."""
 
     status: int
@@ -47,7 +46,11 @@ class RawResponse:
 
 @runtime_checkable
 class Transport(Protocol):
-    """Sends one HTTP request and reads the whole answer; raises ApiTimeout/ApiConnectionError."""
+    """Sends one HTTP request and reads the whole answer; raises ApiTimeout/ApiConnectionError.
+
+    A transport must end each attempt within `timeout.read` (the clients rely on it: they cap
+    it by the time left in the call's deadline instead of cancelling the attempt themselves).
+    """
 
     async def send(
         self,
@@ -67,21 +70,6 @@ class Transport(Protocol):
 
 _CACHE_SIZE = 1024
 """Entries kept per transport cache (parsed URLs, timeout objects) before it starts afresh."""
-
-
-class _Request(aiohttp.ClientRequest):
-    """aiohttp's request, sending no User-Agent unless the caller sets one.
-
-    The session's `skip_auto_headers` would do the same, but it rebuilds a header multidict on
-    every request; dropping the one default header afterwards costs two lookups.
-    """
-
-    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        """Add aiohttp's default headers, then drop its User-Agent if the caller gave none."""
-        given = hdrs.USER_AGENT in self.headers
-        super().update_auto_headers(skip_auto_headers)
-        if not given:
-            self.headers.popall(hdrs.USER_AGENT, None)
 
 
 class AiohttpTransport:
@@ -109,7 +97,7 @@ class AiohttpTransport:
         self._keepalive_timeout = keepalive_timeout
         self._ssl = ssl
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
@@ -126,22 +114,21 @@ class AiohttpTransport:
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
             raise_for_status=False,
-            request_class=_Request,
         )
         return self._session
 
-    def _client_timeout(self, timeout: Timeouts) -> aiohttp.ClientTimeout:
-        """The aiohttp timeout for `timeout`, built once per distinct value.
+    def _connect_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for opening a connection (TCP + TLS), built once per value.
 
-        `total` bounds the whole attempt (a trickling body cannot outlive the deadline), so a
-        per-read `sock_read` timer would only repeat it at the cost of a timer per chunk.
+        The read timeout bounds the whole attempt with seawall's watchdog (see `send`), which
+        costs a dict insert where aiohttp's `total` costs a timer on the loop's heap per request.
         """
-        found = self._timeouts.get(timeout)
+        found = self._timeouts.get(seconds)
         if found is None:
-            found = aiohttp.ClientTimeout(total=timeout.read, connect=timeout.connect)
+            found = aiohttp.ClientTimeout(total=None, sock_connect=seconds)
             if len(self._timeouts) >= _CACHE_SIZE:
                 self._timeouts.clear()
-            self._timeouts[timeout] = found
+            self._timeouts[seconds] = found
         return found
 
     def _url(self, url: str) -> URL:
@@ -162,42 +149,64 @@ class AiohttpTransport:
         content: bytes | None,
         timeout: Timeouts,
     ) -> RawResponse:
-        """Send one request through the shared pool and read the whole body."""
+        """Send one request through the shared pool and read the whole body.
+
+        `timeout.read` bounds the whole attempt (connection, request, answer, body): a trickling
+        body cannot outlive it. `timeout.connect` bounds opening a new connection.
+        """
         session = self._session or self._open()
+        target = self._urls.get(url) or self._url(url)
+        limits = self._timeouts.get(timeout.connect) or self._connect_timeout(timeout.connect)
+        guard = arm_at(monotonic() + timeout.read)
         try:
-            async with session.request(
-                method,
-                self._url(url),
-                headers=headers,
-                data=content,
-                timeout=self._client_timeout(timeout),
-            ) as resp:
+            # Awaited rather than entered: `release()` is all the context manager would add.
+            resp = await session.request(
+                method, target, headers=headers, data=content, timeout=limits
+            )
+            try:
                 body = await resp.read()
-                return RawResponse(resp.status, resp.headers, body)
-        except aiohttp.ConnectionTimeoutError:
-            raise ApiTimeout(
-                f"connect timeout after {timeout.connect:.3f}s", method=method, url=redact_url(url)
-            ) from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise ApiTimeout(
-                f"read timeout after {timeout.read:.3f}s", method=method, url=redact_url(url)
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ApiConnectionError(
-                f"{type(exc).__name__}: {redact_text(str(exc))}",
-                method=method,
-                url=redact_url(url),
-            ) from None
-        except OSError as exc:
-            raise ApiConnectionError(
-                f"{type(exc).__name__}: {exc.strerror or exc}", method=method, url=redact_url(url)
-            ) from None
+            finally:
+                resp.release()
+        except BaseException as exc:
+            if finish(guard, exc):
+                raise ApiTimeout(
+                    f"read timeout after {timeout.read:.3f}s", method=method, url=redact_url(url)
+                ) from None
+            error = _aiohttp_error(exc, method, url, timeout)
+            if error is None:
+                raise
+            raise error from None
+        finish(guard, None)
+        return RawResponse(resp.status, resp.headers, body)
 
     async def aclose(self) -> None:
         """Close the session and its pooled connections."""
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _aiohttp_error(
+    exc: BaseException, method: str, url: str, timeout: Timeouts
+) -> ApiTimeout | ApiConnectionError | None:
+    """The seawall error for an aiohttp failure, or None to let `exc` through unchanged."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ApiTimeout(
+            f"connect timeout after {timeout.connect:.3f}s", method=method, url=redact_url(url)
+        )
+    if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+        return ApiTimeout(
+            f"read timeout after {timeout.read:.3f}s", method=method, url=redact_url(url)
+        )
+    if isinstance(exc, aiohttp.ClientError):
+        return ApiConnectionError(
+            f"{type(exc).__name__}: {redact_text(str(exc))}", method=method, url=redact_url(url)
+        )
+    if isinstance(exc, OSError):
+        return ApiConnectionError(
+            f"{type(exc).__name__}: {exc.strerror or exc}", method=method, url=redact_url(url)
+        )
+    return None
 
 
 class HttpxTransport:

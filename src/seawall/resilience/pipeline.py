@@ -55,12 +55,17 @@ class Pipeline:
     `attempt_timeout` bounds each attempt, and each attempt gets min(attempt_timeout, time left).
     Inside the call, `time_left()` reports that attempt budget; async attempts are cancelled when
     it runs out (DeadlineExceeded, or AttemptTimeout when only the attempt's own limit was hit).
+
+    `cancel_attempts=False` is for callees that bound themselves by `time_left()` (the HTTP
+    clients' transports do): without an `attempt_timeout`, their attempts are then not cancelled
+    at the deadline, which saves a cancellation timer per call; retry waits still stop there.
     """
 
     __slots__ = (
         "_attempt_timeout",
         "_breaker",
         "_bulkhead",
+        "_cancel_attempts",
         "_config",
         "_deadline_s",
         "_fallback",
@@ -84,6 +89,7 @@ class Pipeline:
         bulkhead: Bulkhead | None = None,
         rate_limiter: RateLimiter | None = None,
         attempt_timeout: float | None = None,
+        cancel_attempts: bool = True,
         clock: Clock = SYSTEM_CLOCK,
         listeners: Sequence[ResilienceListener] = (),
     ) -> None:
@@ -95,6 +101,7 @@ class Pipeline:
             "bulkhead": bulkhead,
             "rate_limiter": rate_limiter,
             "attempt_timeout": attempt_timeout,
+            "cancel_attempts": cancel_attempts,
             "clock": clock,
             "listeners": tuple(listeners),
         }
@@ -124,9 +131,14 @@ class Pipeline:
         self._bulkhead = bulkhead
         self._limiter = rate_limiter
         self._gated = rate_limiter is not None or bulkhead is not None
+        self._cancel_attempts = cancel_attempts
 
     def __repr__(self) -> str:
-        parts = [f"{k}={v!r}" for k, v in self._config.items() if v not in (None, ())]
+        parts = [
+            f"{k}={v!r}"
+            for k, v in self._config.items()
+            if v not in (None, ()) and not (k == "cancel_attempts" and v)
+        ]
         return f"Pipeline({self.name!r}, {', '.join(parts)})"
 
     @property
@@ -192,6 +204,7 @@ class Pipeline:
             rec = breaker._rec if breaker is not None else None
             timed = breaker is not None and breaker.slow_call_s is not None
             limit = self._attempt_timeout
+            uncancelled = limit is None and (active is None or not self._cancel_attempts)
             attempt = 1
             previous = 0.0
             while True:
@@ -208,7 +221,9 @@ class Pipeline:
                         await self._pass_gates_async(ticket)
                     start = breaker.clock.monotonic() if timed and breaker is not None else 0.0
                     try:
-                        if active is None and limit is None:
+                        if uncancelled:
+                            if active is not None and active[0] - active[1]() <= 0.0:
+                                raise NoTimeLeft
                             result = await fn(*args, **kwargs)
                         else:
                             # Budget of this attempt: the time left, or its own limit if sooner.
