@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
-from seawall.http.classify import error_for_status
+from seawall.http.classify import UNSAFE_METHODS, error_for_status
 from seawall.http.errors import ApiDeadlineExceeded, ApiError, InvalidResponseError
 from seawall.http.observe import (
     CallListener,
@@ -28,7 +28,7 @@ from seawall.http.policy import (
     QueryParams,
     RoutePolicy,
 )
-from seawall.http.redact import redact_text, redact_url
+from seawall.http.redact import redact_text
 from seawall.http.response import Response
 from seawall.http.transport import RawResponse, Timeouts
 from seawall.resilience import (
@@ -60,6 +60,7 @@ class Call:
         "parse",
         "pipeline",
         "policy",
+        "safe_url",
         "status",
         "url",
     )
@@ -68,6 +69,7 @@ class Call:
         self,
         method: str,
         url: str,
+        safe_url: str,
         headers: Mapping[str, str],
         body: bytes | None,
         policy: RoutePolicy,
@@ -76,12 +78,17 @@ class Call:
     ) -> None:
         self.method = method
         self.url = url
+        self.safe_url = safe_url
+        """The URL with secrets redacted, for logs, records and errors."""
         self.headers = headers
         self.body = body
         self.policy = policy
         self.key = key
         self.parse = parse
-        self.pipeline = ClientSettings.pipeline_for(method, policy, key)
+        # Unsafe methods without a key get the pipeline that never retries.
+        self.pipeline = (
+            policy.single if key is None and method in UNSAFE_METHODS else policy.pipeline
+        )
         self.attempts = 0
         self.status: int | None = None
 
@@ -192,7 +199,7 @@ class ClientBase:
         """The logical call for a request: route policy, URL, headers, body and key."""
         settings = self._settings
         method = method.upper()
-        policy = settings.policy(method, path)
+        policy, url, safe_url = settings.target(method, path, params)
         send_headers, body, key = settings.prepare(
             method,
             policy,
@@ -202,7 +209,7 @@ class ClientBase:
             idempotency_key=idempotency_key,
             has_json=json is not NO_JSON,
         )
-        return Call(method, settings.url(path, params), send_headers, body, policy, key, parse)
+        return Call(method, url, safe_url, send_headers, body, policy, key, parse)
 
     # -- one attempt ---------------------------------------------------------------------------
 
@@ -213,7 +220,7 @@ class ClientBase:
             raise error_for_status(
                 status,
                 method=call.method,
-                url=redact_url(call.url),
+                url=call.safe_url,
                 body=raw.content,
                 headers=raw.headers,
                 now=self._settings.clock.time(),
@@ -227,7 +234,7 @@ class ClientBase:
             raise InvalidResponseError(
                 f"invalid JSON: {reason}",
                 method=call.method,
-                url=redact_url(call.url),
+                url=call.safe_url,
                 status=status,
                 body=raw.content,
             ) from None
@@ -240,9 +247,7 @@ class ClientBase:
             exc.elapsed = duration
         if logger.isEnabledFor(logging.DEBUG):
             status = exc.status if isinstance(exc, ApiError) else None
-            log_attempt(
-                call.method, redact_url(call.url), call.attempts, status, duration, call.key, exc
-            )
+            log_attempt(call.method, call.safe_url, call.attempts, status, duration, call.key, exc)
 
     def _attempt_ok(self, call: Call, started: float) -> None:
         """Log a successful attempt (only when DEBUG is on)."""
@@ -250,7 +255,7 @@ class ClientBase:
             duration = time.perf_counter() - started
             log_attempt(
                 call.method,
-                redact_url(call.url),
+                call.safe_url,
                 call.attempts,
                 call.status,
                 duration,
@@ -272,7 +277,7 @@ class ClientBase:
             elapsed,
             call.attempts,
             call.method,
-            redact_url(call.url),
+            call.safe_url,
         )
 
     def _failed(self, exc: BaseException, call: Call, started: float) -> BaseException:
@@ -291,7 +296,7 @@ class ClientBase:
             timeout = ApiDeadlineExceeded(
                 f"deadline exceeded: {redact_text(str(exc), self._settings.secrets)}",
                 method=call.method,
-                url=redact_url(call.url),
+                url=call.safe_url,
                 time_left=exc.time_left,
             )
             timeout.attempts = call.attempts
@@ -318,7 +323,7 @@ class ClientBase:
             method=call.method,
             host=host,
             route=call.policy.pattern,
-            url=redact_url(url),
+            url=call.safe_url,
             status=status,
             outcome=outcome_of(error, status),
             attempts=call.attempts,

@@ -22,6 +22,7 @@ from seawall.http.auth import Auth
 from seawall.http.classify import UNSAFE_METHODS, counts_as_breaker_failure, is_transient
 from seawall.http.errors import ConfigurationError
 from seawall.http.observe import CallListener, CallRecord
+from seawall.http.redact import redact_url
 from seawall.http.transport import Timeouts
 from seawall.resilience import (
     Bulkhead,
@@ -209,7 +210,7 @@ class ClientSettings:
         self.default_policy = self._build("*", self._defaults)
         self._routes: list[tuple[str, str, RoutePolicy]] = []
         self._cache: dict[tuple[str, str], RoutePolicy] = {}
-        self._urls: dict[str, str] = {}
+        self._targets: dict[tuple[str, str], tuple[RoutePolicy, str, str]] = {}
 
     @staticmethod
     def _check_mode(mode: IdempotencyMode) -> IdempotencyMode:
@@ -267,6 +268,7 @@ class ClientSettings:
         policy = self._build(f"{method.upper()} {pattern}", config)
         self._routes.append((method.upper(), pattern, policy))
         self._cache.clear()
+        self._targets.clear()
         return policy
 
     def policy(self, method: str, path: str) -> RoutePolicy:
@@ -289,12 +291,27 @@ class ClientSettings:
         self._cache[key] = found
         return found
 
+    def target(
+        self, method: str, path: str, params: QueryParams | None
+    ) -> tuple[RoutePolicy, str, str]:
+        """The route policy, the absolute URL and its redacted form (for logs and errors).
+
+        Cached per method and path when there are no query parameters.
+        """
+        if not params:
+            found = self._targets.get((method, path))
+            if found is not None:
+                return found
+        url = self.url(path, params)
+        found = (self.policy(method, path), url, redact_url(url))
+        if not params:
+            if len(self._targets) >= 4096:
+                self._targets.clear()
+            self._targets[(method, path)] = found
+        return found
+
     def url(self, path: str, params: QueryParams | None) -> str:
         """The absolute URL for `path` (relative to base_url unless absolute) and `params`."""
-        if not params:
-            cached = self._urls.get(path)
-            if cached is not None:
-                return cached
         if path.startswith(("http://", "https://")):
             url = path
         elif not self.base_url:
@@ -305,9 +322,6 @@ class ClientSettings:
             url = f"{self.base_url}/{path}"
         if params:
             return url + ("&" if "?" in url else "?") + urlencode(params, doseq=True)
-        if len(self._urls) >= 4096:
-            self._urls.clear()
-        self._urls[path] = url
         return url
 
     def prepare(
@@ -358,10 +372,3 @@ class ClientSettings:
         if key is not None:
             merged["Idempotency-Key"] = key
         return merged, body, key
-
-    @staticmethod
-    def pipeline_for(method: str, policy: RoutePolicy, key: str | None) -> Pipeline:
-        """The retrying pipeline, unless the method is unsafe and the request has no key."""
-        if key is None and method in UNSAFE_METHODS:
-            return policy.single
-        return policy.pipeline
