@@ -122,4 +122,5 @@ async def test_sqlite_durable_defaults(tmp_path: Path) -> None:
         assert await tx.fetchval("PRAGMA journal_mode") == "wal"
     async with store.transaction() as tx:
         assert await tx.fetchval("PRAGMA synchronous") == 2  # FULL
+        assert await tx.fetchval("PRAGMA temp_store") == 2  # statement journals in memory
     await store.close()
