@@ -35,3 +35,19 @@ async def test_bursts_all_answered(store: Store, writers: int) -> None:
     assert await count(store, "SELECT COUNT(*) FROM seawall_jobs") == 150
     again = await ingestor.submit(entry("e1"), None)
     assert again is False
+
+
+async def test_every_field_lands_in_its_column(store: Store) -> None:
+    stored = InboxEntry("src", "evt_cols", "order.paid", b'{"id":"evt_cols"}', '{"h":"v"}', 12.5)
+    ingestor = Ingestor(store, Queue(store), "seawall.webhooks")
+    assert await ingestor.submit(stored, None) is True
+    async with store.read() as tx:
+        row = await tx.fetchone(
+            "SELECT source, event_id, event_type, body, headers, received_at "
+            "FROM seawall_webhook_inbox WHERE event_id = ?",
+            ("evt_cols",),
+        )
+    assert row is not None
+    assert (row["source"], row["event_id"], row["event_type"]) == ("src", "evt_cols", "order.paid")
+    assert bytes(row["body"]) == b'{"id":"evt_cols"}'
+    assert (row["headers"], row["received_at"]) == ('{"h":"v"}', 12.5)
