@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from seawall.jobs import Queue
 from seawall.store import Store
+from seawall.store.sqlite import SqliteStore
 from seawall.webhooks.inbox import InboxEntry
 from seawall.webhooks.ingest import Ingestor
 from tests.webhooks.support import count
@@ -51,3 +53,20 @@ async def test_every_field_lands_in_its_column(store: Store) -> None:
     assert (row["source"], row["event_id"], row["event_type"]) == ("src", "evt_cols", "order.paid")
     assert bytes(row["body"]) == b'{"id":"evt_cols"}'
     assert (row["headers"], row["received_at"]) == ('{"h":"v"}', 12.5)
+
+
+async def test_requests_arriving_while_the_writer_is_busy_share_one_batch(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "batch.db")
+    await store.migrate()
+    ingestor = Ingestor(store, Queue(store), "seawall.webhooks")
+    async with store.transaction():
+        # The writer is busy: every request submitted meanwhile waits for the next batch.
+        pending = []
+        for i in range(50):  # one at a time, as requests arrive
+            pending.append(asyncio.create_task(ingestor.submit(entry(f"b{i}"), None)))
+            await asyncio.sleep(0.001)
+    assert all(await asyncio.gather(*pending))
+    async with store.read() as tx:
+        batches = await tx.fetchval("SELECT COUNT(DISTINCT enqueued_at) FROM seawall_jobs")
+    assert batches == 1  # one transaction for all 50, not one per request
+    await store.close()

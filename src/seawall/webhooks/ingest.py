@@ -1,11 +1,12 @@
 """Stores verified webhooks in batches: inbox rows and their processing jobs, one commit per batch.
 
-Requests hand their entry to `Ingestor.submit` and wait. A writer drains everything waiting into
-one transaction (insert the inbox rows, enqueue a job for each row that was new) and answers each
-waiter only after that transaction committed durably. While it writes, new requests queue up for
-the next batch, so the commit cost is shared under load and a lone request pays for one
-transaction. Up to `max_writers` batches are written at once: PostgreSQL overlaps their round
-trips and commits (default 4); on SQLite (default 2) the store shares one commit between them.
+Requests hand their entry to `Ingestor.submit` and wait. A writer opens a transaction and only then
+drains everything waiting into it (insert the inbox rows, enqueue a job for each row that was new),
+so what arrived while it waited for the store joins the batch; it answers each waiter only after
+that transaction committed durably. While it writes, new requests queue up for the next batch, so
+the commit cost is shared under load and a lone request pays for one transaction. Up to
+`max_writers` batches are written at once: PostgreSQL overlaps their round trips and commits
+(default 4); on SQLite (default 2) the store shares one commit between them.
 
 The inbox row's `job_id` stays NULL at first: the first job is the only one, so it needs no name;
 a replay records the job it creates (see `processing`).
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _quote
 
 from seawall.jobs.queue import Queue
-from seawall.store import Store
+from seawall.store import Store, Tx
 from seawall.webhooks import inbox
 from seawall.webhooks.inbox import InboxEntry
 
@@ -61,14 +62,23 @@ class Ingestor:
     async def _drain(self) -> None:
         try:
             while self._waiting:
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
+                batch: list[_Waiter] = []
                 try:
-                    results = await self._write(batch)
-                except Exception as exc:
+                    async with self.store.transaction() as tx:
+                        # Taken once the transaction is open: whatever arrived while this
+                        # writer waited for the store joins it (fewer, larger transactions).
+                        batch = self._waiting[: self.max_batch]
+                        del self._waiting[: self.max_batch]
+                        results = await self._write(tx, batch)
+                except BaseException as exc:
+                    if not batch:  # the transaction did not open: fail those waiting for it
+                        batch = self._waiting[: self.max_batch]
+                        del self._waiting[: self.max_batch]
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
                     continue
                 for (_, _, future), new in zip(batch, results, strict=True):
                     if not future.done():
@@ -78,24 +88,24 @@ class Ingestor:
             # must see a free writer slot, or its entry would wait with no writer to take it.
             self._writers.discard(asyncio.current_task())
 
-    async def _write(self, batch: Sequence[_Waiter]) -> list[bool]:
+    async def _write(self, tx: Tx, batch: Sequence[_Waiter]) -> list[bool]:
+        """Insert the batch's new events and enqueue a job for each, inside `tx`."""
         first: dict[tuple[str, str], int] = {}
         for index, waiter in enumerate(batch):
             entry = waiter[0]
             first.setdefault((entry.source, entry.event_id), index)
         unique = [batch[i][0] for i in first.values()]
-        async with self.store.transaction() as tx:
-            inserted = await inbox.insert_entries(tx, unique)
-            by_receives: dict[int | None, list[str]] = {}
-            for key, index in first.items():
-                if key in inserted:
-                    # The job payload {"source": ..., "event_id": ...} as compact JSON text.
-                    payload = f'{{"source":{_quote(key[0])},"event_id":{_quote(key[1])}}}'
-                    by_receives.setdefault(batch[index][1], []).append(payload)
-            for max_receives, payloads in by_receives.items():
-                await self.queue.enqueue_encoded(
-                    tx, self.queue_name, payloads, max_receives=max_receives
-                )
+        inserted = await inbox.insert_entries(tx, unique) if unique else set()
+        by_receives: dict[int | None, list[str]] = {}
+        for key, index in first.items():
+            if key in inserted:
+                # The job payload {"source": ..., "event_id": ...} as compact JSON text.
+                payload = f'{{"source":{_quote(key[0])},"event_id":{_quote(key[1])}}}'
+                by_receives.setdefault(batch[index][1], []).append(payload)
+        for max_receives, payloads in by_receives.items():
+            await self.queue.enqueue_encoded(
+                tx, self.queue_name, payloads, max_receives=max_receives
+            )
         return [
             first[key] == index and key in inserted
             for index, key in enumerate((w[0].source, w[0].event_id) for w in batch)
