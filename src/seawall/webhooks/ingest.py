@@ -47,6 +47,8 @@ class Ingestor:
         self.max_writers = max_writers or (4 if store.engine == "postgresql" else 2)
         self._waiting: list[_Waiter] = []
         self._writers: set[asyncio.Task[None]] = set()
+        self._takers = 0
+        """Writers waiting for a transaction, about to take everything waiting."""
 
     async def submit(self, entry: InboxEntry, max_receives: int | None) -> bool:
         """Store `entry` (and enqueue its job) durably; False when (source, id) was stored before.
@@ -55,23 +57,32 @@ class Ingestor:
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((entry, max_receives, future))
-        if len(self._writers) < self.max_writers:
+        # A writer about to take the waiting entries takes this one too; a second would only
+        # open an empty transaction after it.
+        if self._takers == 0 and len(self._writers) < self.max_writers:
             self._writers.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
         try:
-            while self._waiting:
+            # Another writer waiting for a transaction will take what is waiting (and loop for
+            # any rest), so this one stops rather than open an empty transaction after it.
+            while self._waiting and not self._takers:
                 batch: list[_Waiter] = []
+                self._takers += 1
+                taking = True
                 try:
                     async with self.store.transaction() as tx:
                         # Taken once the transaction is open: whatever arrived while this
                         # writer waited for the store joins it (fewer, larger transactions).
                         batch = self._waiting[: self.max_batch]
                         del self._waiting[: self.max_batch]
+                        self._takers -= 1
+                        taking = False
                         results = await self._write(tx, batch)
                 except BaseException as exc:
-                    if not batch:  # the transaction did not open: fail those waiting for it
+                    if taking:  # the transaction did not open: fail those waiting for it
+                        self._takers -= 1
                         batch = self._waiting[: self.max_batch]
                         del self._waiting[: self.max_batch]
                     for _, _, future in batch:
