@@ -30,11 +30,13 @@ import asyncio
 import contextlib
 import gc
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.config import SeawallConfig
 from seawall.jobs import Worker
@@ -42,7 +44,7 @@ from seawall.jobs.worker import run_retention
 from seawall.store import Store, open_store
 from seawall.webhooks import Webhooks
 
-__all__ = ["LifespanHook", "build_app", "start_retention", "stop_retention"]
+__all__ = ["LifespanHook", "ServiceApp", "build_app", "start_retention", "stop_retention"]
 
 LifespanHook = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
@@ -103,12 +105,43 @@ def build_app(
                 stack.callback(gc.unfreeze)
             yield
 
-    app = Starlette(routes=[*webhooks.routes(), *extra_routes], lifespan=lifespan)
+    receivers = webhooks.receivers()
+    app = ServiceApp(
+        receivers, routes=[*webhooks.routes(receivers), *extra_routes], lifespan=lifespan
+    )
     app.state.store = the_store
     app.state.webhooks = webhooks
     app.state.worker = worker
     app.state.config = config
     return app
+
+
+class ServiceApp(Starlette):
+    """The service's Starlette app; requests to a webhook path go straight to its receiver.
+
+    A receiver answers every request it is given itself, its refusals and store errors included,
+    so Starlette's error middleware, exception middleware and router add nothing on those paths
+    but their cost: about 8 us of CPU a request, a tenth of ingestion throughput (measured with
+    `benchmarks/ingest.py`). The direct path is taken only for an exact webhook path at the app's
+    root while the app runs without debug, added middleware or exception handlers; every other
+    request, and every request once any of those is configured, goes through Starlette as usual.
+    """
+
+    def __init__(self, receivers: Mapping[str, ASGIApp], **options: Any) -> None:
+        super().__init__(**options)
+        self._receivers = dict(receivers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one connection or request (see the class docstring for the direct path)."""
+        if scope["type"] == "http" and not scope.get("root_path"):
+            receiver = self._receivers.get(scope["path"])
+            if receiver is not None and not (
+                self.debug or self.user_middleware or self.exception_handlers
+            ):
+                scope["app"] = self
+                await receiver(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def _stop_worker(stop: asyncio.Event, task: asyncio.Task[None]) -> None:

@@ -21,6 +21,8 @@ from seawall.store import Store
 from tests.webhooks.handlers_effects import EFFECTS_DDL
 from tests.webhooks.support import SECRET, count, event_body, guide_headers, serve_in_thread
 
+URL_PATH = "/api/webhooks/payment-provider"
+
 
 def write_config(tmp_path: Path, store_url: str) -> Path:
     path = tmp_path / "seawall.toml"
@@ -99,3 +101,38 @@ def test_build_app_without_worker(tmp_path: Path) -> None:
     app: Any = build_app(config, with_worker=False)
     assert app.state.worker is None
     assert [e.source for e in app.state.webhooks.endpoints] == ["effects"]
+
+
+async def test_webhook_paths_reach_added_middleware_and_handlers(tmp_path: Path) -> None:
+    """Requests to webhook paths skip Starlette's stack only while it would add nothing."""
+    config = load_config(write_config(tmp_path, f"sqlite:///{tmp_path}/m.db"))
+    app: Any = build_app(config, with_worker=False)
+    seen: list[str] = []
+
+    class Recording:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.inner(scope, receive, send)
+
+    with serve_in_thread(app) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            body = event_body("evt_direct", amount=1)
+            direct = await client.post(URL_PATH, content=body, headers=guide_headers(body))
+            refused = await client.get(URL_PATH)
+            slash = await client.post(URL_PATH + "/", content=body, headers=guide_headers(body))
+    assert direct.json() == {"received": True}
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert slash.status_code in (307, 404, 405)  # not the exact path: Starlette's router answers
+
+    app = build_app(config, with_worker=False)
+    app.add_middleware(Recording)
+    with serve_in_thread(app) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            body = event_body("evt_wrapped", amount=2)
+            wrapped = await client.post(URL_PATH, content=body, headers=guide_headers(body))
+    assert wrapped.json() == {"received": True}
+    assert seen == [URL_PATH]  # the added middleware saw the webhook request

@@ -15,7 +15,7 @@ Handlers modules named in the configuration register on the module-level router 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -102,15 +102,18 @@ class Webhooks:
 
     # -- ASGI -----------------------------------------------------------------------------------
 
-    def routes(self) -> list[BaseRoute]:
+    def receivers(self) -> dict[str, Receiver]:
+        """One ASGI receiver per endpoint, by path (each answers every request it is given)."""
+        return {
+            e.path: Receiver(e, self._ingestor, self.stats, self.store.clock)
+            for e in self._endpoints.values()
+        }
+
+    def routes(self, receivers: Mapping[str, Receiver] | None = None) -> list[BaseRoute]:
         """Starlette routes, one POST route per endpoint, for any Starlette or FastAPI app."""
+        found = self.receivers() if receivers is None else receivers
         return [
-            Route(
-                e.path,
-                Receiver(e, self._ingestor, self.stats, self.store.clock),
-                methods=["POST"],
-                name=f"webhook:{e.source}",
-            )
+            Route(e.path, found[e.path], methods=["POST"], name=f"webhook:{e.source}")
             for e in self._endpoints.values()
         ]
 
