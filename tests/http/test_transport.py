@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 import seawall
-from seawall.http import ApiClient, ApiTimeout, Timeouts
+from seawall.http import ApiClient, ApiTimeout, SyncApiClient, Timeouts
 from seawall.http.transport import AiohttpTransport
 
 
@@ -65,6 +66,39 @@ async def test_seawall_user_agent_unless_the_caller_sets_one(server: str) -> Non
     assert named["names"].count("user-agent") == 1
     assert accept["headers"]["accept"] == "text/plain"
     assert accept["names"].count("accept") == 1
+
+
+@pytest.mark.parametrize("client_kind", ["async", "sync"])
+async def test_json_and_idempotency_headers_are_sent_once_whatever_their_case(
+    server: str, client_kind: str
+) -> None:
+    defaults = {"accept": "application/problem+json"}
+    first: dict[str, Any] = {
+        "headers": {"content-type": "text/plain", "idempotency-key": "from-header"},
+        "idempotency_key": "from-argument",
+    }
+    second: dict[str, Any] = {"headers": {"IDEMPOTENCY-KEY": "from-header"}}
+    if client_kind == "async":
+        async with ApiClient(server, headers=defaults) as client:
+            sent = await client.post_json("/echo", {"n": 1}, **first)
+            header_only = await client.post_json("/echo", {"n": 2}, **second)
+    else:
+
+        def both() -> tuple[Any, Any]:
+            with SyncApiClient(server, headers=defaults) as client:
+                return (
+                    client.post_json("/echo", {"n": 1}, **first),
+                    client.post_json("/echo", {"n": 2}, **second),
+                )
+
+        sent, header_only = await asyncio.to_thread(both)
+    assert sent["headers"]["content-type"] == "application/json"  # json= sets it
+    assert sent["headers"]["idempotency-key"] == "from-argument"  # the argument wins
+    assert sent["headers"]["accept"] == "application/problem+json"  # the client's own default
+    for name in ("content-type", "idempotency-key", "accept", "user-agent"):
+        assert sent["names"].count(name) == 1, name
+    assert header_only["headers"]["idempotency-key"] == "from-header"
+    assert header_only["names"].count("idempotency-key") == 1
 
 
 async def test_repeated_and_varied_urls_reach_the_server_intact(server: str) -> None:

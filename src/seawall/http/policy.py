@@ -184,13 +184,15 @@ class ClientSettings:
         self.name = name or (f"http:{self.host}" if self.host else "http")
         self.auth = auth
         self.secrets: tuple[str, ...] = auth.secret_values if auth is not None else ()
-        merged: dict[str, str] = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if headers:
-            merged.update(headers)
-        if auth is not None:
-            merged.update(auth.headers)
+        merged: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for source in ({"Accept": "application/json", "User-Agent": USER_AGENT}, headers or {}):
+            for name, value in source.items():
+                _put_header(merged, names, name, value)
+        for name, value in (auth.headers if auth is not None else {}).items():
+            _put_header(merged, names, name, value)
         self.headers = merged
-        self._header_names = {name.lower(): name for name in merged}
+        self._header_names = names
         self.clock = clock
         self.listeners = tuple(listeners)
         self.on_call: tuple[Callable[[CallRecord], None], ...] = tuple(
@@ -337,30 +339,25 @@ class ClientSettings:
     ) -> tuple[dict[str, str], bytes | None, str | None]:
         """Headers, body bytes and the idempotency key (given, or generated once per call)."""
         merged = dict(self.headers)
+        names = dict(self._header_names)
+        key = idempotency_key
         if headers:
-            names = self._header_names
             for name, value in headers.items():
-                default = names.get(name.lower())
-                if default is not None and default != name:
-                    del merged[default]  # the caller's spelling replaces the default header
-                merged[name] = value
+                if name.lower() == "idempotency-key":
+                    if key is None:  # idempotency_key= wins over the header
+                        key = value
+                else:
+                    _put_header(merged, names, name, value)
         body: bytes | None
         if has_json:
             if content is not None:
                 raise ConfigurationError("pass either json= or content=, not both")
             body = _json.dumps(json, separators=(",", ":")).encode()
-            merged["Content-Type"] = "application/json"
+            _put_header(merged, names, "Content-Type", "application/json")
         elif isinstance(content, str):
             body = content.encode()
         else:
             body = content
-        key = idempotency_key
-        if key is None and headers:
-            for name, value in headers.items():
-                if name.lower() == "idempotency-key":
-                    del merged[name]
-                    key = value
-                    break
         if key is None and method in UNSAFE_METHODS:
             if policy.idempotency == "auto":
                 key = uuid.uuid4().hex
@@ -370,5 +367,18 @@ class ClientSettings:
                     "(for example f'{order_id}-charge')"
                 )
         if key is not None:
-            merged["Idempotency-Key"] = key
+            _put_header(merged, names, "Idempotency-Key", key)
         return merged, body, key
+
+
+def _put_header(headers: dict[str, str], names: dict[str, str], name: str, value: str) -> None:
+    """Set header `name`, replacing one of the same name in any case.
+
+    `names` maps each lower-case name in `headers` to its spelling there, and is kept up to date.
+    """
+    lower = name.lower()
+    old = names.get(lower)
+    if old is not None and old != name:
+        del headers[old]
+    headers[name] = value
+    names[lower] = name

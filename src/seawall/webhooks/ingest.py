@@ -47,8 +47,8 @@ class Ingestor:
         self.max_writers = max_writers or (4 if store.engine == "postgresql" else 2)
         self._waiting: list[_Waiter] = []
         self._writers: set[asyncio.Task[None]] = set()
-        self._takers = 0
-        """Writers waiting for a transaction, about to take everything waiting."""
+        self._taker_waiting = False
+        """A writer waits for its transaction and will take everything waiting (one at most)."""
 
     async def submit(self, entry: InboxEntry, max_receives: int | None) -> bool:
         """Store `entry` (and enqueue its job) durably; False when (source, id) was stored before.
@@ -59,7 +59,7 @@ class Ingestor:
         self._waiting.append((entry, max_receives, future))
         # A writer about to take the waiting entries takes this one too; a second would only
         # open an empty transaction after it.
-        if self._takers == 0 and len(self._writers) < self.max_writers:
+        if not self._taker_waiting and len(self._writers) < self.max_writers:
             self._writers.add(asyncio.create_task(self._drain()))
         return await future
 
@@ -67,22 +67,22 @@ class Ingestor:
         try:
             # Another writer waiting for a transaction will take what is waiting (and loop for
             # any rest), so this one stops rather than open an empty transaction after it.
-            while self._waiting and not self._takers:
+            # Only the taker takes from the queue, so its batch is never empty: an empty batch
+            # below means it had not taken yet.
+            while self._waiting and not self._taker_waiting:
                 batch: list[_Waiter] = []
-                self._takers += 1
-                taking = True
+                self._taker_waiting = True
                 try:
                     async with self.store.transaction() as tx:
                         # Taken once the transaction is open: whatever arrived while this
                         # writer waited for the store joins it (fewer, larger transactions).
                         batch = self._waiting[: self.max_batch]
                         del self._waiting[: self.max_batch]
-                        self._takers -= 1
-                        taking = False
+                        self._taker_waiting = False
                         results = await self._write(tx, batch)
                 except BaseException as exc:
-                    if taking:  # the transaction did not open: fail those waiting for it
-                        self._takers -= 1
+                    if not batch:  # the transaction did not open: fail those waiting for it
+                        self._taker_waiting = False
                         batch = self._waiting[: self.max_batch]
                         del self._waiting[: self.max_batch]
                     for _, _, future in batch:
