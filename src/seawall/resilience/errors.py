@@ -30,12 +30,18 @@ class DeadlineExceeded(ResilienceError, TimeoutError):
 class RetryAfterTooLong(DeadlineExceeded):
     """The server asked us to wait longer than the deadline allows, so we gave up at once."""
 
-    def __init__(self, retry_after: float, time_left: float) -> None:
-        super().__init__(
-            f"server asked to retry after {retry_after:.3f}s but only {time_left:.3f}s are left "
-            "before the deadline",
-            time_left=time_left,
-        )
+    def __init__(self, retry_after: float, time_left: float, *, ceiling: bool = False) -> None:
+        if ceiling:
+            message = (
+                f"server asked to retry after {retry_after:.3f}s, longer than the "
+                f"{time_left:.0f}s any retry waits"
+            )
+        else:
+            message = (
+                f"server asked to retry after {retry_after:.3f}s but only {time_left:.3f}s are "
+                "left before the deadline"
+            )
+        super().__init__(message, time_left=time_left)
         self.retry_after = retry_after
 
 
