@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_any_input_gets_an_answer_below_500_and_forgeries_are_never_stored(
     tmp_path: Path, scheme_name: str, body: bytes, sign: bool, tamper: str, extra: dict[str, str]
 ) -> None:
     async def go() -> None:
-        store = open_store(f"sqlite:///{tmp_path}/fuzz.db")
+        store = open_store(f"sqlite:///{tmp_path}/fuzz-{uuid.uuid4().hex}.db")
         await store.migrate()
         scheme = get_scheme(scheme_name, **OPTIONS.get(scheme_name, {}))
         secret = SECRETS.get(scheme_name, "fuzz-secret-0123456789abcdef")
