@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from seawall.jobs.commit import JobRun
 from seawall.jobs.model import (
     BatchResult,
     DeadLetter,
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidJobError",
     "Job",
     "JobError",
+    "JobRun",
     "LeaseLostError",
     "Queue",
     "QueueStats",

@@ -6,6 +6,15 @@ not at all. When several jobs of a queue are waiting, up to `transaction_group` 
 after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
 back that job's effects only), so a whole group costs one commit; set `transaction_group=1` for
 transactional handlers that wait on slow things and should run side by side instead.
+
+Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
+SQLite the database's single write lock, so handlers that await I/O run one at a time; on
+PostgreSQL a pooled connection and the job's row lock each). A commit-block handler
+(`commit_block=True`, see `seawall.jobs.commit`) does its I/O with no transaction open and holds
+the lock only inside `async with run.commit() as tx:`, so I/O-bound handlers run side by side on
+both engines with their effects and ack still atomic. Use it for handlers that call other
+services; keep `handler(job, tx)` for handlers that only touch the database (grouping makes them
+cheapest).
 Other handlers run first and are acked afterwards, many at a time. A handler raising
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
@@ -30,6 +39,7 @@ from typing import Any, TypeVar
 
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff
+from seawall.jobs.commit import JobRun
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.store.base import Engine, Params, Row, Store, Tx
@@ -63,6 +73,7 @@ class _Route:
     handler: Handler
     transactional: bool
     batch: bool
+    commit_block: bool = False
 
 
 @dataclass(slots=True)
@@ -132,25 +143,44 @@ class Worker:
     # -- registration ------------------------------------------------------------------------
 
     def register(
-        self, queue_name: str, handler: Handler, *, transactional: bool = True, batch: bool = False
+        self,
+        queue_name: str,
+        handler: Handler,
+        *,
+        transactional: bool = True,
+        batch: bool = False,
+        commit_block: bool = False,
     ) -> None:
         """Route `queue_name` to `handler`: `h(job, tx)` when transactional, else `h(job)`;
-        with batch=True, `h(jobs[, tx]) -> BatchResult | None` gets a whole claimed batch."""
+        with batch=True, `h(jobs[, tx]) -> BatchResult | None` gets a whole claimed batch;
+        with commit_block=True, `h(run)` gets a JobRun whose `run.commit()` block commits the
+        effects and the ack together (I/O before it runs with no transaction open)."""
+        if commit_block and batch:
+            raise InvalidJobError("commit_block handlers take one job at a time (batch=False)")
         if not isinstance(queue_name, str) or not queue_name:
             raise InvalidJobError(f"queue name must be a non-empty string (got {queue_name!r})")
         if queue_name in self._routes:
             raise InvalidJobError(f"queue {queue_name!r} already has a handler")
         if not callable(handler):
             raise InvalidJobError(f"handler for {queue_name!r} is not callable")
-        self._routes[queue_name] = _Route(handler, transactional, batch)
+        self._routes[queue_name] = _Route(
+            handler, transactional and not commit_block, batch, commit_block
+        )
 
     def handler(
-        self, queue_name: str, *, transactional: bool = True, batch: bool = False
+        self,
+        queue_name: str,
+        *,
+        transactional: bool = True,
+        batch: bool = False,
+        commit_block: bool = False,
     ) -> Callable[[F], F]:
         """Decorator form of `register`."""
 
         def decorate(fn: F) -> F:
-            self.register(queue_name, fn, transactional=transactional, batch=batch)
+            self.register(
+                queue_name, fn, transactional=transactional, batch=batch, commit_block=commit_block
+            )
             return fn
 
         return decorate
@@ -455,6 +485,20 @@ class Worker:
                         raise LeaseLostError(job.id)
                 self.processed += 1
                 self._emit("processed", job.queue, 1, job.id)
+            elif route.commit_block:
+                run = JobRun(job, self.store, self.queue)
+                try:
+                    await self._timed(route.handler(run), job, time.perf_counter())
+                except Exception:
+                    if not run.committed:
+                        raise
+                    log.exception("job %s raised after its commit block; it stays done", job.id)
+                if run.committed:
+                    self.processed += 1
+                    self._emit("processed", job.queue, 1, job.id)
+                else:
+                    self._acks.append(job)
+                    self._ack_wake.set()
             else:
                 await self._timed(route.handler(job), job, time.perf_counter())
                 self._acks.append(job)
