@@ -123,3 +123,37 @@ async def test_the_guides_exact_payload_is_accepted(guide_server: Any, wstore: S
             "SELECT event_type FROM seawall_webhook_inbox WHERE event_id = ?", ("evt_guide_1",)
         )
     assert row is not None and row["event_type"] == "payment.completed"
+
+
+async def test_a_batch_broken_by_one_entry_is_written_one_by_one(
+    guide_server: Any, wstore: Store
+) -> None:
+    """An entry the database itself refuses (here a constraint) costs only its own request."""
+    async with wstore.transaction() as tx:
+        if tx.engine == "postgresql":
+            await tx.execute(
+                "ALTER TABLE seawall_webhook_inbox "
+                "ADD CONSTRAINT no_poison CHECK (event_id NOT LIKE 'poison%')"
+            )
+        else:
+            await tx.execute(
+                "CREATE TRIGGER no_poison BEFORE INSERT ON seawall_webhook_inbox "
+                "WHEN NEW.event_id LIKE 'poison%' BEGIN SELECT RAISE(ABORT, 'poison'); END"
+            )
+    base, _ = guide_server
+    statuses: list[int] = []
+    poisoned: list[int] = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for round_ in range(5):
+            bad = event_body(f"poison_{round_}")
+            bodies = [event_body(f"ok_{round_}_{n}") for n in range(60)]
+            answers = await asyncio.gather(
+                *(client.post(URL, content=b, headers=signed(b)) for b in bodies[:30]),
+                client.post(URL, content=bad, headers=signed(bad)),
+                *(client.post(URL, content=b, headers=signed(b)) for b in bodies[30:]),
+            )
+            poisoned.append(answers[30].status_code)
+            statuses += [a.status_code for i, a in enumerate(answers) if i != 30]
+    assert statuses == [200] * 300
+    assert poisoned == [503] * 5
+    assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 300

@@ -4,8 +4,9 @@ A transactional handler gets the job and an open transaction; the worker acks th
 same transaction, guarded by the lease, so the handler's effects and the ack commit together or
 not at all. When several jobs of a queue are waiting, up to `transaction_group` of them run one
 after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
-back that job's effects only), so a whole group costs one commit; set `transaction_group=1` for
-transactional handlers that wait on slow things and should run side by side instead.
+back that job's effects only), so a whole group costs one commit. A queue whose handler is seen
+taking AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by
+side on PostgreSQL; `transaction_group=1` does that from the start.
 
 Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
 SQLite the database's single write lock, so handlers that await I/O run one at a time; on
@@ -52,6 +53,8 @@ Handler = Callable[..., Awaitable[Any]]
 Cleanup = Callable[[float], Awaitable[int]]
 """A retention step: called with `older_than_s`, returns how many rows it deleted."""
 F = TypeVar("F", bound=Handler)
+AWAITING_S = 0.005
+"""A transactional handler taking this long is waiting on something: its queue stops grouping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,9 @@ class Worker:
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
+        self._awaiting: set[str] = set()
+        """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
+        are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
 
     # -- registration ------------------------------------------------------------------------
 
@@ -349,7 +355,12 @@ class Worker:
                 continue
             unit = self._units.popleft()
             route = self._routes[unit.queue]
-            if route.transactional and not route.batch and self.transaction_group > 1:
+            if (
+                route.transactional
+                and not route.batch
+                and self.transaction_group > 1
+                and unit.queue not in self._awaiting
+            ):
                 while (
                     self._units
                     and self._units[0].queue == unit.queue
@@ -434,6 +445,7 @@ class Worker:
                     started = time.perf_counter()
                     try:
                         await self._timed(route.handler(job, scoped), job, started)
+                        self._note(job.queue, started)
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
@@ -463,6 +475,17 @@ class Worker:
         for kind, job, reason in outcomes:
             self._count(kind, job, reason)
 
+    def _note(self, queue_name: str, started: float) -> None:
+        """Stop grouping a queue whose transactional handler just waited AWAITING_S or more."""
+        if time.perf_counter() - started >= AWAITING_S and queue_name not in self._awaiting:
+            self._awaiting.add(queue_name)
+            log.info(
+                "handlers of queue %r wait on I/O inside their transaction: running them one "
+                "job per transaction, side by side (a commit-block handler avoids holding the "
+                "transaction while it waits)",
+                queue_name,
+            )
+
     def _count(self, kind: str, job: Job, error: str | None) -> None:
         if kind == "processed":
             self.processed += 1
@@ -480,7 +503,9 @@ class Worker:
         try:
             if route.transactional:
                 async with self.store.transaction() as tx:
-                    await self._timed(route.handler(job, tx), job, time.perf_counter())
+                    started = time.perf_counter()
+                    await self._timed(route.handler(job, tx), job, started)
+                    self._note(job.queue, started)
                     if not await self.queue.ack(job, tx=tx):
                         raise LeaseLostError(job.id)
                 self.processed += 1
