@@ -387,7 +387,7 @@ class _Run:
             store,
             options.settings(),
             gateway_url=provider.url,
-            gateway_key=gateway_key,
+            gateway_key=f"literal:{gateway_key}",
             webhook_secret=webhook_secret,
         )
         app = Starlette(

@@ -38,7 +38,7 @@ poll_interval_s = 0.05
 source = "effects"
 path = "/api/webhooks/payment-provider"
 scheme = "hmac-timestamp"
-secrets = ["{SECRET}"]
+secrets = ["literal:{SECRET}"]
 handlers = "tests.webhooks.handlers_effects"
 """
     )

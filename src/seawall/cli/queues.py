@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from seawall.cli.common import age, config_option, emit, json_option, operate, store_option, when
+from seawall.cli.common import (
+    Duration,
+    age,
+    config_option,
+    emit,
+    json_option,
+    operate,
+    store_option,
+    when,
+)
 from seawall.jobs.model import DeadLetter, QueueStats
 from seawall.ops.operator import Operator
 
@@ -50,10 +59,10 @@ def jobs_stats(config_path: Path | None, store_url: str | None, as_json: bool) -
 @click.option(
     "--older-than",
     "older_than_s",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     required=True,
-    metavar="SECONDS",
-    help="Delete done jobs that finished more than this many seconds ago.",
+    metavar="DURATION",
+    help="Delete done jobs that finished more than this long ago (3600, 30m, 12h, 7d).",
 )
 def jobs_cleanup(
     config_path: Path | None, store_url: str | None, as_json: bool, older_than_s: float

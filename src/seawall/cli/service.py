@@ -13,7 +13,7 @@ from seawall.cli.common import (
     config_option,
     emit,
     json_option,
-    load_cli_config,
+    require_config,
     resolve_store_url,
     store_option,
     with_store,
@@ -60,7 +60,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
 
     from seawall.ops.service import build_service
 
-    config = load_cli_config(config_path)
+    config = require_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
     app = build_service(config, with_worker=not no_worker)
     uvicorn.run(
@@ -81,7 +81,7 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
     from seawall.jobs import Worker
     from seawall.webhooks import Webhooks
 
-    config = load_cli_config(config_path)
+    config = require_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
 
     async def action(store: Store) -> None:

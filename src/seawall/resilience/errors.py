@@ -75,9 +75,18 @@ class RetryBudgetExhausted(ResilienceError):
 class CircuitOpenError(ResilienceError):
     """The breaker rejected the call without running it; retry after `retry_after` seconds."""
 
-    def __init__(
-        self, name: str, retry_after: float, message: str = "Circuit breaker is open"
-    ) -> None:
+    def __init__(self, name: str, retry_after: float, message: str | None = None) -> None:
+        if message is None:
+            if retry_after > 0:
+                message = (  # starts with the guide's own text, which callers may match
+                    f"Circuit breaker is open ({name!r}): calls fail fast for {retry_after:.1f} s "
+                    "more, then a probe call tests the dependency"
+                )
+            else:
+                message = (
+                    f"Circuit breaker is open ({name!r}, half-open): its probe calls are in "
+                    "flight; retry in a moment"
+                )
         super().__init__(message)
         self.name = name
         self.retry_after = retry_after
