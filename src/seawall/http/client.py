@@ -46,8 +46,9 @@ class ApiClient(ClientBase):
     """The async resilient HTTP client; use it as `async with ApiClient(...) as client`.
 
     Defaults: deadline 25 s per logical call, `default_retry()` (3 attempts), `default_breaker()`
-    (5 consecutive failures, 30 s open), connect timeout 5 s and read timeout 20 s per attempt
-    (both capped by the time left). Pass None to disable retry, breaker or deadline.
+    (opens for 30 s when half of at least 100 calls in 30 s failed), connect timeout 5 s and
+    read timeout 20 s per attempt (both capped by the time left). Pass None to disable retry,
+    breaker or deadline.
     `route(...)` overrides any of these for a method and path glob. A final non-2xx/3xx answer
     raises ClientError or ServerError; CircuitOpenError, RetryBudgetExhausted and
     RetryAfterTooLong from the resilience core pass through unchanged. `transport=` swaps the

@@ -83,8 +83,24 @@ def default_retry(clock: Clock) -> Retry:
 
 
 def default_breaker(name: str, clock: Clock) -> CircuitBreaker:
-    """The client's default breaker: the guide's 5 consecutive failures, then 30 s open."""
-    return CircuitBreaker(failure_threshold=5, reset_timeout_ms=30000, name=name, clock=clock)
+    """The client's default breaker: a failure ratio over a sliding window, as Polly v8 and
+    resilience4j do it; open for 30 s (the guide's reset timeout) once, within 30 s, at least
+    100 calls were seen and half of them failed.
+
+    A burst of concurrent failures (40 payments whose first attempt each got a 503) does not
+    open it, so their retries can succeed; a dependency failing 20% of calls does not flap it;
+    a sustained outage at 100 calls/s opens it within a second. The guide's consecutive breaker
+    is `CircuitBreaker(failure_threshold=5)`, passed as `breaker=`.
+    """
+    return CircuitBreaker(
+        reset_timeout_ms=30000,
+        mode="ratio",
+        failure_rate_threshold=0.5,
+        window_s=30.0,
+        minimum_calls=100,
+        name=name,
+        clock=clock,
+    )
 
 
 def http_retry(retry: Retry | None) -> Retry | None:
