@@ -134,6 +134,11 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--worker-processes", type=click.IntRange(0, 16), default=0, show_default=True)
 @click.option("--chaos-kills", type=click.IntRange(0, 100), default=0, show_default=True)
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--policies",
+    is_flag=True,
+    help="Instead: show each resilience policy on a flaky function (fake clock, no network).",
+)
 def demo(
     payments: int,
     concurrency: int,
@@ -150,8 +155,16 @@ def demo(
     worker_processes: int,
     chaos_kills: int,
     log_file: Path | None,
+    policies: bool,
 ) -> None:
     """Run the end-to-end payment demonstration against a flaky fake gateway."""
+    if policies:
+        from seawall.demo.policies import run_resilience_demo
+
+        code = run_resilience_demo(seed=seed)
+        if code:
+            raise click.exceptions.Exit(code)
+        return
     from seawall.demo import main as run_demo_main
 
     if chaos_kills and not worker_processes:

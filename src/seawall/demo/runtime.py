@@ -1,4 +1,4 @@
-"""The demo's seawall side, shared by the in-process worker and `python -m seawall.demo_worker`.
+"""The demo's seawall side, shared by the in-process worker and `python -m seawall.demo.worker`.
 
 `DemoSettings` holds the demo's small timings (backoff from 50 ms, 2 s gateway deadline, 0.5 s
 breaker cool-down) so a default run is quick; the library defaults stay the guide's (1 s, 15 s,

@@ -41,7 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.applications import Starlette
 
 from seawall.config import SeawallConfig
-from seawall.demo_report import (
+from seawall.demo.report import (
     check_consistency,
     check_invariants,
     inbox_counts,
@@ -50,7 +50,7 @@ from seawall.demo_report import (
     percentiles,
     render_summary,
 )
-from seawall.demo_runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
+from seawall.demo.runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
 from seawall.jobs import Queue
 from seawall.ops.service import operator_routes
 from seawall.payments import CHARGE_QUEUE, REFUND_QUEUE, PaymentRequest
@@ -64,6 +64,28 @@ __all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
 
 _GATEWAY_KEY_ENV = "SEAWALL_DEMO_GATEWAY_KEY"
 _POLL_S = 0.1
+
+
+def demo_store_url(store: str | None, tmp: Path) -> tuple[str, bool]:
+    """The URL the demo runs on, and whether it made a PostgreSQL schema of its own.
+
+    A PostgreSQL URL without `?schema=` gets a fresh schema, so the invariants count only the
+    demo's rows even in a database that holds other data; the demo drops it afterwards.
+    """
+    if store is None:
+        return f"sqlite:///{tmp}/demo.db", False
+    if not store.startswith(("postgresql://", "postgres://")) or "schema=" in store:
+        return store, False
+    joiner = "&" if "?" in store else "?"
+    return f"{store}{joiner}schema=seawall_demo_{secrets.token_hex(4)}", True
+
+
+async def _drop_schema(store: Store) -> None:
+    """Drop the demo's own PostgreSQL schema (the store opened with `?schema=`)."""
+    drop = getattr(store, "drop_schema", None)
+    if drop is not None:
+        with contextlib.suppress(Exception):
+            await drop()
 
 
 class DemoError(RuntimeError):
@@ -264,7 +286,7 @@ class _Workers:
         command = [
             sys.executable,
             "-m",
-            "seawall.demo_worker",
+            "seawall.demo.worker",
             "--store",
             self.store_url,
             "--gateway-url",
@@ -362,7 +384,7 @@ class _Run:
     async def run(self) -> dict[str, Any]:
         options = self.options
         with tempfile.TemporaryDirectory(prefix="seawall-demo-") as tmp:
-            store_url = options.store or f"sqlite:///{tmp}/demo.db"
+            store_url, own_schema = demo_store_url(options.store, Path(tmp))
             store = open_store(store_url)
             try:
                 await store.migrate()
@@ -372,6 +394,8 @@ class _Run:
             try:
                 return await self._with_store(store, store_url, Path(tmp))
             finally:
+                if own_schema and not self.keep_running:
+                    await _drop_schema(store)
                 await store.close()
 
     async def _with_store(self, store: Store, store_url: str, tmp: Path) -> dict[str, Any]:
