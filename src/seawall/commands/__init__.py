@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.commands.context import (
         HEADER_TENANT_CODE,
         InvokeContext,
         UserContext,
-        decode_jwt_claims,
         get_user_context,
+    )
+    from seawall.commands.context import (
+        decode_jwt_claims as decode_jwt_claims,
     )
     from seawall.commands.errors import (
         CommandError,
@@ -41,7 +44,9 @@ if TYPE_CHECKING:
         CommandService,
         DetailKey,
         ItemPage,
-        deep_merge,
+    )
+    from seawall.commands.service import (
+        deep_merge as deep_merge,
     )
 
 __all__ = [

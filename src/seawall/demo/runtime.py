@@ -18,9 +18,9 @@ from seawall.ops.breakers import REGISTRY
 from seawall.payments import (
     GatewaySettings,
     PaymentGatewayService,
-    build_gateway_client,
     register_payment_webhooks,
 )
+from seawall.payments.settings import build_gateway_client
 from seawall.store import Store
 from seawall.webhooks import Router, Webhooks, guide_endpoint
 

@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.http.auth import ApiKeyAuth, Auth, BearerAuth
     from seawall.http.classify import (
         TRANSIENT_STATUSES,
-        UNSAFE_METHODS,
-        counts_as_breaker_failure,
         is_transient,
         parse_retry_after,
+    )
+    from seawall.http.classify import (
+        UNSAFE_METHODS as UNSAFE_METHODS,
+    )
+    from seawall.http.classify import (
+        counts_as_breaker_failure as counts_as_breaker_failure,
     )
     from seawall.http.client import ApiClient
     from seawall.http.errors import (
@@ -27,16 +32,27 @@ if TYPE_CHECKING:
         ServerError,
     )
     from seawall.http.observe import CallListener, CallRecord
-    from seawall.http.policy import DEFAULT, RoutePolicy, default_breaker, default_retry
-    from seawall.http.redact import redact_headers, redact_text, redact_url
+    from seawall.http.policy import DEFAULT as DEFAULT
+    from seawall.http.policy import RoutePolicy, default_breaker, default_retry
+    from seawall.http.redact import (
+        redact_headers as redact_headers,
+    )
+    from seawall.http.redact import (
+        redact_text as redact_text,
+    )
+    from seawall.http.redact import (
+        redact_url as redact_url,
+    )
     from seawall.http.response import Response
     from seawall.http.sync_client import SyncApiClient
     from seawall.http.transport import (
         AiohttpTransport,
         HttpxTransport,
-        RawResponse,
         Timeouts,
         Transport,
+    )
+    from seawall.http.transport import (
+        RawResponse as RawResponse,
     )
 
 __all__ = [

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
-    from seawall.idempotency._bridge import run_sync
+    # Names after `as` are kept importable for the library's own modules, not the surface.
+    from seawall.idempotency._bridge import run_sync as run_sync
     from seawall.idempotency.decorator import idempotent
     from seawall.idempotency.errors import (
         IdempotencyError,
@@ -19,10 +20,14 @@ if TYPE_CHECKING:
     )
     from seawall.idempotency.middleware import IdempotencyMiddleware
     from seawall.idempotency.store import (
-        Claim,
+        Claim as Claim,
+    )
+    from seawall.idempotency.store import (
         IdempotencyRecord,
         IdempotencyStore,
-        fingerprint,
+    )
+    from seawall.idempotency.store import (
+        fingerprint as fingerprint,
     )
 
 __all__ = [

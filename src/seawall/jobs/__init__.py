@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.jobs.commit import JobRun
     from seawall.jobs.model import (
         BatchResult,
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
         QueueStats,
         RetryLater,
     )
-    from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
+    from seawall.jobs.queue import NOTIFY_CHANNEL as NOTIFY_CHANNEL
+    from seawall.jobs.queue import Queue
     from seawall.jobs.worker import Worker, WorkerEvent, run_retention
 
 __all__ = [

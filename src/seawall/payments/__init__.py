@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
-    from seawall.payments.gateway import CallOutcome, GatewayStats
+    # Names after `as` are kept importable for the library's own modules, not the surface.
+    from seawall.payments.gateway import CallOutcome as CallOutcome
+    from seawall.payments.gateway import GatewayStats as GatewayStats
     from seawall.payments.models import (
         PAYMENT_STATUSES,
         PaymentError,
@@ -21,21 +23,45 @@ if TYPE_CHECKING:
         PaymentResponse,
         PaymentStatus,
         RecordStatus,
-        map_provider_status,
     )
-    from seawall.payments.records import PAYMENT_TYPE, PaymentRecord, PaymentRecords, payment_keys
+    from seawall.payments.models import (
+        map_provider_status as map_provider_status,
+    )
+    from seawall.payments.records import (
+        PAYMENT_TYPE,
+        PaymentRecord,
+        PaymentRecords,
+    )
+    from seawall.payments.records import (
+        payment_keys as payment_keys,
+    )
     from seawall.payments.service import (
         CHARGE_QUEUE,
         REFUND_QUEUE,
         PaymentGatewayService,
         RefundResponse,
     )
-    from seawall.payments.settings import GatewaySettings, build_gateway_client
-    from seawall.payments.state import PaymentUpdate, merge, record_status_for_provider
+    from seawall.payments.settings import (
+        GatewaySettings,
+    )
+    from seawall.payments.settings import (
+        build_gateway_client as build_gateway_client,
+    )
+    from seawall.payments.state import (
+        PaymentUpdate as PaymentUpdate,
+    )
+    from seawall.payments.state import (
+        merge as merge,
+    )
+    from seawall.payments.state import (
+        record_status_for_provider as record_status_for_provider,
+    )
     from seawall.payments.webhook_handlers import (
         PAYMENT_EVENT_TYPES,
         register_payment_webhooks,
-        update_from_event,
+    )
+    from seawall.payments.webhook_handlers import (
+        update_from_event as update_from_event,
     )
 
 __all__ = [

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.resilience.backoff import (
         Backoff,
         Constant,
@@ -42,8 +43,24 @@ if TYPE_CHECKING:
     from seawall.resilience.fallback import Fallback
     from seawall.resilience.pipeline import Pipeline
     from seawall.resilience.ratelimit import RateLimiter
-    from seawall.resilience.retry import Retry, RetryHook, retry_after_of
-    from seawall.resilience.twins import Outcome, Settled, gather_settled, status_of, with_retry
+    from seawall.resilience.retry import (
+        Retry,
+    )
+    from seawall.resilience.retry import (
+        RetryHook as RetryHook,
+    )
+    from seawall.resilience.retry import (
+        retry_after_of as retry_after_of,
+    )
+    from seawall.resilience.twins import (
+        Outcome,
+        Settled,
+        gather_settled,
+        with_retry,
+    )
+    from seawall.resilience.twins import (
+        status_of as status_of,
+    )
 
 __all__ = [
     "AttemptTimeout",

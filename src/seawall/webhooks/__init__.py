@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.webhooks.endpoint import GUIDE_PATH, GUIDE_SOURCE, WebhookEndpoint, guide_endpoint
     from seawall.webhooks.events import (
-        STATUSES,
+        STATUSES as STATUSES,
+    )
+    from seawall.webhooks.events import (
         EventNotFoundError,
         PermanentWebhookError,
         WebhookEvent,
