@@ -1,4 +1,4 @@
-# seawall: `make demo` runs the main job, `make test` runs lint, types and the test suite.
+# seawall: `make demo` runs the main job, `make test` runs lint (with the import layers), types and the test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,6 +24,7 @@ demo: $(RUNTIME)
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(DEV)
 	$(BIN)/mypy --strict src

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
-from seawall.ops.service import build_service
+from seawall.service.assemble import build_service
 from seawall.store import open_store
 from tests.ops import seed
 

@@ -227,6 +227,16 @@ SURFACE: dict[str, set[str]] = {
     "seawall.dashboard": {
         "dashboard_routes",
     },
+    "seawall.service": {
+        "CheckReport",
+        "ServiceApp",
+        "build_app",
+        "build_service",
+        "check_config",
+        "load_settings",
+        "operator_lifespan",
+        "operator_routes",
+    },
     "seawall.store": {
         "Engine",
         "Row",

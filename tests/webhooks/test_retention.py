@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from seawall.app import build_app
 from seawall.config import ConfigError, parse_config
 from seawall.jobs import Queue
+from seawall.service.app import build_app
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from seawall.webhooks import Webhooks, guide_endpoint

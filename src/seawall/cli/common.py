@@ -19,8 +19,8 @@ from rich.table import Table
 from seawall.config import ConfigError, SeawallConfig
 from seawall.ops.errors import OperatorError
 from seawall.ops.operator import Operator, check_schema
-from seawall.ops.settings import load_settings
 from seawall.secrets import SecretError
+from seawall.service.settings import load_settings
 from seawall.store import SchemaTooNewError, Store, StoreError, StoreUnavailableError, open_store
 
 __all__ = [

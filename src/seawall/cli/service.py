@@ -19,7 +19,7 @@ from seawall.cli.common import (
     with_store,
 )
 from seawall.observability.logging import configure_logging
-from seawall.ops.settings import check_config
+from seawall.service.settings import check_config
 from seawall.store import Store
 
 __all__ = ["register"]
@@ -58,7 +58,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
     """Run the service: webhooks, /healthz, /readyz, /metrics, the dashboard and a worker."""
     import uvicorn
 
-    from seawall.ops.service import build_service
+    from seawall.service.assemble import build_service
 
     config = require_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
@@ -77,8 +77,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=None)
 def worker(config_path: Path | None, concurrency: int | None) -> None:
     """Run a worker alone (any number, on any machine that reaches the store)."""
-    from seawall.app import start_retention, stop_retention
     from seawall.jobs import Worker
+    from seawall.service.app import start_retention, stop_retention
     from seawall.webhooks import Webhooks
 
     config = require_config(config_path)

@@ -52,8 +52,8 @@ from seawall.demo.report import (
 )
 from seawall.demo.runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
 from seawall.jobs import Queue
-from seawall.ops.service import operator_routes
 from seawall.payments import CHARGE_QUEUE, REFUND_QUEUE, PaymentRequest
+from seawall.service.assemble import operator_routes
 from seawall.store import Store, open_store
 from seawall.testing import FakeProvider
 from seawall.testing.fake_plan import FaultPlan, Latency, Outage, PaymentOutcomes, RouteFaults

@@ -1,4 +1,4 @@
-"""Operating the service: health and readiness, breaker registry, settings, operator routes."""
+"""Operating the service: health and readiness, the breaker registry, the operator's queries."""
 
 from __future__ import annotations
 

@@ -21,10 +21,12 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from seawall.config import SeawallConfig
+from seawall.dashboard import dashboard_routes
 from seawall.observability.metrics import SeawallMetrics, get_metrics
 from seawall.ops.breakers import REGISTRY, BreakerRegistry, BreakerSync
 from seawall.ops.health import health_routes
-from seawall.ops.settings import resolve_dashboard_token
+from seawall.service.app import build_app
+from seawall.service.settings import resolve_dashboard_token
 from seawall.store import Store
 
 __all__ = ["build_service", "operator_lifespan", "operator_routes"]
@@ -43,8 +45,6 @@ def operator_routes(
     routes: list[BaseRoute] = list(health_routes(the_metrics))
     token = dashboard_token if dashboard_token is not None else resolve_dashboard_token(config)
     if token:
-        from seawall.dashboard import dashboard_routes
-
         routes.extend(dashboard_routes(token, metrics=the_metrics, registry=registry))
     return routes
 
@@ -89,9 +89,7 @@ def build_service(
     dashboard_token: str | None = None,
     breaker_sync_s: float = 5.0,
 ) -> Starlette:
-    """The whole service: `seawall.app.build_app` plus the operator routes and lifespan hook."""
-    from seawall.app import build_app
-
+    """The whole service: `build_app` plus the operator routes and lifespan hook."""
     return build_app(
         config,
         store=store,
