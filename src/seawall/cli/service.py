@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from seawall.cli.common import (
     store_option,
     with_store,
 )
+from seawall.config import SeawallConfig
 from seawall.observability.logging import configure_logging
-from seawall.service.settings import check_config
+from seawall.service.settings import check_config, import_handlers
 from seawall.store import Store
 
 __all__ = ["register"]
@@ -49,6 +51,18 @@ def migrate(config_path: Path | None, store_url: str | None, as_json: bool) -> N
     emit(as_json, result, text=text)
 
 
+def _preflight(config: SeawallConfig) -> Callable[[Store], Awaitable[None]]:
+    """Reach the store before serving: migrate it (when configured) or check its schema."""
+
+    async def check(store: Store) -> None:
+        if config.store.migrate_on_start:
+            await store.migrate()
+        else:
+            await store.schema_status()
+
+    return check
+
+
 @click.command()
 @config_option
 @click.option("--host", default=None, help="Listen address (default: [server] host).")
@@ -62,6 +76,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
 
     config = require_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
+    import_handlers(config, config_path)
+    with_store(config.store.url, _preflight(config))  # store down: one message, exit 3
     app = build_service(config, with_worker=not no_worker)
     uvicorn.run(
         app,
@@ -83,10 +99,10 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
 
     config = require_config(config_path)
     configure_logging(config.logging.level, config.logging.format)
+    import_handlers(config, config_path)
 
     async def action(store: Store) -> None:
-        if config.store.migrate_on_start:
-            await store.migrate()
+        await _preflight(config)(store)
         webhooks = Webhooks.from_config(config, store)
         w = config.worker
         runner = Worker(
