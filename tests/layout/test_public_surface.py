@@ -230,12 +230,16 @@ SURFACE: dict[str, set[str]] = {
     "seawall.service": {
         "CheckReport",
         "ServiceApp",
+        "add_problem_handlers",
         "build_app",
         "build_service",
         "check_config",
+        "exception_handlers",
         "load_settings",
+        "mount",
         "operator_lifespan",
         "operator_routes",
+        "problem_response",
     },
     "seawall.store": {
         "Engine",

@@ -15,17 +15,23 @@ from seawall._lazy import load_export
 if TYPE_CHECKING:
     from seawall.service.app import ServiceApp, build_app
     from seawall.service.assemble import build_service, operator_lifespan, operator_routes
+    from seawall.service.embed import mount
+    from seawall.service.problems import add_problem_handlers, exception_handlers, problem_response
     from seawall.service.settings import CheckReport, check_config, load_settings
 
 __all__ = [
     "CheckReport",
     "ServiceApp",
+    "add_problem_handlers",
     "build_app",
     "build_service",
     "check_config",
+    "exception_handlers",
     "load_settings",
+    "mount",
     "operator_lifespan",
     "operator_routes",
+    "problem_response",
 ]
 
 _HOMES = {
@@ -34,6 +40,10 @@ _HOMES = {
     "build_service": "seawall.service.assemble",
     "operator_lifespan": "seawall.service.assemble",
     "operator_routes": "seawall.service.assemble",
+    "mount": "seawall.service.embed",
+    "add_problem_handlers": "seawall.service.problems",
+    "exception_handlers": "seawall.service.problems",
+    "problem_response": "seawall.service.problems",
     "CheckReport": "seawall.service.settings",
     "check_config": "seawall.service.settings",
     "load_settings": "seawall.service.settings",
