@@ -11,7 +11,7 @@ DEV := $(VENV)/.installed-dev
 $(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[postgres]'
+	@$(BIN)/python -m pip install --quiet -e '.[service,postgres]'
 	@touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
