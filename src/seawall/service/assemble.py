@@ -26,8 +26,10 @@ from seawall.observability.metrics import SeawallMetrics, get_metrics
 from seawall.ops.breakers import REGISTRY, BreakerRegistry, BreakerSync
 from seawall.ops.health import health_routes
 from seawall.service.app import build_app
+from seawall.service.openapi import openapi_route
 from seawall.service.settings import resolve_dashboard_token
 from seawall.store import Store
+from seawall.webhooks import WebhookEndpoint
 
 __all__ = ["build_service", "operator_lifespan", "operator_routes"]
 
@@ -89,14 +91,18 @@ def build_service(
     dashboard_token: str | None = None,
     breaker_sync_s: float = 5.0,
 ) -> Starlette:
-    """The whole service: `build_app` plus the operator routes and lifespan hook."""
+    """The whole service: `build_app`, `/openapi.json`, the operator routes and lifespan hook."""
+    endpoints = [WebhookEndpoint.from_config(entry) for entry in config.webhooks]
     return build_app(
         config,
         store=store,
         with_worker=with_worker,
-        extra_routes=operator_routes(
-            config, metrics=metrics, registry=registry, dashboard_token=dashboard_token
-        ),
+        extra_routes=[
+            openapi_route(endpoints),
+            *operator_routes(
+                config, metrics=metrics, registry=registry, dashboard_token=dashboard_token
+            ),
+        ],
         lifespan_hooks=[
             operator_lifespan(metrics=metrics, registry=registry, breaker_sync_s=breaker_sync_s)
         ],
