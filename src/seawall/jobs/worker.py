@@ -277,8 +277,11 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        capacity = self.concurrency + self.batch_size
-        low_water = max(1, self.batch_size // 2)
+        # Claim only what can start now: every claim counts as a receive, so a job must not
+        # wait in this process's buffer, where a crash would use up one of its attempts
+        # without a handler ever running it (a crash loop would dead-letter untried work).
+        capacity = self.concurrency
+        low_water = max(1, min(self.batch_size, self.concurrency) // 8)
         empty_rounds = 0
         while not self._stop_requested.is_set():
             held = self._buffered_jobs + self._running_jobs
