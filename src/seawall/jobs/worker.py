@@ -277,13 +277,18 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        # Claim only what can start now: every claim counts as a receive, so a job must not
-        # wait in this process's buffer, where a crash would use up one of its attempts
-        # without a handler ever running it (a crash loop would dead-letter untried work).
-        capacity = self.concurrency
-        low_water = max(1, min(self.batch_size, self.concurrency) // 8)
+        # Every claim counts as a receive, so a job must not wait long in this process's
+        # buffer, where a crash would use up one of its attempts with no handler running it
+        # (a crash loop would dead-letter untried work). Queues whose handlers were seen taking
+        # AWAITING_S or longer are claimed only for free runners; quick handlers keep a batch
+        # buffered, each job starting within milliseconds (claiming in batches is what makes
+        # them fast).
+        full = self.concurrency + self.batch_size
         empty_rounds = 0
         while not self._stop_requested.is_set():
+            quick = not self._awaiting.issuperset(names)
+            capacity = full if quick else self.concurrency
+            low_water = max(1, self.batch_size // 2) if quick else max(1, self.concurrency // 8)
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -292,7 +297,8 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                limit = min(self.batch_size, capacity - self._buffered_jobs - self._running_jobs)
+                cap = self.concurrency if name in self._awaiting else full
+                limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
                 claimed += await self._claim(name, limit)
@@ -448,7 +454,6 @@ class Worker:
                     started = time.perf_counter()
                     try:
                         await self._timed(route.handler(job, scoped), job, started)
-                        self._note(job.queue, started)
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
@@ -479,14 +484,16 @@ class Worker:
             self._count(kind, job, reason)
 
     def _note(self, queue_name: str, started: float) -> None:
-        """Stop grouping a queue whose transactional handler just waited AWAITING_S or more."""
+        """Mark a queue whose handler just took AWAITING_S or more: its transactional jobs stop
+        being grouped, and its jobs are claimed only for free runners."""
         if time.perf_counter() - started >= AWAITING_S and queue_name not in self._awaiting:
             self._awaiting.add(queue_name)
             log.info(
-                "handlers of queue %r wait on I/O inside their transaction: running them one "
-                "job per transaction, side by side (a commit-block handler avoids holding the "
-                "transaction while it waits)",
+                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
+                "runners, and running transactional ones one job per transaction, side by side "
+                "(a commit-block handler avoids holding a transaction while it waits)",
                 queue_name,
+                AWAITING_S * 1000,
             )
 
     def _count(self, kind: str, job: Job, error: str | None) -> None:
@@ -508,7 +515,6 @@ class Worker:
                 async with self.store.transaction() as tx:
                     started = time.perf_counter()
                     await self._timed(route.handler(job, tx), job, started)
-                    self._note(job.queue, started)
                     if not await self.queue.ack(job, tx=tx):
                         raise LeaseLostError(job.id)
                 self.processed += 1
@@ -631,7 +637,7 @@ class Worker:
             self._emit("lease_lost", batch[0].queue, len(batch) - acked)
 
     async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
-        """Await one handler call and report its duration to `on_event`."""
+        """Await one handler call, note a slow one, and report its duration to `on_event`."""
         error: str | None = None
         try:
             return await call
@@ -639,6 +645,7 @@ class Worker:
             error = type(exc).__name__
             raise
         finally:
+            self._note(job.queue, started)
             if self.on_event is not None:
                 elapsed = time.perf_counter() - started
                 try:
