@@ -170,7 +170,9 @@ async def test_only_what_can_start_is_claimed(store: Store, clock: FakeClock) ->
     @worker.handler("q", transactional=False)
     async def handle(job: Job) -> None:
         ran.append((job.payload["i"], job.receives))
-        clock.advance(11)  # a slow handler: a buffered second job's lease would be gone
+        # A slow handler (6 s of a 10 s lease): a second job claimed with the first would
+        # start with 4 s of its lease left and lose it before its own run ends.
+        clock.advance(6)
 
     await queue.enqueue_many("q", [{"i": 0}, {"i": 1}])
     await worker.run_until_idle()
