@@ -14,7 +14,7 @@ from seawall.jobs.model import (
     RetryLater,
 )
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
-from seawall.jobs.worker import Worker, WorkerEvent, run_retention
+from seawall.jobs.worker import RunSummary, Worker, WorkerEvent, run_retention
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -28,6 +28,7 @@ __all__ = [
     "Queue",
     "QueueStats",
     "RetryLater",
+    "RunSummary",
     "Worker",
     "WorkerEvent",
     "run_retention",

@@ -45,7 +45,7 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
-__all__ = ["Cleanup", "Handler", "Worker", "WorkerEvent", "run_retention"]
+__all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
@@ -69,6 +69,36 @@ class WorkerEvent:
     job_id: str | None = None
     error: str | None = None
     duration_s: float | None = None
+
+
+class RunSummary(int):
+    """What `Worker.run_until_idle` did: an int (jobs processed) with every other outcome."""
+
+    processed: int
+    retried: int
+    failed: int
+    dead_lettered: int
+    lease_lost: int
+
+    def __new__(
+        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
+    ) -> RunSummary:
+        summary = super().__new__(cls, processed)
+        summary.processed = processed
+        summary.retried = retried
+        summary.failed = failed
+        summary.dead_lettered = dead_lettered
+        summary.lease_lost = lease_lost
+        return summary
+
+    def __repr__(self) -> str:
+        return (
+            f"RunSummary(processed={self.processed}, retried={self.retried}, "
+            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
+            f"lease_lost={self.lease_lost})"
+        )
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +252,19 @@ class Worker:
         """Process jobs until `stop` is set or `request_stop` is called."""
         await self._serve(stop, until_idle=False)
 
-    async def run_until_idle(self) -> int:
-        """Process until no ready job remains (delayed ones are left); return jobs processed."""
-        before = self.processed
+    async def run_until_idle(self) -> RunSummary:
+        """Process until no ready job remains (delayed ones are left); return what it did.
+
+        The summary is an int (the jobs processed, as before) carrying the other outcomes:
+        `retried`, `failed`, `dead_lettered` and `lease_lost`.
+        """
+        before = self._tally()
         await self._serve(None, until_idle=True)
-        return self.processed - before
+        after = self._tally()
+        return RunSummary(*(a - b for a, b in zip(after, before, strict=True)))
+
+    def _tally(self) -> tuple[int, int, int, int, int]:
+        return (self.processed, self.retried, self.failed, self.dead_lettered, self.lease_lost)
 
     async def _serve(self, stop: asyncio.Event | None, *, until_idle: bool) -> None:
         names = self._queue_names()
