@@ -112,3 +112,19 @@ async def test_commit_block_handlers_take_one_job_at_a_time(store: Store) -> Non
 
     with pytest.raises(JobError):
         Worker(store).register("x", handle, commit_block=True, batch=True)
+
+
+async def test_run_until_idle_says_what_it_did(store: Store) -> None:
+    queue = Queue(store, default_max_receives=1)
+    worker = Worker(store, queue=queue, backoff=Constant(0.0))
+
+    @worker.handler("mixed", transactional=False)
+    async def handle(job: object) -> None:
+        if getattr(job, "payload", {}).get("n", 0) < 3:
+            raise ValueError("undeliverable")
+
+    await queue.enqueue_many("mixed", [{"n": n} for n in range(5)])
+    summary = await worker.run_until_idle()
+    assert summary == 2, "the int is the jobs processed, as before"
+    assert (summary.processed, summary.dead_lettered, summary.failed) == (2, 3, 0)
+    assert "dead_lettered=3" in repr(summary)

@@ -138,6 +138,7 @@ SURFACE: dict[str, set[str]] = {
         "Queue",
         "QueueStats",
         "RetryLater",
+        "RunSummary",
         "Worker",
         "WorkerEvent",
         "run_retention",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     )
     from seawall.jobs.queue import NOTIFY_CHANNEL as NOTIFY_CHANNEL
     from seawall.jobs.queue import Queue
-    from seawall.jobs.worker import Worker, WorkerEvent, run_retention
+    from seawall.jobs.worker import RunSummary, Worker, WorkerEvent, run_retention
 
 __all__ = [
     "BatchResult",
@@ -34,6 +34,7 @@ __all__ = [
     "Queue",
     "QueueStats",
     "RetryLater",
+    "RunSummary",
     "Worker",
     "WorkerEvent",
     "run_retention",
@@ -51,6 +52,7 @@ _HOMES = {
     "RetryLater": "seawall.jobs.model",
     "NOTIFY_CHANNEL": "seawall.jobs.queue",
     "Queue": "seawall.jobs.queue",
+    "RunSummary": "seawall.jobs.worker",
     "Worker": "seawall.jobs.worker",
     "WorkerEvent": "seawall.jobs.worker",
     "run_retention": "seawall.jobs.worker",

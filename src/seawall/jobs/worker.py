@@ -45,7 +45,7 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
-__all__ = ["Cleanup", "Handler", "Worker", "WorkerEvent", "run_retention"]
+__all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
@@ -69,6 +69,36 @@ class WorkerEvent:
     job_id: str | None = None
     error: str | None = None
     duration_s: float | None = None
+
+
+class RunSummary(int):
+    """What `Worker.run_until_idle` did: an int (jobs processed) with every other outcome."""
+
+    processed: int
+    retried: int
+    failed: int
+    dead_lettered: int
+    lease_lost: int
+
+    def __new__(
+        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
+    ) -> RunSummary:
+        summary = super().__new__(cls, processed)
+        summary.processed = processed
+        summary.retried = retried
+        summary.failed = failed
+        summary.dead_lettered = dead_lettered
+        summary.lease_lost = lease_lost
+        return summary
+
+    def __repr__(self) -> str:
+        return (
+            f"RunSummary(processed={self.processed}, retried={self.retried}, "
+            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
+            f"lease_lost={self.lease_lost})"
+        )
+
+    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +172,10 @@ class Worker:
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
+        self._quick: dict[str, int] = {}
+        """Consecutive handler runs per queue that took less than AWAITING_S: a queue with
+        `concurrency` of them in a row gets a buffer of claimed jobs (each starts within
+        milliseconds); until then, and after any slow run, jobs are claimed for free runners."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
         are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
@@ -218,11 +252,19 @@ class Worker:
         """Process jobs until `stop` is set or `request_stop` is called."""
         await self._serve(stop, until_idle=False)
 
-    async def run_until_idle(self) -> int:
-        """Process until no ready job remains (delayed ones are left); return jobs processed."""
-        before = self.processed
+    async def run_until_idle(self) -> RunSummary:
+        """Process until no ready job remains (delayed ones are left); return what it did.
+
+        The summary is an int (the jobs processed, as before) carrying the other outcomes:
+        `retried`, `failed`, `dead_lettered` and `lease_lost`.
+        """
+        before = self._tally()
         await self._serve(None, until_idle=True)
-        return self.processed - before
+        after = self._tally()
+        return RunSummary(*(a - b for a, b in zip(after, before, strict=True)))
+
+    def _tally(self) -> tuple[int, int, int, int, int]:
+        return (self.processed, self.retried, self.failed, self.dead_lettered, self.lease_lost)
 
     async def _serve(self, stop: asyncio.Event | None, *, until_idle: bool) -> None:
         names = self._queue_names()
@@ -277,10 +319,17 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        capacity = self.concurrency + self.batch_size
-        low_water = max(1, self.batch_size // 2)
+        # Every claim counts as a receive, so a job must not wait long in this process's
+        # buffer, where a crash would use up one of its attempts with no handler running it
+        # (a crash loop would dead-letter untried work). Jobs are claimed only for free runners
+        # until a queue's handlers proved quick (see `_quick`); quick queues keep a batch
+        # buffered, each job starting within milliseconds (batches are what makes them fast).
+        full = self.concurrency + self.batch_size
         empty_rounds = 0
         while not self._stop_requested.is_set():
+            quick = any(self._quick.get(name, 0) >= self.concurrency for name in names)
+            capacity = full if quick else self.concurrency
+            low_water = max(1, self.batch_size // 2) if quick else max(1, self.concurrency // 8)
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -289,7 +338,8 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                limit = min(self.batch_size, capacity - self._buffered_jobs - self._running_jobs)
+                cap = full if self._quick.get(name, 0) >= self.concurrency else self.concurrency
+                limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
                 claimed += await self._claim(name, limit)
@@ -445,7 +495,6 @@ class Worker:
                     started = time.perf_counter()
                     try:
                         await self._timed(route.handler(job, scoped), job, started)
-                        self._note(job.queue, started)
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
@@ -476,14 +525,21 @@ class Worker:
             self._count(kind, job, reason)
 
     def _note(self, queue_name: str, started: float) -> None:
-        """Stop grouping a queue whose transactional handler just waited AWAITING_S or more."""
-        if time.perf_counter() - started >= AWAITING_S and queue_name not in self._awaiting:
+        """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
+        its jobs are then claimed only for free runners and its transactional jobs stop being
+        grouped."""
+        if time.perf_counter() - started < AWAITING_S:
+            self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            return
+        self._quick[queue_name] = 0
+        if queue_name not in self._awaiting:
             self._awaiting.add(queue_name)
             log.info(
-                "handlers of queue %r wait on I/O inside their transaction: running them one "
-                "job per transaction, side by side (a commit-block handler avoids holding the "
-                "transaction while it waits)",
+                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
+                "runners, and running transactional ones one job per transaction, side by side "
+                "(a commit-block handler avoids holding a transaction while it waits)",
                 queue_name,
+                AWAITING_S * 1000,
             )
 
     def _count(self, kind: str, job: Job, error: str | None) -> None:
@@ -505,7 +561,6 @@ class Worker:
                 async with self.store.transaction() as tx:
                     started = time.perf_counter()
                     await self._timed(route.handler(job, tx), job, started)
-                    self._note(job.queue, started)
                     if not await self.queue.ack(job, tx=tx):
                         raise LeaseLostError(job.id)
                 self.processed += 1
@@ -628,7 +683,7 @@ class Worker:
             self._emit("lease_lost", batch[0].queue, len(batch) - acked)
 
     async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
-        """Await one handler call and report its duration to `on_event`."""
+        """Await one handler call, note a slow one, and report its duration to `on_event`."""
         error: str | None = None
         try:
             return await call
@@ -636,6 +691,7 @@ class Worker:
             error = type(exc).__name__
             raise
         finally:
+            self._note(job.queue, started)
             if self.on_event is not None:
                 elapsed = time.perf_counter() - started
                 try:
