@@ -1,7 +1,8 @@
 """The payment demo (`seawall demo`) and the policies tour (`seawall demo --policies`).
 
 It runs the library end to end; nothing in the library imports it. Modules: `run` (the
-orchestration and its invariants), `runtime` (the seawall side: store, queues, webhooks, worker),
+orchestration and its invariants), `options` (what a run depends on), `processes` (uvicorn,
+worker subprocesses, log routing), `runtime` (the seawall side: store, queues, webhooks, worker),
 `worker` (the same worker as a process the demo can SIGKILL), `report` (the summary), and
 `policies` (the resilience policies on a flaky function and a fake clock).
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from seawall.demo.options import DemoError, DemoOptions
     from seawall.demo.policies import run_resilience_demo
-    from seawall.demo.run import DemoError, DemoOptions, main, run_demo
+    from seawall.demo.run import main, run_demo
 
 __all__ = ["DemoError", "DemoOptions", "main", "run_demo", "run_resilience_demo"]
 
 _HOMES = {
-    "DemoError": "seawall.demo.run",
-    "DemoOptions": "seawall.demo.run",
+    "DemoError": "seawall.demo.options",
+    "DemoOptions": "seawall.demo.options",
     "main": "seawall.demo.run",
     "run_demo": "seawall.demo.run",
     "run_resilience_demo": "seawall.demo.policies",
