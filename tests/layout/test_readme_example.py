@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import seawall
 from seawall.webhooks.schemes import get_scheme
 
@@ -126,3 +128,24 @@ def test_a_handlers_module_that_cannot_be_imported_is_reported_with_what_to_do(
         assert "webhooks[0] (payment-provider).handlers: cannot import 'nope.hooks'" in output
         assert str(project) in output and "install it, or fix the name" in output
         assert "Traceback" not in output
+
+
+def test_handlers_beside_a_config_in_another_folder_import_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seawall.config import load_config
+    from seawall.service.settings import import_handlers
+
+    project = tmp_path / "deploy"
+    (project / "hooks_pkg_beside").mkdir(parents=True)
+    (project / "hooks_pkg_beside" / "handlers.py").write_text("LOADED = True\n")
+    config = readme_block("toml", "# seawall.toml").replace(
+        "myapp.webhook_handlers", "hooks_pkg_beside.handlers"
+    )
+    (project / "seawall.toml").write_text(config)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    import_handlers(load_config(project / "seawall.toml"), project / "seawall.toml")
+    assert sys.modules["hooks_pkg_beside.handlers"].LOADED is True
