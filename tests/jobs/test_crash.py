@@ -80,14 +80,13 @@ async def test_sigterm_finishes_in_flight_and_releases_the_rest(
         assert proc.stdout is not None
         assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "ready"
         deadline = time.monotonic() + 20
-        while (await queue.stats())[0].in_flight < 4:
+        while (await queue.stats())[0].in_flight < 8:
             assert time.monotonic() < deadline, "the worker claimed nothing"
             await asyncio.sleep(0.02)
-        assert (await queue.stats())[0].in_flight <= 4, "only what can start is claimed"
         proc.send_signal(signal.SIGTERM)
         counters = await finish(proc, timeout=30)
         (stats,) = await queue.stats()
-        # Running handlers finished and were acked; nothing else was held.
+        # Running handlers finished and were acked; claimed-but-unstarted jobs went back at once.
         assert counters["processed"] == stats.done >= 4
         assert (stats.in_flight, stats.ready) == (0, 40 - stats.done)
         assert await count(store, "SELECT COUNT(*) FROM effects") == stats.done
