@@ -94,7 +94,7 @@ def test_openapi_lists_each_webhook_with_its_scheme_headers_and_the_probes(
     assert {"200", "400", "413", "503"} <= set(guide["responses"])
 
 
-def test_schemathesis_finds_the_document_true(service_url: str) -> None:
+def test_schemathesis_finds_the_document_true(service_url: str, tmp_path: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     if cli is None:
         pytest.skip("schemathesis is not installed (the dev extra)")
@@ -114,6 +114,7 @@ def test_schemathesis_finds_the_document_true(service_url: str) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,  # its cache stays out of the checkout
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
