@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seawall.http import ApiClient
+from seawall.http import ApiClient, ServerError
 from seawall.http.policy import default_breaker
 from seawall.resilience import CircuitBreaker, CircuitOpenError, CircuitState, gather_settled
 from seawall.testing import FakeClock, FakeProvider, FaultPlan, RouteFaults
@@ -86,3 +86,16 @@ def test_a_partly_failing_dependency_does_not_flap_it(failure_rate: float) -> No
             breaker.on_success(ticket)
         clock.advance(0.01)
     assert breaker.state is CircuitState.CLOSED
+
+
+async def test_a_post_without_a_key_says_why_it_was_not_retried() -> None:
+    plan = FaultPlan(seed=1, routes={PAY: RouteFaults(status_503=1.0, retry_after_s=0)})
+    async with FakeProvider(plan) as provider, ApiClient(provider.url, clock=FakeClock()) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.post_json("/v1/payments", charge(1))
+        keyed = await gather_settled(
+            client.post_json("/v1/payments", charge(2), idempotency_key="o2-charge")
+        )
+    assert caught.value.attempts == 1
+    assert "not retried: a POST without an Idempotency-Key" in str(caught.value)
+    assert "not retried" not in str(keyed.errors[0])

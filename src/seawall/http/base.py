@@ -296,6 +296,11 @@ class ClientBase:
         if isinstance(exc, ApiError):
             exc.attempts = call.attempts
             exc.elapsed = elapsed
+            if exc.transient and call.key is None and call.method in UNSAFE_METHODS:
+                exc.message += (
+                    f" (not retried: a {call.method} without an Idempotency-Key could apply "
+                    "twice; pass idempotency_key= to make it safe to retry)"
+                )
         elif isinstance(exc, DeadlineExceeded) and not isinstance(exc, RetryAfterTooLong):
             cause = exc.__cause__
             timeout = ApiDeadlineExceeded(
