@@ -118,6 +118,8 @@ class LoggingConfig(_Model):
 
     level: str = "INFO"
     format: Literal["json", "text"] = "json"
+    stream: Literal["stdout", "stderr"] = "stdout"
+    """Where log lines go: stdout (containers and Lambda collect it) or stderr."""
 
 
 class SeawallConfig(_Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,11 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
     from seawall.service.assemble import build_service
 
     config = require_config(config_path)
-    configure_logging(config.logging.level, config.logging.format)
+    configure_logging(
+        config.logging.level,
+        config.logging.format,
+        stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
+    )
     import_handlers(config, config_path)
     with_store(config.store.url, _preflight(config))  # store down: one message, exit 3
     app = build_service(config, with_worker=not no_worker)
@@ -98,7 +103,11 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
     from seawall.webhooks import Webhooks
 
     config = require_config(config_path)
-    configure_logging(config.logging.level, config.logging.format)
+    configure_logging(
+        config.logging.level,
+        config.logging.format,
+        stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
+    )
     import_handlers(config, config_path)
 
     async def action(store: Store) -> None:

@@ -43,6 +43,7 @@ from seawall.jobs.backoff import Backoff, default_backoff
 from seawall.jobs.commit import JobRun
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
+from seawall.observability.logging import reset_context, set_context
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
@@ -496,6 +497,7 @@ class Worker:
                         await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
+                    _log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
                     if job.receives >= job.max_receives:
                         kind = "dead_lettered"
@@ -624,7 +626,9 @@ class Worker:
             return
         if not changed:
             self._count("lease_lost", job, error)
-        elif job.receives >= job.max_receives:
+            return
+        _log_failure(job, delay, error, tb, retried)
+        if job.receives >= job.max_receives:
             self._count("dead_lettered", job, error)
         else:
             self._count("retried" if retried else "failed", job, error)
@@ -668,12 +672,16 @@ class Worker:
     async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
         """Await one handler call, note a slow one, and report its duration to `on_event`."""
         error: str | None = None
+        # Every line a handler logs names its job (and, for webhooks, processing adds the
+        # source and event id).
+        token = set_context({"job_id": job.id, "queue": job.queue})
         try:
             return await call
         except BaseException as exc:
             error = type(exc).__name__
             raise
         finally:
+            reset_context(token)
             self._note(job.queue, started)
             if self.on_event is not None:
                 elapsed = time.perf_counter() - started
@@ -696,6 +704,46 @@ class Worker:
             self.on_event(WorkerEvent(kind, queue, count, job_id, error))
         except Exception:
             log.exception("on_event callback failed")
+
+
+def _log_failure(job: Job, delay: float, error: str | None, tb: str | None, retried: bool) -> None:
+    """One line per failed try: queue, job and event id, attempt n of max, when it runs again,
+    the error's first line; the traceback follows at DEBUG (it is also in the job's errors)."""
+    summary = (error or "no reason given").splitlines()[0] if error else "no reason given"
+    fields = {
+        "job_id": job.id,
+        "queue": job.queue,
+        "event_id": job.payload.get("event_id"),
+        "source": job.payload.get("source"),
+        "attempt": job.receives,
+        "max_attempts": job.max_receives,
+    }
+    if job.receives >= job.max_receives:
+        log.warning(
+            "job %s (queue %s) failed on its last attempt (%d of %d) and went to the "
+            "dead-letter queue: %s",
+            job.id,
+            job.queue,
+            job.receives,
+            job.max_receives,
+            summary,
+            extra=fields,
+        )
+    else:
+        log.log(
+            logging.INFO if retried else logging.WARNING,
+            "job %s (queue %s) %s (attempt %d of %d); it runs again in %.1f s: %s",
+            job.id,
+            job.queue,
+            "asked to retry later" if retried else "failed",
+            job.receives,
+            job.max_receives,
+            delay,
+            summary,
+            extra={**fields, "retry_in_s": round(delay, 3)},
+        )
+    if tb and log.isEnabledFor(logging.DEBUG):
+        log.debug("traceback of job %s:\n%s", job.id, tb, extra=fields)
 
 
 class _SavepointTx:
