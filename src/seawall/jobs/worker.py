@@ -173,6 +173,11 @@ class Worker:
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
+        self._quick: dict[str, int] = {}
+        """Consecutive handler runs per queue that took less than AWAITING_S. A queue with
+        `concurrency` of them in a row gets a buffer of claimed jobs (each starts within
+        milliseconds); until then, and after any slow run, its jobs are claimed only for free
+        runners."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
         are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
@@ -316,10 +321,17 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        capacity = self.concurrency + self.batch_size
-        low_water = max(1, self.batch_size // 2)
+        # Every claim counts as a receive, so a job must not wait long in this process's
+        # buffer, where a crash would use up one of its attempts with no handler running it
+        # (a crash loop would dead-letter untried work). Jobs are claimed only for free runners
+        # until a queue's handlers proved quick (see `_quick`); quick queues keep a batch
+        # buffered, each job starting within milliseconds (batches are what makes them fast).
+        full = self.concurrency + self.batch_size
         empty_rounds = 0
         while not self._stop_requested.is_set():
+            quick = any(self._is_quick(name) for name in names)
+            capacity = full if quick else self.concurrency
+            low_water = max(1, self.batch_size // 2) if quick else 1
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -328,7 +340,8 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                limit = min(self.batch_size, capacity - self._buffered_jobs - self._running_jobs)
+                cap = full if self._is_quick(name) else self.concurrency
+                limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
                 claimed += await self._claim(name, limit)
@@ -514,15 +527,23 @@ class Worker:
         for kind, job, reason in outcomes:
             self._count(kind, job, reason)
 
+    def _is_quick(self, queue_name: str) -> bool:
+        return self._quick.get(queue_name, 0) >= self.concurrency
+
     def _note(self, queue_name: str, started: float) -> None:
-        """Mark a queue whose handler just took AWAITING_S or more: its transactional jobs
-        stop being grouped, so they run side by side (on PostgreSQL)."""
-        if time.perf_counter() - started >= AWAITING_S and queue_name not in self._awaiting:
+        """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
+        its jobs are then claimed only for free runners, and its transactional jobs stop being
+        grouped (so they run side by side on PostgreSQL)."""
+        if time.perf_counter() - started < AWAITING_S:
+            self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            return
+        self._quick[queue_name] = 0
+        if queue_name not in self._awaiting:
             self._awaiting.add(queue_name)
             log.info(
-                "handlers of queue %r take %.0f ms or more: running transactional ones one job "
-                "per transaction, side by side (a commit-block handler avoids holding a "
-                "transaction while it waits)",
+                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
+                "runners and running transactional ones one job per transaction, side by side "
+                "(a commit-block handler avoids holding a transaction while it waits)",
                 queue_name,
                 AWAITING_S * 1000,
             )
