@@ -11,6 +11,7 @@ from seawall.jobs.model import (
     LeaseLostError,
     QueueStats,
     RetryLater,
+    RunSummary,
 )
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.jobs.worker import Worker, WorkerEvent, run_retention
@@ -26,6 +27,7 @@ __all__ = [
     "Queue",
     "QueueStats",
     "RetryLater",
+    "RunSummary",
     "Worker",
     "WorkerEvent",
     "run_retention",

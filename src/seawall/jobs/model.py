@@ -47,6 +47,10 @@ class RetryLater(Exception):
         self.reason = reason
 
 
+LAST_RECEIVE_SQL = "receives >= max_receives"
+"""The SQL twin of `Job.is_last_receive`, for statements that decide on the row itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One claimed or inspected job. `lease_token` guards ack, nack and extend."""
@@ -64,6 +68,11 @@ class Job:
     state: str = "pending"
     dedup_key: str | None = None
     finished_at: float | None = None
+
+    @property
+    def is_last_receive(self) -> bool:
+        """True when a failure of this receive dead-letters the job (the one home of that rule)."""
+        return self.receives >= self.max_receives
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +110,32 @@ class BatchResult:
 
     failed_ids: frozenset[str] | set[str] | list[str] = frozenset()
     errors: dict[str, str] = field(default_factory=dict)
+
+
+class RunSummary(int):
+    """What `Worker.run_until_idle` did; its int value is the number of jobs processed."""
+
+    processed: int
+    retried: int
+    failed: int
+    dead_lettered: int
+    lease_lost: int
+
+    def __new__(
+        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
+    ) -> RunSummary:
+        """Build a summary from the counts of one run."""
+        summary = super().__new__(cls, processed)
+        summary.processed = processed
+        summary.retried = retried
+        summary.failed = failed
+        summary.dead_lettered = dead_lettered
+        summary.lease_lost = lease_lost
+        return summary
+
+    def __repr__(self) -> str:
+        return (
+            f"RunSummary(processed={self.processed}, retried={self.retried}, "
+            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
+            f"lease_lost={self.lease_lost})"
+        )

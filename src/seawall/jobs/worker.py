@@ -29,8 +29,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seawall.clock import Clock
-from seawall.jobs.backoff import Backoff, default_backoff
-from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
+from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
+from seawall.jobs.model import (
+    BatchResult,
+    InvalidJobError,
+    Job,
+    LeaseLostError,
+    RetryLater,
+    RunSummary,
+)
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
@@ -182,11 +189,15 @@ class Worker:
         """Process jobs until `stop` is set or `request_stop` is called."""
         await self._serve(stop, until_idle=False)
 
-    async def run_until_idle(self) -> int:
-        """Process until no ready job remains (delayed ones are left); return jobs processed."""
-        before = self.processed
+    async def run_until_idle(self) -> RunSummary:
+        """Process until no ready job remains (delayed ones are left); return what was done."""
+        before = self._tallies()
         await self._serve(None, until_idle=True)
-        return self.processed - before
+        after = self._tallies()
+        return RunSummary(*(b - a for a, b in zip(before, after, strict=True)))
+
+    def _tallies(self) -> tuple[int, int, int, int, int]:
+        return (self.processed, self.retried, self.failed, self.dead_lettered, self.lease_lost)
 
     async def _serve(self, stop: asyncio.Event | None, *, until_idle: bool) -> None:
         names = self._queue_names()
@@ -407,7 +418,7 @@ class Worker:
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
-                        delay = self.backoff.delay(max(1, job.receives), 0.0)
+                        delay = retry_delay(self.backoff, job)
                         message = f"{type(exc).__name__}: {exc}"
                         failure = (delay, message, traceback.format_exc(), False)
                     else:
@@ -418,7 +429,7 @@ class Worker:
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     kind = "retried" if retried else "failed"
-                    if job.receives >= job.max_receives:
+                    if job.is_last_receive:
                         kind = "dead_lettered"
                     outcomes.append((kind, job, reason))
                 if await self.queue.ack_many(done, tx=tx) != len(done):
@@ -465,7 +476,7 @@ class Worker:
         except RetryLater as retry:
             await self._nack(job, retry.delay, retry.reason, None, retried=True)
         except Exception as exc:
-            delay = self.backoff.delay(max(1, job.receives), 0.0)
+            delay = retry_delay(self.backoff, job)
             await self._nack(job, delay, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
     async def _run_batch(self, route: _Route, name: str, jobs: list[Job]) -> None:
@@ -496,13 +507,13 @@ class Worker:
         except Exception as exc:
             tb = traceback.format_exc()
             for job in jobs:
-                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                delay = retry_delay(self.backoff, job)
                 await self._nack(job, delay, f"{type(exc).__name__}: {exc}", tb)
             return
         errors = result.errors if isinstance(result, BatchResult) else {}
         for job in jobs:
             if job.id in failed:
-                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                delay = retry_delay(self.backoff, job)
                 await self._nack(job, delay, errors.get(job.id, "reported failed by batch"), None)
 
     async def _nack(
@@ -517,7 +528,7 @@ class Worker:
             return
         if not changed:
             self._count("lease_lost", job, error)
-        elif job.receives >= job.max_receives:
+        elif job.is_last_receive:
             self._count("dead_lettered", job, error)
         else:
             self._count("retried" if retried else "failed", job, error)
