@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from seawall.jobs import Job, Queue, RunSummary, Worker
+from seawall.jobs import Job, Queue, Worker
 from seawall.jobs.backoff import job_backoff, retry_delay
 from seawall.jobs.model import LAST_RECEIVE_SQL
+from seawall.jobs.worker import RunSummary
 from seawall.resilience import Constant
 from seawall.store import Store, Tx
 

@@ -110,32 +110,3 @@ class BatchResult:
 
     failed_ids: frozenset[str] | set[str] | list[str] = frozenset()
     errors: dict[str, str] = field(default_factory=dict)
-
-
-class RunSummary(int):
-    """What `Worker.run_until_idle` did; its int value is the number of jobs processed."""
-
-    processed: int
-    retried: int
-    failed: int
-    dead_lettered: int
-    lease_lost: int
-
-    def __new__(
-        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
-    ) -> RunSummary:
-        """Build a summary from the counts of one run."""
-        summary = super().__new__(cls, processed)
-        summary.processed = processed
-        summary.retried = retried
-        summary.failed = failed
-        summary.dead_lettered = dead_lettered
-        summary.lease_lost = lease_lost
-        return summary
-
-    def __repr__(self) -> str:
-        return (
-            f"RunSummary(processed={self.processed}, retried={self.retried}, "
-            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
-            f"lease_lost={self.lease_lost})"
-        )
