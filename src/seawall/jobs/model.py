@@ -47,6 +47,10 @@ class RetryLater(Exception):
         self.reason = reason
 
 
+LAST_RECEIVE_SQL = "receives >= max_receives"
+"""The SQL twin of `Job.is_last_receive`, for statements that decide on the row itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One claimed or inspected job. `lease_token` guards ack, nack and extend."""
@@ -64,6 +68,11 @@ class Job:
     state: str = "pending"
     dedup_key: str | None = None
     finished_at: float | None = None
+
+    @property
+    def is_last_receive(self) -> bool:
+        """True when a failure of this receive dead-letters the job (the one home of that rule)."""
+        return self.receives >= self.max_receives
 
 
 @dataclass(frozen=True, slots=True)

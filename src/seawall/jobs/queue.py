@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.jobs.model import DeadLetter, InvalidJobError, Job, QueueStats
+from seawall.jobs.model import LAST_RECEIVE_SQL, DeadLetter, InvalidJobError, Job, QueueStats
 from seawall.store.base import Row, Store, Tx
 
 __all__ = ["NOTIFY_CHANNEL", "Queue"]
@@ -55,12 +55,12 @@ _DEDUP_UPSERT = (
     "expires_at = excluded.expires_at WHERE seawall_job_dedup.expires_at <= ? RETURNING job_id"
 )
 _CLAIM_SET = (
-    "receives = CASE WHEN receives >= max_receives THEN receives ELSE receives + 1 END, "
-    "state = CASE WHEN receives >= max_receives THEN 2 ELSE 0 END, "
-    "lease_token = CASE WHEN receives >= max_receives THEN NULL ELSE ? END, "
-    "visible_at = CASE WHEN receives >= max_receives THEN visible_at ELSE ? END, "
-    "finished_at = CASE WHEN receives >= max_receives THEN ? ELSE finished_at END, "
-    "dead_reason = CASE WHEN receives >= max_receives THEN ? ELSE dead_reason END "
+    "receives = CASE WHEN " + LAST_RECEIVE_SQL + " THEN receives ELSE receives + 1 END, "
+    "state = CASE WHEN " + LAST_RECEIVE_SQL + " THEN 2 ELSE 0 END, "
+    "lease_token = CASE WHEN " + LAST_RECEIVE_SQL + " THEN NULL ELSE ? END, "
+    "visible_at = CASE WHEN " + LAST_RECEIVE_SQL + " THEN visible_at ELSE ? END, "
+    "finished_at = CASE WHEN " + LAST_RECEIVE_SQL + " THEN ? ELSE finished_at END, "
+    "dead_reason = CASE WHEN " + LAST_RECEIVE_SQL + " THEN ? ELSE dead_reason END "
 )
 _CLAIM_PICK = (
     "SELECT id{alias} FROM seawall_jobs WHERE queue = ? AND state = 0 AND visible_at <= ? "
@@ -516,7 +516,7 @@ class Queue:
         errors = job.errors
         if error is not None or tb is not None:
             errors = ([*errors, error_record(now, error, tb)])[-self.max_errors :]
-        dead = job.receives >= job.max_receives
+        dead = job.is_last_receive
         params = (
             _DEAD if dead else _PENDING,
             job.visible_at if dead else now + delay,

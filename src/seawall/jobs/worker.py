@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seawall.clock import Clock
-from seawall.jobs.backoff import Backoff, default_backoff
+from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
 from seawall.jobs.commit import JobRun
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
@@ -500,7 +500,7 @@ class Worker:
                     except RetryLater as retry:
                         failure = (retry.delay, retry.reason, None, True)
                     except Exception as exc:
-                        delay = self.backoff.delay(max(1, job.receives), 0.0)
+                        delay = retry_delay(self.backoff, job)
                         message = f"{type(exc).__name__}: {exc}"
                         failure = (delay, message, traceback.format_exc(), False)
                     else:
@@ -512,7 +512,7 @@ class Worker:
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     _log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
-                    if job.receives >= job.max_receives:
+                    if job.is_last_receive:
                         kind = "dead_lettered"
                     outcomes.append((kind, job, reason))
                 if await self.queue.ack_many(done, tx=tx) != len(done):
@@ -595,7 +595,7 @@ class Worker:
         except RetryLater as retry:
             await self._nack(job, retry.delay, retry.reason, None, retried=True)
         except Exception as exc:
-            delay = self.backoff.delay(max(1, job.receives), 0.0)
+            delay = retry_delay(self.backoff, job)
             await self._nack(job, delay, f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
     async def _run_batch(self, route: _Route, name: str, jobs: list[Job]) -> None:
@@ -626,13 +626,13 @@ class Worker:
         except Exception as exc:
             tb = traceback.format_exc()
             for job in jobs:
-                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                delay = retry_delay(self.backoff, job)
                 await self._nack(job, delay, f"{type(exc).__name__}: {exc}", tb)
             return
         errors = result.errors if isinstance(result, BatchResult) else {}
         for job in jobs:
             if job.id in failed:
-                delay = self.backoff.delay(max(1, job.receives), 0.0)
+                delay = retry_delay(self.backoff, job)
                 await self._nack(job, delay, errors.get(job.id, "reported failed by batch"), None)
 
     async def _nack(
@@ -649,7 +649,7 @@ class Worker:
             self._count("lease_lost", job, error)
             return
         _log_failure(job, delay, error, tb, retried)
-        if job.receives >= job.max_receives:
+        if job.is_last_receive:
             self._count("dead_lettered", job, error)
         else:
             self._count("retried" if retried else "failed", job, error)
@@ -739,7 +739,7 @@ def _log_failure(job: Job, delay: float, error: str | None, tb: str | None, retr
         "attempt": job.receives,
         "max_attempts": job.max_receives,
     }
-    if job.receives >= job.max_receives:
+    if job.is_last_receive:
         log.warning(
             "job %s (queue %s) failed on its last attempt (%d of %d) and went to the "
             "dead-letter queue: %s",

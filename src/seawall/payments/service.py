@@ -27,6 +27,7 @@ from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.commands import CommandModel, CommandService, InvokeContext, get_user_context
 from seawall.http import ApiClient
 from seawall.jobs import Job, Queue, RetryLater
+from seawall.jobs.backoff import job_backoff, retry_delay
 from seawall.payments import gateway
 from seawall.payments.gateway import CallOutcome, GatewayStats
 from seawall.payments.models import (
@@ -142,6 +143,7 @@ class PaymentGatewayService:
         self.max_receives = max_receives
         self.retry_delay_s = retry_delay_s
         self.retry_delay_cap_s = retry_delay_cap_s
+        self.backoff = job_backoff(retry_delay_s, retry_delay_cap_s)
 
     async def aclose(self) -> None:
         """Close the gateway client if this service built it."""
@@ -296,9 +298,7 @@ class PaymentGatewayService:
         worker.register(REFUND_QUEUE, self.handle_refund_job, transactional=False)
 
     def _backoff(self, job: Job, hint: float | None) -> float:
-        exponent = max(0, job.receives - 1)
-        delay: float = min(self.retry_delay_cap_s, self.retry_delay_s * 2.0**exponent)
-        return max(delay, float(hint or 0.0))
+        return retry_delay(self.backoff, job, hint)
 
     async def handle_charge_job(self, job: Job) -> None:
         """Charge with the order's key; retry later while the outcome is unknown."""
@@ -306,7 +306,7 @@ class PaymentGatewayService:
         tenant = str(job.payload["tenant"])
         outcome = await gateway.charge(self.client, request, tenant)
         self.stats.count(outcome)
-        last = job.receives >= job.max_receives
+        last = job.is_last_receive
         if not outcome.settled and not last:
             raise RetryLater(self._backoff(job, outcome.retry_after), outcome.message)
         submitted = float(job.payload.get("submitted_at") or 0.0)
@@ -341,7 +341,7 @@ class PaymentGatewayService:
             self.client, order_id, record.transaction_id, amount, reference
         )
         self.stats.count(outcome)
-        if not outcome.settled and job.receives < job.max_receives:
+        if not outcome.settled and not job.is_last_receive:
             raise RetryLater(self._backoff(job, outcome.retry_after), outcome.message)
         ctx = _context_for(tenant, job.payload, "payments.refund")
         answer = await self._record_refund(tenant, order_id, outcome, ctx)

@@ -154,7 +154,7 @@ def make_processor(
             )
             return
         except Exception as exc:
-            if job.receives < job.max_receives:
+            if not job.is_last_receive:
                 raise
             await tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
