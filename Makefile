@@ -1,4 +1,4 @@
-# seawall: `make demo` runs the main job, `make test` runs lint, types and the test suite.
+# seawall: `make demo` runs the main job, `make test` runs lint (with the import layers), types and the test suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +11,7 @@ DEV := $(VENV)/.installed-dev
 $(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[postgres]'
+	@$(BIN)/python -m pip install --quiet -e '.[service,postgres]'
 	@touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
@@ -24,6 +24,7 @@ demo: $(RUNTIME)
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(DEV)
 	$(BIN)/mypy --strict src

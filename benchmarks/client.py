@@ -239,6 +239,7 @@ class MemoryTransport:
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = None,
     ) -> RawResponse:
         """Return the canned answer."""
         return self.answer

@@ -96,8 +96,8 @@ def bare_app() -> Any:
 
 def seawall_app(store_url: str) -> Any:
     """(b) and (d): the service app with the guide's endpoint and no worker."""
-    from seawall.app import build_app
     from seawall.config import parse_config
+    from seawall.service.app import build_app
 
     config = parse_config(
         {

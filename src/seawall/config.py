@@ -99,7 +99,10 @@ class WebhookEndpointConfig(_Model):
     handlers: str | None = None
     invalid_signature_status: Literal[400, 401] = 400
     event_id_field: str = "id"
-    event_type_field: str = "type"
+    event_type_field: str | None = None
+    """None: the scheme's own fields (the guide's `event`, then `type`; `type` elsewhere)."""
+    max_header_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     scheme_options: dict[str, Any] = Field(default_factory=dict)
     max_receives: int | None = Field(default=None, ge=1)
 
@@ -115,6 +118,8 @@ class LoggingConfig(_Model):
 
     level: str = "INFO"
     format: Literal["json", "text"] = "json"
+    stream: Literal["stdout", "stderr"] = "stdout"
+    """Where log lines go: stdout (containers and Lambda collect it) or stderr."""
 
 
 class SeawallConfig(_Model):

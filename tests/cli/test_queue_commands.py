@@ -78,3 +78,34 @@ def test_dlq_purge_by_id_and_all(seeded: Seeded, invoke) -> None:  # type: ignor
     assert everything.exit_code == 0 and "purged 1 job(s)" in everything.stdout
     empty = invoke("dlq", "list", "--store", seeded.url)
     assert "the dead-letter queue is empty" in empty.stdout
+
+
+def test_dlq_list_shows_dead_webhook_events_too(seeded: Seeded, invoke) -> None:  # type: ignore[no-untyped-def]
+    """One dead-letter view: a webhook whose processing was given up on is listed with jobs."""
+    import asyncio
+
+    from seawall.store import open_store
+    from seawall.webhooks.inbox import mark_dead
+
+    async def kill_one() -> None:
+        store = open_store(seeded.url)
+        try:
+            async with store.transaction() as tx:
+                await mark_dead(
+                    tx,
+                    [("payment-provider", seeded.events[0], "job-x", 5)],
+                    "receive limit reached",
+                    1.0,
+                )
+        finally:
+            await store.close()
+
+    asyncio.run(kill_one())
+    people = invoke("dlq", "list", "--store", seeded.url)
+    assert people.exit_code == 0
+    assert f"payment-provider/{seeded.events[0]}" in people.stdout.replace("\n", "")
+    listed = json.loads(invoke("dlq", "list", "--store", seeded.url, "--json").stdout)
+    events = [d for d in listed if d.get("kind") == "webhook_event"]
+    assert [e["event_id"] for e in events] == [seeded.events[0]]
+    assert events[0]["last_error"] == "receive limit reached"
+    assert len(listed) == len(seeded.dead) + 1

@@ -45,9 +45,12 @@ def test_jobs_cleanup_people_json_and_bad_argument(aged: str, invoke) -> None:  
     }
     stats = json.loads(invoke("jobs", "stats", "--store", aged, "--json").stdout)
     assert [(s["queue"], s["done"], s["dead"]) for s in stats] == [("reports", 1, 1)]
-    for bad, message in (("-5", "not in the range"), ("nan", "finite"), ("soon", "not a valid")):
+    for bad, message in (("-5", "0 or more"), ("nan", "finite"), ("soon", "not a duration")):
         result = invoke("jobs", "cleanup", "--older-than", bad, "--store", aged)
         assert result.exit_code == 2 and message in result.stderr, result.stderr
+    for text in ("7d", "168h", "10080m", "1w"):  # a week, as people write it
+        week = invoke("jobs", "cleanup", "--older-than", text, "--store", aged, "--json")
+        assert week.exit_code == 0 and json.loads(week.stdout)["older_than_s"] == 604800.0
     missing = invoke("jobs", "cleanup", "--store", aged)
     assert missing.exit_code == 2 and "--older-than" in missing.stderr
     nowhere = invoke("jobs", "cleanup", "--older-than", "60")

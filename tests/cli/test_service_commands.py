@@ -105,10 +105,12 @@ def test_serve_answers_probes_metrics_and_dashboard(seeded: Seeded, tmp_path: Pa
         assert stats["seawall.webhooks"]["done"] == 3
     finally:
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports it
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()
-    assert b"Application shutdown complete" in err and b"Traceback" not in err
+    # Log lines go to stdout (the default stream), one JSON object each.
+    assert b"Application shutdown complete" in out and b"Traceback" not in out + err
+    assert all(json.loads(line)["ts"] for line in out.splitlines() if line.strip())
 
 
 def test_serve_with_bad_config_fails_cleanly(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ SECRET = "s3cret-for-signing"
 
 
 def _sign(invoke, body_file: Path, *args: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    result = invoke("sign", "--secret", SECRET, "--body-file", str(body_file), "--json", *args)
+    result = invoke(
+        "sign", "--secret", f"literal:{SECRET}", "--body-file", str(body_file), "--json", *args
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)["headers"]  # type: ignore[no-any-return]
 
@@ -30,7 +32,13 @@ def body_file(tmp_path: Path) -> Path:
 
 def test_sign_people_output_lists_headers(invoke, body_file: Path) -> None:  # type: ignore[no-untyped-def]
     result = invoke(
-        "sign", "--secret", SECRET, "--body-file", str(body_file), "--timestamp", "1700000000"
+        "sign",
+        "--secret",
+        f"literal:{SECRET}",
+        "--body-file",
+        str(body_file),
+        "--timestamp",
+        "1700000000",
     )
     assert result.exit_code == 0
     lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
@@ -46,7 +54,7 @@ def test_signed_headers_verify(invoke, body_file: Path, scheme: str) -> None:  #
         "--scheme",
         scheme,
         "--secret",
-        SECRET,
+        f"literal:{SECRET}",
         "--body-file",
         str(body_file),
         *_h(headers),
@@ -59,9 +67,9 @@ def test_signed_headers_verify(invoke, body_file: Path, scheme: str) -> None:  #
             "--scheme",
             scheme,
             "--secret",
-            "wrong",
+            "literal:wrong",
             "--secret",
-            SECRET,
+            f"literal:{SECRET}",
             "--body-file",
             str(body_file),
             *_h(headers),
@@ -78,7 +86,7 @@ def test_standard_webhooks_with_headers_file(invoke, body_file: Path, tmp_path: 
         "--scheme",
         "standard-webhooks",
         "--secret",
-        secret,
+        f"literal:{secret}",
         "--body-file",
         str(body_file),
         "--event-id",
@@ -93,7 +101,7 @@ def test_standard_webhooks_with_headers_file(invoke, body_file: Path, tmp_path: 
         "--scheme",
         "standard-webhooks",
         "--secret",
-        secret,
+        f"literal:{secret}",
         "--body-file",
         str(body_file),
         "--headers-file",
@@ -106,14 +114,20 @@ def test_standard_webhooks_with_headers_file(invoke, body_file: Path, tmp_path: 
 def test_wrong_secret(invoke, body_file: Path) -> None:  # type: ignore[no-untyped-def]
     headers = _sign(invoke, body_file)
     result = invoke(
-        "verify", "--secret", "not-the-secret", "--body-file", str(body_file), *_h(headers)
+        "verify", "--secret", "literal:not-the-secret", "--body-file", str(body_file), *_h(headers)
     )
     assert result.exit_code == 1
     assert "INVALID (bad_signature)" in result.stderr
     assert "wrong secret, or the body changed" in result.stderr
     data = json.loads(
         invoke(
-            "verify", "--secret", "nope", "--body-file", str(body_file), *_h(headers), "--json"
+            "verify",
+            "--secret",
+            "literal:nope",
+            "--body-file",
+            str(body_file),
+            *_h(headers),
+            "--json",
         ).stdout
     )
     assert data == {
@@ -128,7 +142,9 @@ def test_body_changed_by_a_trailing_newline(invoke, body_file: Path, tmp_path: P
     headers = _sign(invoke, body_file)
     edited = tmp_path / "edited.json"
     edited.write_bytes(body_file.read_bytes() + b"\n")
-    result = invoke("verify", "--secret", SECRET, "--body-file", str(edited), *_h(headers))
+    result = invoke(
+        "verify", "--secret", f"literal:{SECRET}", "--body-file", str(edited), *_h(headers)
+    )
     assert result.exit_code == 1
     assert "body changed: a trailing newline was added" in result.stderr
 
@@ -137,22 +153,35 @@ def test_reserialised_body_fails_as_changed(invoke, body_file: Path, tmp_path: P
     headers = _sign(invoke, body_file)
     edited = tmp_path / "reserialised.json"
     edited.write_text(json.dumps(json.loads(body_file.read_bytes())))
-    result = invoke("verify", "--secret", SECRET, "--body-file", str(edited), *_h(headers))
+    result = invoke(
+        "verify", "--secret", f"literal:{SECRET}", "--body-file", str(edited), *_h(headers)
+    )
     assert result.exit_code == 1 and "re-serialised JSON" in result.stderr
 
 
 def test_stale_timestamp_with_right_signature(invoke, body_file: Path) -> None:  # type: ignore[no-untyped-def]
     old = str(int(time.time()) - 3600)
     headers = _sign(invoke, body_file, "--timestamp", old)
-    result = invoke("verify", "--secret", SECRET, "--body-file", str(body_file), *_h(headers))
+    result = invoke(
+        "verify", "--secret", f"literal:{SECRET}", "--body-file", str(body_file), *_h(headers)
+    )
     assert result.exit_code == 1
     assert "INVALID (stale_timestamp)" in result.stderr
     assert "signature is right for this secret" in result.stderr
     as_of = invoke(
-        "verify", "--secret", SECRET, "--body-file", str(body_file), *_h(headers), "--now", old
+        "verify",
+        "--secret",
+        f"literal:{SECRET}",
+        "--body-file",
+        str(body_file),
+        *_h(headers),
+        "--now",
+        old,
     )
     assert as_of.exit_code == 0
-    wrong_too = invoke("verify", "--secret", "x" * 8, "--body-file", str(body_file), *_h(headers))
+    wrong_too = invoke(
+        "verify", "--secret", "literal:" + "x" * 8, "--body-file", str(body_file), *_h(headers)
+    )
     assert "does not match either" in wrong_too.stderr
 
 
@@ -160,7 +189,7 @@ def test_malformed_and_missing_headers(invoke, body_file: Path) -> None:  # type
     result = invoke(
         "verify",
         "--secret",
-        SECRET,
+        f"literal:{SECRET}",
         "--body-file",
         str(body_file),
         "-H",
@@ -171,21 +200,27 @@ def test_malformed_and_missing_headers(invoke, body_file: Path) -> None:  # type
     assert result.exit_code == 1 and "INVALID (invalid_timestamp)" in result.stderr
     assert "header problem" in result.stderr
     missing = invoke(
-        "verify", "--secret", SECRET, "--body-file", str(body_file), "-H", "x-timestamp: 1"
+        "verify",
+        "--secret",
+        f"literal:{SECRET}",
+        "--body-file",
+        str(body_file),
+        "-H",
+        "x-timestamp: 1",
     )
     assert "INVALID (missing_header)" in missing.stderr
 
 
 def test_bad_arguments(invoke, body_file: Path) -> None:  # type: ignore[no-untyped-def]
-    no_headers = invoke("verify", "--secret", SECRET, "--body-file", str(body_file))
+    no_headers = invoke("verify", "--secret", f"literal:{SECRET}", "--body-file", str(body_file))
     assert no_headers.exit_code == 2 and "-H 'Name: value'" in no_headers.stderr
-    bad_pair = invoke("verify", "--secret", SECRET, "--body", "{}", "-H", "novalue")
+    bad_pair = invoke("verify", "--secret", f"literal:{SECRET}", "--body", "{}", "-H", "novalue")
     assert bad_pair.exit_code == 2 and "expected 'Name: value'" in bad_pair.stderr
-    no_body = invoke("sign", "--secret", SECRET)
+    no_body = invoke("sign", "--secret", f"literal:{SECRET}")
     assert no_body.exit_code == 2 and "--body TEXT or --body-file" in no_body.stderr
-    scheme = invoke("sign", "--secret", SECRET, "--body", "{}", "--scheme", "nope")
+    scheme = invoke("sign", "--secret", f"literal:{SECRET}", "--body", "{}", "--scheme", "nope")
     assert scheme.exit_code == 2 and "nope" in scheme.stderr
     unset = invoke("sign", "--secret", "env:SEAWALL_TEST_UNSET_SECRET", "--body", "{}")
     assert unset.exit_code == 1 and "SEAWALL_TEST_UNSET_SECRET is not set" in unset.stderr
-    option = invoke("sign", "--secret", SECRET, "--body", "{}", "--option", "bogus=1")
+    option = invoke("sign", "--secret", f"literal:{SECRET}", "--body", "{}", "--option", "bogus=1")
     assert option.exit_code == 2 and "bogus" in option.stderr

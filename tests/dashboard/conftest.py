@@ -6,14 +6,13 @@ import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
-from seawall.ops.service import build_service
+from seawall.service.assemble import build_service
 from seawall.store import open_store
 from tests.ops import seed
 
@@ -49,9 +48,9 @@ def login(client: TestClient, token: str = TOKEN) -> None:
 
 
 @pytest.fixture
-def dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dash]:
-    """The service with no in-process worker, two dead letters and three events."""
-    url = f"sqlite:///{tmp_path}/dash.db"
+def dash(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dash]:
+    """The service on each engine, no in-process worker, two dead letters and three events."""
+    url = store_url
 
     async def fill() -> tuple[list[str], list[str]]:
         store = open_store(url)
@@ -69,3 +68,14 @@ def dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dash]:
     )
     with TestClient(app, base_url="http://testserver") as client:
         yield Dash(client, url, dead, events)
+    asyncio.run(_drop(url))
+
+
+async def _drop(url: str) -> None:
+    """Drop a PostgreSQL test schema (a SQLite file goes with its temporary folder)."""
+    store = open_store(url)
+    drop = getattr(store, "drop_schema", None)
+    if drop is not None and store.engine == "postgresql":
+        await drop()
+    else:
+        await store.close()

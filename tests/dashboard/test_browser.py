@@ -16,7 +16,7 @@ import uvicorn
 from seawall.jobs import Job, Queue
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
-from seawall.ops.service import build_service
+from seawall.service.assemble import build_service
 from seawall.store import Tx, open_store
 from tests.dashboard.conftest import TOKEN
 from tests.ops import seed

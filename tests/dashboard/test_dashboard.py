@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
-from seawall.ops.service import build_service
+from seawall.service.assemble import build_service
 from tests.dashboard.conftest import TOKEN, Dash, csrf_of, login
 from tests.ops import seed
 from tests.ops.seed import SOURCE

@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from seawall.demo import DemoError, DemoOptions, main
+from seawall.demo.run import demo_store_url
 from seawall.store import open_store
 from tests.conftest import require_postgres
 
@@ -114,6 +115,38 @@ def test_demo_on_postgresql_keeps_every_invariant(tmp_path: Path) -> None:
     assert code == 0, output
     assert report["store"] == "postgresql"
     assert_every_invariant(report, 40)
+
+
+@pytest.mark.postgres
+def test_demo_on_a_shared_database_uses_a_schema_of_its_own_and_drops_it(tmp_path: Path) -> None:
+    url = require_postgres()  # no ?schema=: the database may hold other data
+    before = asyncio.run(_demo_schemas(url))
+    code, report, output = run(tmp_path, payments=15, concurrency=5, seed=4, store=url)
+    assert code == 0, output
+    assert_every_invariant(report, 15)
+    assert asyncio.run(_demo_schemas(url)) <= before  # its own schema is gone
+
+
+def test_demo_store_url_gives_postgresql_a_fresh_schema(tmp_path: Path) -> None:
+    url, own = demo_store_url("postgresql://u@h/db", tmp_path)
+    assert own and url.startswith("postgresql://u@h/db?schema=seawall_demo_")
+    url, own = demo_store_url("postgresql://u@h/db?sslmode=disable", tmp_path)
+    assert own and "?sslmode=disable&schema=seawall_demo_" in url
+    assert demo_store_url("postgresql://u@h/db?schema=mine", tmp_path) == (
+        "postgresql://u@h/db?schema=mine",
+        False,
+    )
+    assert demo_store_url(None, tmp_path) == (f"sqlite:///{tmp_path}/demo.db", False)
+
+
+async def _demo_schemas(url: str) -> set[str]:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'seawall_demo_%'"
+        )
+        return {row[0] for row in await cur.fetchall()}
 
 
 async def _drop(url: str) -> None:

@@ -54,7 +54,9 @@ def test_timeouts_are_transient_and_count_for_the_breaker() -> None:
 def test_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after("120", NOW) == 120.0
     assert parse_retry_after(" 1.5 ", NOW) == 1.5
-    assert parse_retry_after("-3", NOW) == 0.0
+    assert parse_retry_after("-3", NOW) is None  # negative: no hint, the backoff decides
+    assert parse_retry_after("nan", NOW) is None
+    assert parse_retry_after("inf", NOW) == float("inf")  # the retry policy gives up on it
     date = email.utils.formatdate(NOW + 90, usegmt=True)
     assert parse_retry_after(date, NOW) == pytest.approx(90.0)
     assert parse_retry_after(email.utils.formatdate(NOW - 90, usegmt=True), NOW) == 0.0

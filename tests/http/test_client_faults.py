@@ -59,9 +59,10 @@ class RecordingTransport(AiohttpTransport):
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = None,
     ) -> RawResponse:
         self.sent.append((dict(headers), timeout))
-        return await super().send(method, url, headers, content, timeout)
+        return await super().send(method, url, headers, content, timeout, limit)
 
 
 async def resource_id(client: ApiClient) -> str:

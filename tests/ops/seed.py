@@ -23,7 +23,9 @@ def webhook_config(store_url: str, **extra: object) -> SeawallConfig:
     """A configuration with the guide's endpoint (literal secret) on `store_url`."""
     data: dict[str, object] = {
         "store": {"url": store_url},
-        "webhooks": [{"source": SOURCE, "path": PATH, "secrets": [SECRET], "max_receives": 1}],
+        "webhooks": [
+            {"source": SOURCE, "path": PATH, "secrets": [f"literal:{SECRET}"], "max_receives": 1}
+        ],
     }
     data.update(extra)
     return parse_config(data)
@@ -38,11 +40,11 @@ def write_config(path: Path, store_url: str, *, dashboard_token: str | None = No
         "[[webhooks]]",
         f'source = "{SOURCE}"',
         f'path = "{PATH}"',
-        f'secrets = ["{SECRET}"]',
+        f'secrets = ["literal:{SECRET}"]',
         "max_receives = 1",
     ]
     if dashboard_token:
-        lines += ["", "[dashboard]", f'token = "{dashboard_token}"']
+        lines += ["", "[dashboard]", f'token = "literal:{dashboard_token}"']
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from seawall.http import CallRecord
 from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
-from seawall.ops.service import build_service
 from seawall.resilience.breaker import CircuitBreaker
+from seawall.service.assemble import build_service
 from seawall.store import open_store
 from seawall.testing import FakeClock
 from tests.ops import seed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from seawall.config import ConfigError
-from seawall.ops.settings import check_config, env_overrides, load_settings
+from seawall.service.settings import check_config, env_overrides, load_settings
 from tests.ops import seed
 
 

@@ -45,7 +45,7 @@ async def real_store(store_url: str) -> AsyncIterator[Store]:
 def settings(url: str, **overrides: object) -> GatewaySettings:
     values: dict[str, object] = {
         "url": url,
-        "api_key": "sk_test_literal",
+        "api_key": "literal:sk_test_literal",
         "backoff_base_s": 0.001,
         "backoff_cap_s": 0.01,
         "timeout_s": 2.0,

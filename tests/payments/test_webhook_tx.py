@@ -112,7 +112,7 @@ async def test_a_conflict_rolls_back_the_webhook_and_the_retry_applies_it(
 ) -> None:
     queue = Queue(real_store)
     commands = RacedCommands(real_store)
-    settings = GatewaySettings(url="http://127.0.0.1:9", api_key="sk_test_literal")
+    settings = GatewaySettings(url="http://127.0.0.1:9", api_key="literal:sk_test_literal")
     service = PaymentGatewayService(settings, commands, queue=queue)
     await service.records.apply(
         "shop1",
@@ -150,7 +150,7 @@ async def test_a_conflict_rolls_back_the_webhook_and_the_retry_applies_it(
 async def test_webhook_effects_commit_with_the_processed_mark(real_store: Store) -> None:
     queue = Queue(real_store)
     commands = CommandService(real_store)
-    settings = GatewaySettings(url="http://127.0.0.1:9", api_key="sk_test_literal")
+    settings = GatewaySettings(url="http://127.0.0.1:9", api_key="literal:sk_test_literal")
     service = PaymentGatewayService(settings, commands, queue=queue)
     router = Router()
     register_payment_webhooks(router, service)

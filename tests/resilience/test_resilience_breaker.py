@@ -38,11 +38,12 @@ def test_guide_defaults_and_twin_behaviour() -> None:
     fail_n(breaker, 1)
     assert breaker.state is CircuitState.OPEN
     calls = []
-    with pytest.raises(CircuitOpenError, match="Circuit breaker is open") as info:
+    with pytest.raises(CircuitOpenError, match="Circuit breaker is open") as info:  # the guide's
         breaker.execute(lambda: calls.append(1))
     assert calls == []  # fn is not called while open
     assert info.value.retry_after == pytest.approx(30.0)
     assert info.value.name == "breaker"
+    assert "('breaker')" in str(info.value) and "30.0 s more" in str(info.value)
     clock.advance(29.0)
     with pytest.raises(CircuitOpenError) as info:
         breaker.execute(lambda: None)

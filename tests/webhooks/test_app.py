@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from seawall.app import build_app
 from seawall.config import load_config
+from seawall.service.app import build_app
 from seawall.store import Store
 from tests.webhooks.handlers_effects import EFFECTS_DDL
 from tests.webhooks.support import SECRET, count, event_body, guide_headers, serve_in_thread
@@ -38,7 +38,7 @@ poll_interval_s = 0.05
 source = "effects"
 path = "/api/webhooks/payment-provider"
 scheme = "hmac-timestamp"
-secrets = ["{SECRET}"]
+secrets = ["literal:{SECRET}"]
 handlers = "tests.webhooks.handlers_effects"
 """
     )

@@ -71,18 +71,32 @@ HAND_CASES: list[tuple[str, bytes, Any, int, str]] = [
     ("numeric type", b'{"id": "i", "type": 7}', guide_headers, 400, "invalid_event_type"),
     ("10 MB body", BIG, guide_headers, 413, "body_too_large"),
     (
+        "long signature header",
+        GOOD,
+        lambda b: signed(b, x_signature="a" * 9_000),
+        400,
+        "malformed_header",
+    ),
+    (
         "huge signature header",
         GOOD,
         lambda b: signed(b, x_signature="a" * 20_000),
+        431,
+        "headers_too_large",
+    ),
+    (
+        "large unrelated headers",
+        GOOD,
+        lambda b: {**wrong_secret(b), **{f"x-junk-{i}": "j" * 1000 for i in range(12)}},
         400,
-        "malformed_header",
+        "bad_signature",
     ),
     (
         "huge unrelated headers",
         GOOD,
         lambda b: {**wrong_secret(b), **{f"x-junk-{i}": "j" * 4000 for i in range(16)}},
-        400,
-        "bad_signature",
+        431,
+        "headers_too_large",
     ),
 ]
 

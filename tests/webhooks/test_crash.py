@@ -36,7 +36,7 @@ visibility_timeout_s = 2
 [[webhooks]]
 source = "effects"
 path = "{URL}"
-secrets = ["{SECRET}"]
+secrets = ["literal:{SECRET}"]
 handlers = "tests.webhooks.handlers_effects"
 """
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from seawall.app import build_app
 from seawall.config import ConfigError, parse_config
 from seawall.jobs import Queue
+from seawall.service.app import build_app
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from seawall.webhooks import Webhooks, guide_endpoint
@@ -88,7 +88,7 @@ async def test_cleanup_refuses_inside_twice_the_longest_tolerance(
 
 
 def test_config_refuses_retention_shorter_than_the_replay_window() -> None:
-    hook = {"source": "shop", "path": "/shop", "secrets": ["x"], "tolerance_s": 600}
+    hook = {"source": "shop", "path": "/shop", "secrets": ["literal:x"], "tolerance_s": 600}
     with pytest.raises(ConfigError, match=r"retention_s >= 1200"):
         parse_config({"worker": {"retention_s": 1000}, "webhooks": [hook]})
     off = parse_config({"worker": {"retention_s": 0}, "webhooks": [hook]})
@@ -113,7 +113,12 @@ async def test_service_runs_retention_beside_the_worker(store_url: str) -> None:
                 "store": {"url": store_url},
                 "worker": {"retention_s": 0.2, "cleanup_interval_s": 0.05},
                 "webhooks": [
-                    {"source": "shop", "path": "/shop", "secrets": ["x"], "tolerance_s": 0.1}
+                    {
+                        "source": "shop",
+                        "path": "/shop",
+                        "secrets": ["literal:x"],
+                        "tolerance_s": 0.1,
+                    }
                 ],
             }
         )

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,8 +19,8 @@ from rich.table import Table
 from seawall.config import ConfigError, SeawallConfig
 from seawall.ops.errors import OperatorError
 from seawall.ops.operator import Operator, check_schema
-from seawall.ops.settings import load_settings
 from seawall.secrets import SecretError
+from seawall.service.settings import load_settings
 from seawall.store import SchemaTooNewError, Store, StoreError, StoreUnavailableError, open_store
 
 __all__ = [
@@ -97,6 +97,60 @@ def load_cli_config(config_path: Path | None) -> SeawallConfig:
     if config_path is None and Path("seawall.toml").is_file():
         config_path = Path("seawall.toml")
     return load_settings(config_path)
+
+
+def require_config(config_path: Path | None) -> SeawallConfig:
+    """The configuration of a long-running command; error when nothing says where the store is.
+
+    Without --config, ./seawall.toml or SEAWALL_STORE__URL, `serve` and `worker` would create a
+    database in whatever folder they were started from: refuse instead, saying what to pass.
+    """
+    if (
+        config_path is None
+        and not Path("seawall.toml").is_file()
+        and not os.environ.get("SEAWALL_STORE__URL")
+    ):
+        raise click.UsageError(
+            "say which configuration: pass --config seawall.toml (or run where ./seawall.toml "
+            "is, or set SEAWALL_STORE__URL)"
+        )
+    return load_cli_config(config_path)
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[float]  # generic from click 8.2; plain before
+else:
+    _ParamType = click.ParamType
+
+
+class Duration(_ParamType):
+    """A duration: plain seconds (`3600`) or a number with a unit (`30s`, `30m`, `12h`, `7d`)."""
+
+    name = "duration"
+    _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """Seconds as a float; a clear usage error otherwise."""
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            unit = self._UNITS.get(text[-1:]) if text else None
+            number = text[:-1] if unit is not None else text
+            try:
+                seconds = float(number) * (unit or 1.0)
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not a duration: use seconds (3600) or a number with s, m, h, "
+                    "d or w (30m, 12h, 7d)",
+                    param,
+                    ctx,
+                )
+        if not seconds >= 0 or seconds == float("inf"):
+            self.fail(f"{value!r} must be a finite duration of 0 or more", param, ctx)
+        return seconds
 
 
 def resolve_store_url(config_path: Path | None, store_url: str | None) -> str:

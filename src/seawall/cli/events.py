@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from seawall.cli.common import (
+    Duration,
     age,
     config_option,
     emit,
@@ -138,10 +139,10 @@ def events_replay(
 @click.option(
     "--older-than",
     "older_than_s",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     required=True,
-    metavar="SECONDS",
-    help="Delete processed and unhandled events received more than this many seconds ago.",
+    metavar="DURATION",
+    help="Delete processed and unhandled events received longer ago than this (30m, 12h, 7d).",
 )
 def events_cleanup(
     config_path: Path | None, store_url: str | None, as_json: bool, older_than_s: float

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import click
 
-from seawall.cli.common import age, config_option, emit, json_option, operate, store_option, when
+from seawall.cli.common import (
+    Duration,
+    age,
+    config_option,
+    emit,
+    json_option,
+    operate,
+    store_option,
+    to_jsonable,
+    when,
+)
 from seawall.jobs.model import DeadLetter, QueueStats
 from seawall.ops.operator import Operator
+from seawall.webhooks.inbox import StoredEvent
 
 __all__ = ["register"]
 
@@ -50,10 +62,10 @@ def jobs_stats(config_path: Path | None, store_url: str | None, as_json: bool) -
 @click.option(
     "--older-than",
     "older_than_s",
-    type=click.FloatRange(min=0),
+    type=Duration(),
     required=True,
-    metavar="SECONDS",
-    help="Delete done jobs that finished more than this many seconds ago.",
+    metavar="DURATION",
+    help="Delete done jobs that finished more than this long ago (3600, 30m, 12h, 7d).",
 )
 def jobs_cleanup(
     config_path: Path | None, store_url: str | None, as_json: bool, older_than_s: float
@@ -94,29 +106,46 @@ def dlq_list(
     limit: int,
     offset: int,
 ) -> None:
-    """Dead letters, newest first, with their last error."""
+    """Everything given up on, newest first: dead jobs and dead webhook events (one view)."""
 
-    async def action(op: Operator) -> list[DeadLetter]:
-        return await op.dead_letters(queue_name, limit=limit, offset=offset)
+    async def action(op: Operator) -> tuple[list[DeadLetter], list[StoredEvent]]:
+        jobs = await op.dead_letters(queue_name, limit=limit, offset=offset)
+        events = [] if queue_name else await op.events(status="dead", limit=limit, offset=offset)
+        return jobs, events
 
-    dead = operate(config_path, store_url, action)
+    dead, events = operate(config_path, store_url, action)
+    rows = [
+        [
+            d.id,
+            d.queue,
+            f"{d.receives}/{d.max_receives}",
+            when(d.dead_at),
+            d.reason,
+            (d.errors[-1].get("error") or "") if d.errors else "",
+        ]
+        for d in dead
+    ] + [
+        [
+            f"{e.source}/{e.event_id}",
+            f"webhook {e.source}",
+            str(e.attempts),
+            when(e.processed_at),
+            "webhook processing gave up (replay: seawall events replay SOURCE ID)",
+            e.last_error or "",
+        ]
+        for e in events
+    ]
+    listed: list[object] = [*dead]
+    listed += [
+        {"kind": "webhook_event", **to_jsonable(dataclasses.replace(e, body=None))} for e in events
+    ]
     emit(
         as_json,
-        dead,
-        title="Dead letters",
+        listed,
+        title="Dead letters (jobs and webhook events)",
         columns=["id", "queue", "receives", "dead since", "reason", "last error"],
-        rows=(
-            [
-                d.id,
-                d.queue,
-                f"{d.receives}/{d.max_receives}",
-                when(d.dead_at),
-                d.reason,
-                (d.errors[-1].get("error") or "") if d.errors else "",
-            ]
-            for d in dead
-        ),
-        empty="the dead-letter queue is empty",
+        rows=rows,
+        empty="the dead-letter queue is empty (no dead jobs, no dead webhook events)",
     )
 
 

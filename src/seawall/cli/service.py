@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,14 @@ from seawall.cli.common import (
     config_option,
     emit,
     json_option,
-    load_cli_config,
+    require_config,
     resolve_store_url,
     store_option,
     with_store,
 )
+from seawall.config import SeawallConfig
 from seawall.observability.logging import configure_logging
-from seawall.ops.settings import check_config
+from seawall.service.settings import check_config, import_handlers
 from seawall.store import Store
 
 __all__ = ["register"]
@@ -49,6 +52,18 @@ def migrate(config_path: Path | None, store_url: str | None, as_json: bool) -> N
     emit(as_json, result, text=text)
 
 
+def _preflight(config: SeawallConfig) -> Callable[[Store], Awaitable[None]]:
+    """Reach the store before serving: migrate it (when configured) or check its schema."""
+
+    async def check(store: Store) -> None:
+        if config.store.migrate_on_start:
+            await store.migrate()
+        else:
+            await store.schema_status()
+
+    return check
+
+
 @click.command()
 @config_option
 @click.option("--host", default=None, help="Listen address (default: [server] host).")
@@ -58,10 +73,16 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
     """Run the service: webhooks, /healthz, /readyz, /metrics, the dashboard and a worker."""
     import uvicorn
 
-    from seawall.ops.service import build_service
+    from seawall.service.assemble import build_service
 
-    config = load_cli_config(config_path)
-    configure_logging(config.logging.level, config.logging.format)
+    config = require_config(config_path)
+    configure_logging(
+        config.logging.level,
+        config.logging.format,
+        stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
+    )
+    import_handlers(config, config_path)
+    with_store(config.store.url, _preflight(config))  # store down: one message, exit 3
     app = build_service(config, with_worker=not no_worker)
     uvicorn.run(
         app,
@@ -77,16 +98,20 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=None)
 def worker(config_path: Path | None, concurrency: int | None) -> None:
     """Run a worker alone (any number, on any machine that reaches the store)."""
-    from seawall.app import start_retention, stop_retention
     from seawall.jobs import Worker
+    from seawall.service.app import start_retention, stop_retention
     from seawall.webhooks import Webhooks
 
-    config = load_cli_config(config_path)
-    configure_logging(config.logging.level, config.logging.format)
+    config = require_config(config_path)
+    configure_logging(
+        config.logging.level,
+        config.logging.format,
+        stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
+    )
+    import_handlers(config, config_path)
 
     async def action(store: Store) -> None:
-        if config.store.migrate_on_start:
-            await store.migrate()
+        await _preflight(config)(store)
         webhooks = Webhooks.from_config(config, store)
         w = config.worker
         runner = Worker(
@@ -134,6 +159,11 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--worker-processes", type=click.IntRange(0, 16), default=0, show_default=True)
 @click.option("--chaos-kills", type=click.IntRange(0, 100), default=0, show_default=True)
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--policies",
+    is_flag=True,
+    help="Instead: show each resilience policy on a flaky function (fake clock, no network).",
+)
 def demo(
     payments: int,
     concurrency: int,
@@ -150,8 +180,16 @@ def demo(
     worker_processes: int,
     chaos_kills: int,
     log_file: Path | None,
+    policies: bool,
 ) -> None:
     """Run the end-to-end payment demonstration against a flaky fake gateway."""
+    if policies:
+        from seawall.demo.policies import run_resilience_demo
+
+        code = run_resilience_demo(seed=seed)
+        if code:
+            raise click.exceptions.Exit(code)
+        return
     from seawall.demo import main as run_demo_main
 
     if chaos_kills and not worker_processes:

@@ -72,7 +72,9 @@ def _body(body: str | None, body_file: Path | None) -> bytes:
 @click.command()
 @scheme_option
 @options_option
-@click.option("--secret", required=True, help="Secret or reference (env:NAME, file:/path).")
+@click.option(
+    "--secret", required=True, help="Secret reference: env:NAME, file:/path or literal:VALUE."
+)
 @click.option("--body", default=None, help="Payload text.")
 @click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--timestamp", type=int, default=None, help="Unix time to sign (default: now).")
@@ -178,7 +180,7 @@ def _diagnose(
     "secret_refs",
     multiple=True,
     required=True,
-    help="Secret or reference; repeat for rotation.",
+    help="Secret reference (env:NAME, file:/path, literal:VALUE); repeat for rotation.",
 )
 @click.option("--body", default=None, help="Captured body text.")
 @click.option(

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
-from seawall.commands.context import (
-    HEADER_TENANT_CODE,
-    InvokeContext,
-    UserContext,
-    decode_jwt_claims,
-    get_user_context,
-)
-from seawall.commands.errors import (
-    CommandError,
-    CommandNotFoundError,
-    InvalidTokenError,
-    VersionConflictError,
-)
-from seawall.commands.keys import (
-    VERSION_FIRST,
-    VERSION_LATEST,
-    add_sort_key_version,
-    generate_id,
-    get_sort_key_version,
-    get_tenant_code,
-    remove_sort_key_version,
-)
-from seawall.commands.models import (
-    CommandInputModel,
-    CommandModel,
-    CommandPartialInputModel,
-    DataModel,
-)
-from seawall.commands.projection import DataSyncHandler, project
-from seawall.commands.service import (
-    DATA_SYNC_QUEUE,
-    CommandService,
-    DetailKey,
-    ItemPage,
-    deep_merge,
-)
+from typing import TYPE_CHECKING, Any
+
+from seawall._lazy import load_export
+
+if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
+    from seawall.commands.context import (
+        HEADER_TENANT_CODE,
+        InvokeContext,
+        UserContext,
+        get_user_context,
+    )
+    from seawall.commands.context import (
+        decode_jwt_claims as decode_jwt_claims,
+    )
+    from seawall.commands.errors import (
+        CommandError,
+        CommandNotFoundError,
+        InvalidTokenError,
+        VersionConflictError,
+    )
+    from seawall.commands.keys import (
+        VERSION_FIRST,
+        VERSION_LATEST,
+        add_sort_key_version,
+        generate_id,
+        get_sort_key_version,
+        get_tenant_code,
+        remove_sort_key_version,
+    )
+    from seawall.commands.models import (
+        CommandInputModel,
+        CommandModel,
+        CommandPartialInputModel,
+        DataModel,
+    )
+    from seawall.commands.projection import DataSyncHandler, project
+    from seawall.commands.service import (
+        DATA_SYNC_QUEUE,
+        CommandService,
+        DetailKey,
+        ItemPage,
+    )
+    from seawall.commands.service import (
+        deep_merge as deep_merge,
+    )
 
 __all__ = [
     "DATA_SYNC_QUEUE",
@@ -59,8 +69,6 @@ __all__ = [
     "UserContext",
     "VersionConflictError",
     "add_sort_key_version",
-    "decode_jwt_claims",
-    "deep_merge",
     "generate_id",
     "get_sort_key_version",
     "get_tenant_code",
@@ -68,3 +76,43 @@ __all__ = [
     "project",
     "remove_sort_key_version",
 ]
+
+_HOMES = {
+    "HEADER_TENANT_CODE": "seawall.commands.context",
+    "InvokeContext": "seawall.commands.context",
+    "UserContext": "seawall.commands.context",
+    "decode_jwt_claims": "seawall.commands.context",
+    "get_user_context": "seawall.commands.context",
+    "CommandError": "seawall.commands.errors",
+    "CommandNotFoundError": "seawall.commands.errors",
+    "InvalidTokenError": "seawall.commands.errors",
+    "VersionConflictError": "seawall.commands.errors",
+    "VERSION_FIRST": "seawall.commands.keys",
+    "VERSION_LATEST": "seawall.commands.keys",
+    "add_sort_key_version": "seawall.commands.keys",
+    "generate_id": "seawall.commands.keys",
+    "get_sort_key_version": "seawall.commands.keys",
+    "get_tenant_code": "seawall.commands.keys",
+    "remove_sort_key_version": "seawall.commands.keys",
+    "CommandInputModel": "seawall.commands.models",
+    "CommandModel": "seawall.commands.models",
+    "CommandPartialInputModel": "seawall.commands.models",
+    "DataModel": "seawall.commands.models",
+    "DataSyncHandler": "seawall.commands.projection",
+    "project": "seawall.commands.projection",
+    "DATA_SYNC_QUEUE": "seawall.commands.service",
+    "CommandService": "seawall.commands.service",
+    "DetailKey": "seawall.commands.service",
+    "ItemPage": "seawall.commands.service",
+    "deep_merge": "seawall.commands.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    return load_export(__name__, _HOMES, name, globals())
+
+
+def __dir__() -> list[str]:
+    """The public names, loaded or not."""
+    return sorted(set(globals()) | set(__all__))

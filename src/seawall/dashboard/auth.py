@@ -18,10 +18,66 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Session", "SessionSigner"]
+__all__ = ["LoginThrottle", "Session", "SessionSigner", "same_text"]
 
 SESSION_COOKIE = "seawall_session"
 LOGIN_COOKIE = "seawall_login"
+
+
+def same_text(a: str, b: str) -> bool:
+    """Constant-time equality of two strings of any characters (non-ASCII, lone surrogates).
+
+    `hmac.compare_digest` refuses non-ASCII `str`; comparing the UTF-8 bytes never raises, so a
+    hostile cookie or form field is a mismatch, not a 500.
+    """
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
+class LoginThrottle:
+    """Failed logins per client: after `max_failures` within `window_s`, refuse for the window.
+
+    A client is its address as the server sees it (behind a proxy, configure the proxy's
+    forwarded-address handling in uvicorn). Memory is bounded: at most `max_clients` are tracked.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 10,
+        window_s: float = 60.0,
+        max_clients: int = 10_000,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.max_clients = max_clients
+        self.now = now
+        self._failures: dict[str, list[float]] = {}
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until `client` may try again (0 when it may try now)."""
+        recent = self._recent(client)
+        if len(recent) < self.max_failures:
+            return 0.0
+        return max(1.0, recent[0] + self.window_s - self.now())
+
+    def failed(self, client: str) -> None:
+        """Count one failed login of `client`."""
+        if client not in self._failures and len(self._failures) >= self.max_clients:
+            self._failures.pop(next(iter(self._failures)))
+        self._recent(client).append(self.now())
+
+    def succeeded(self, client: str) -> None:
+        """Forget `client`'s failures."""
+        self._failures.pop(client, None)
+
+    def _recent(self, client: str) -> list[float]:
+        since = self.now() - self.window_s
+        kept = [t for t in self._failures.get(client, ()) if t > since]
+        self._failures[client] = kept
+        return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +102,13 @@ class SessionSigner:
         self.now = now
 
     def _mac(self, message: str) -> str:
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._key, message.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
 
     def token_matches(self, candidate: str) -> bool:
         """Constant-time check of a presented admin token."""
-        return hmac.compare_digest(candidate.encode(), self._token)
+        return hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), self._token)
 
     def issue(self) -> str:
         """A new session cookie value."""
@@ -62,10 +120,10 @@ class SessionSigner:
         if not cookie:
             return None
         parts = cookie.split(".")
-        if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit():
+        if len(parts) != 4 or parts[0] != "v1" or not (parts[1].isascii() and parts[1].isdigit()):
             return None
         body = ".".join(parts[:3])
-        if not hmac.compare_digest(self._mac(body), parts[3]):
+        if not same_text(self._mac(body), parts[3]):
             return None
         age = self.now() - int(parts[1])
         if age < -60 or age > self.max_age_s:
@@ -85,4 +143,4 @@ class SessionSigner:
         """True when a POST may proceed: bearer sessions always, cookie sessions with the token."""
         if session.via == "bearer":
             return True
-        return bool(presented) and hmac.compare_digest(session.csrf, presented or "")
+        return bool(presented) and same_text(session.csrf, presented or "")

@@ -12,13 +12,21 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from seawall.dashboard import html as h
-from seawall.dashboard.auth import LOGIN_COOKIE, SESSION_COOKIE, Session, SessionSigner
+from seawall.dashboard.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    LoginThrottle,
+    Session,
+    SessionSigner,
+    same_text,
+)
 from seawall.dashboard.data import ingest_rate, throughput
 from seawall.http.redact import redact_headers
 from seawall.observability.metrics import SeawallMetrics
@@ -41,11 +49,55 @@ def _operator(request: Request, registry: BreakerRegistry) -> Operator:
     return Operator(state.store, registry=registry, replay=replay, queue=queue)
 
 
+MAX_OFFSET = 10_000_000
+"""The largest `?offset=` a listing accepts; a larger one is a 400, not a database error."""
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+"""Sent with every dashboard answer: no framing (the buttons act), no sniffing, no caching of
+pages that show event bodies and headers."""
+
+
 def _int(value: str | None, default: int) -> int:
-    try:
-        return max(0, int(value)) if value is not None else default
-    except ValueError:
+    """A non-negative integer query value; OperatorError (400) when it is not one."""
+    if value is None or value == "":
         return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 8) or int(value) > MAX_OFFSET:
+        raise OperatorError(f"offset must be a whole number from 0 to {MAX_OFFSET}")
+    return int(value)
+
+
+def _local(referer: str | None) -> str:
+    """The dashboard path a Referer names, or /dashboard: never another site."""
+    if referer:
+        parts = urlsplit(referer)
+        path = parts.path
+        if (path == "/dashboard" or path.startswith("/dashboard/")) and "\\" not in path:
+            return path + (f"?{parts.query}" if parts.query else "")
+    return "/dashboard"
+
+
+def _harden(response: Response) -> Response:
+    """Add SECURITY_HEADERS to a dashboard answer."""
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _throttled(retry_after: float) -> Response:
+    return JSONResponse(
+        {"message": "too many failed logins from this address; wait and try again"},
+        status_code=429,
+        headers={"Retry-After": str(int(retry_after + 0.999))},
+    )
 
 
 def _back(path: str, flash: str) -> RedirectResponse:
@@ -63,21 +115,42 @@ def dashboard_routes(
     metrics: SeawallMetrics,
     registry: BreakerRegistry,
     max_age_s: float = 12 * 3600,
+    throttle: LoginThrottle | None = None,
 ) -> list[BaseRoute]:
-    """Every dashboard route under /dashboard, guarded by `token`."""
+    """Every dashboard route under /dashboard, guarded by `token`.
+
+    Failed logins (wrong bearer tokens and wrong form tokens) are limited per client by
+    `throttle` (default: 10 a minute, then 429 with Retry-After).
+    """
     signer = SessionSigner(token, max_age_s=max_age_s)
+    limiter = throttle if throttle is not None else LoginThrottle()
 
     def authenticate(request: Request) -> Session | None:
         return signer.bearer(request.headers.get("authorization")) or signer.session(
             request.cookies.get(SESSION_COOKIE)
         )
 
+    def guarded(
+        fn: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            wait = limiter.retry_after(_client(request))
+            if wait > 0:
+                return _harden(_throttled(wait))
+            return _harden(await fn(request))
+
+        return endpoint
+
+    def refused(request: Request, message: str) -> Response:
+        limiter.failed(_client(request))
+        return JSONResponse({"message": message}, status_code=401)
+
     def page(fn: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             session = authenticate(request)
             if session is None:
                 if "authorization" in request.headers:
-                    return JSONResponse({"message": "invalid admin token"}, status_code=401)
+                    return refused(request, "invalid admin token")
                 return RedirectResponse("/dashboard/login", status_code=303)
             try:
                 return await fn(request, session, _operator(request, registry))
@@ -89,12 +162,14 @@ def dashboard_routes(
                     body, status_code=404 if isinstance(exc, NotFoundError) else 400
                 )
 
-        return endpoint
+        return guarded(endpoint)
 
     def action(fn: Page) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             session = authenticate(request)
             if session is None:
+                if "authorization" in request.headers:
+                    return refused(request, "invalid admin token")
                 return JSONResponse({"message": "log in first"}, status_code=401)
             form = await request.form()
             presented = form.get("csrf") or request.headers.get("x-csrf-token")
@@ -107,9 +182,9 @@ def dashboard_routes(
             try:
                 return await fn(request, session, _operator(request, registry))
             except OperatorError as exc:
-                return _back(request.headers.get("referer") or "/dashboard", str(exc))
+                return _back(_local(request.headers.get("referer")), str(exc))
 
-        return endpoint
+        return guarded(endpoint)
 
     # -- login ----------------------------------------------------------------------------------
 
@@ -130,17 +205,14 @@ def dashboard_routes(
         form = await request.form()
         nonce = request.cookies.get(LOGIN_COOKIE)
         presented = form.get("csrf")
-        if (
-            not nonce
-            or not isinstance(presented, str)
-            or not secrets.compare_digest(nonce, presented)
-        ):
+        if not nonce or not isinstance(presented, str) or not same_text(nonce, presented):
             return HTMLResponse(
                 h.login_page(login_csrf="", error="The form expired; reload and log in again."),
                 status_code=403,
             )
         candidate = form.get("token")
         if not isinstance(candidate, str) or not signer.token_matches(candidate):
+            limiter.failed(_client(request))
             fresh = secrets.token_urlsafe(24)
             response: Response = HTMLResponse(
                 h.login_page(login_csrf=fresh, error="Wrong token."), status_code=401
@@ -160,6 +232,7 @@ def dashboard_routes(
             secure=request.url.scheme == "https",
         )
         response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
+        limiter.succeeded(_client(request))
         return response
 
     async def logout(request: Request, session: Session, op: Operator) -> Response:
@@ -508,19 +581,22 @@ def dashboard_routes(
         )
 
     return [
-        Route("/dashboard/login", login_form, methods=["GET"]),
-        Route("/dashboard/login", login, methods=["POST"]),
+        Route("/dashboard/login", guarded(login_form), methods=["GET"]),
+        Route("/dashboard/login", guarded(login), methods=["POST"]),
         Route("/dashboard/logout", action(logout), methods=["POST"]),
         Route("/dashboard", page(overview), methods=["GET"]),
         Route("/dashboard/events", page(events), methods=["GET"]),
-        Route("/dashboard/events/{source}/{event_id}", page(event_detail), methods=["GET"]),
+        # Event ids may hold "/" (quoted as %2F in links, decoded before routing): `path`.
         Route(
-            "/dashboard/events/{source}/{event_id}/replay", action(event_replay), methods=["POST"]
+            "/dashboard/events/{source}/{event_id:path}/replay",
+            action(event_replay),
+            methods=["POST"],
         ),
+        Route("/dashboard/events/{source}/{event_id:path}", page(event_detail), methods=["GET"]),
         Route("/dashboard/dlq", page(dlq), methods=["GET"]),
         Route("/dashboard/dlq/redrive", action(dlq_redrive), methods=["POST"]),
         Route("/dashboard/dlq/purge", action(dlq_purge), methods=["POST"]),
-        Route("/dashboard/jobs/{job_id}", page(job_detail), methods=["GET"]),
+        Route("/dashboard/jobs/{job_id:path}", page(job_detail), methods=["GET"]),
     ]
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
+from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES
 from seawall.http.classify import UNSAFE_METHODS, error_for_status
 from seawall.http.errors import ApiDeadlineExceeded, ApiError, InvalidResponseError
 from seawall.http.observe import (
@@ -123,6 +124,7 @@ class ClientBase:
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
         idempotency: IdempotencyMode = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         clock: Clock = SYSTEM_CLOCK,
         listeners: Sequence[ResilienceListener] = (),
         on_call: Iterable[CallListener | Callable[[CallRecord], None]] = (),
@@ -140,6 +142,7 @@ class ClientBase:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             idempotency=idempotency,
+            max_response_bytes=max_response_bytes,
             clock=clock,
             listeners=listeners,
             on_call=on_call,
@@ -164,6 +167,7 @@ class ClientBase:
         connect_timeout: float = DEFAULT,
         read_timeout: float = DEFAULT,
         idempotency: IdempotencyMode = DEFAULT,
+        max_response_bytes: int | None = DEFAULT,
     ) -> RoutePolicy:
         """Override policies for `method` ("*" for any) and a path glob like `/reports/*`.
 
@@ -182,6 +186,7 @@ class ClientBase:
                 "connect_timeout": connect_timeout,
                 "read_timeout": read_timeout,
                 "idempotency": idempotency,
+                "max_response_bytes": max_response_bytes,
             },
         )
 
@@ -291,6 +296,11 @@ class ClientBase:
         if isinstance(exc, ApiError):
             exc.attempts = call.attempts
             exc.elapsed = elapsed
+            if exc.transient and call.key is None and call.method in UNSAFE_METHODS:
+                exc.message += (
+                    f" (not retried: a {call.method} without an Idempotency-Key could apply "
+                    "twice; pass idempotency_key= to make it safe to retry)"
+                )
         elif isinstance(exc, DeadlineExceeded) and not isinstance(exc, RetryAfterTooLong):
             cause = exc.__cause__
             timeout = ApiDeadlineExceeded(

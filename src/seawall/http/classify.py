@@ -29,10 +29,12 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), or None if absent.
+    """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), or None.
 
-    `now` is the current Unix time (used for the HTTP-date form). Unparseable values give None,
-    negative ones 0.
+    `now` is the current Unix time (used for the HTTP-date form). Absent, unparseable, NaN and
+    negative values give None (no hint: the backoff decides); a date in the past gives 0.
+    Infinite and absurdly large values are returned as they are: the retry policy never sleeps
+    on them but gives up at once (`seawall.resilience.retry.MAX_RETRY_AFTER`).
     """
     if value is None:
         return None
@@ -49,9 +51,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         if when is None:
             return None
         return max(0.0, when.timestamp() - now)
-    if not math.isfinite(seconds):
+    if math.isnan(seconds) or seconds < 0.0:
         return None
-    return max(0.0, seconds)
+    return seconds
 
 
 def error_for_status(

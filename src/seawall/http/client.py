@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
+
+import aiohttp
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
 from seawall.http.base import NO_JSON, Call, ClientBase, attempt_timeouts
-from seawall.http.errors import ApiTimeout
+from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES
+from seawall.http.errors import ApiTimeout, ConfigurationError
 from seawall.http.observe import CallListener, CallRecord, logger
 from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams
 from seawall.http.response import Response
+from seawall.http.streaming import StreamedResponse, read_error_body
 from seawall.http.transport import AiohttpTransport, RawResponse, Transport
 from seawall.resilience import (
     Bulkhead,
@@ -41,8 +46,9 @@ class ApiClient(ClientBase):
     """The async resilient HTTP client; use it as `async with ApiClient(...) as client`.
 
     Defaults: deadline 25 s per logical call, `default_retry()` (3 attempts), `default_breaker()`
-    (5 consecutive failures, 30 s open), connect timeout 5 s and read timeout 20 s per attempt
-    (both capped by the time left). Pass None to disable retry, breaker or deadline.
+    (opens for 30 s when half of at least 100 calls in 30 s failed), connect timeout 5 s and
+    read timeout 20 s per attempt (both capped by the time left). Pass None to disable retry,
+    breaker or deadline.
     `route(...)` overrides any of these for a method and path glob. A final non-2xx/3xx answer
     raises ClientError or ServerError; CircuitOpenError, RetryBudgetExhausted and
     RetryAfterTooLong from the resilience core pass through unchanged. `transport=` swaps the
@@ -63,6 +69,7 @@ class ApiClient(ClientBase):
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
         idempotency: IdempotencyMode = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         transport: Transport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         listeners: Sequence[ResilienceListener] = (),
@@ -81,6 +88,7 @@ class ApiClient(ClientBase):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             idempotency=idempotency,
+            max_response_bytes=max_response_bytes,
             clock=clock,
             listeners=listeners,
             on_call=on_call,
@@ -239,7 +247,12 @@ class ApiClient(ClientBase):
         started = time.perf_counter()
         try:
             raw = await self._transport.send(
-                call.method, call.url, call.headers, call.body, attempt_timeouts(call.policy)
+                call.method,
+                call.url,
+                call.headers,
+                call.body,
+                attempt_timeouts(call.policy),
+                call.policy.max_response_bytes,
             )
             if raw.status < 400 and not call.parse:  # the common case, without a method call
                 call.status = raw.status
@@ -255,6 +268,70 @@ class ApiClient(ClientBase):
         if logger.isEnabledFor(logging.DEBUG):
             self._attempt_ok(call, started)
         return raw, data
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = NO_JSON,
+        content: bytes | str | None = None,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        max_bytes: int | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """`async with client.stream("GET", path) as r: async for chunk in r.iter_bytes()`.
+
+        The route's pipeline covers the request up to the status and headers; the body is not
+        held in memory (and not bounded by `max_response_bytes`: `max_bytes` bounds it, None
+        by default). Needs the default AiohttpTransport.
+        """
+        transport = self._transport
+        if not isinstance(transport, AiohttpTransport):
+            raise ConfigurationError("stream() needs the default AiohttpTransport")
+        call = self._start(method, path, json, content, params, headers, idempotency_key, False)
+
+        async def attempt(call: Call) -> aiohttp.ClientResponse:
+            call.attempts += 1
+            started = time.perf_counter()
+            raw: aiohttp.ClientResponse | None = None
+            try:
+                raw = await transport.open(
+                    call.method, call.url, call.headers, call.body, attempt_timeouts(call.policy)
+                )
+                if raw.status >= 400:
+                    body = await read_error_body(
+                        raw, limit=call.policy.max_response_bytes, method=method, url=call.url
+                    )
+                    self._check(RawResponse(raw.status, raw.headers, body), call)
+                call.status = raw.status
+            except BaseException as exc:
+                if raw is not None:
+                    raw.close()
+                self._attempt_failed(call, started, exc)
+                raise
+            return raw
+
+        started = time.perf_counter()
+        try:
+            raw = await call.pipeline.execute_async(attempt, call)
+        except Exception as exc:
+            error = self._failed(exc, call, started)
+            if error is exc:
+                raise
+            raise error from exc
+        try:
+            yield StreamedResponse(
+                raw,
+                method=call.method,
+                url=call.url,
+                max_bytes=max_bytes,
+                read_timeout=call.policy.read_timeout,
+            )
+        finally:
+            raw.close()
 
     async def aclose(self) -> None:
         """Close the connection pool (when the client created it)."""

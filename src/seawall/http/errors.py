@@ -13,6 +13,7 @@ __all__ = [
     "ClientError",
     "ConfigurationError",
     "InvalidResponseError",
+    "ResponseTooLarge",
     "ServerError",
 ]
 
@@ -100,3 +101,15 @@ class InvalidResponseError(ApiError):
     """The server answered 2xx with a body that is not the JSON the call asked for."""
 
     transient = True
+
+
+class ResponseTooLarge(ApiError):
+    """The response body passed `max_response_bytes` (after decompression) or the ratio guard.
+
+    Not transient (the same request gets the same body) and never counted by the breaker.
+    Use `ApiClient.stream(...)` to read bodies larger than any sensible in-memory limit.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, limit: int | None) -> None:
+        super().__init__(message, method=method, url=url)
+        self.limit = limit

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from seawall._version import __version__
 from seawall.clock import Clock
 from seawall.http.auth import Auth
+from seawall.http.body import ACCEPT_ENCODING
 from seawall.http.classify import UNSAFE_METHODS, counts_as_breaker_failure, is_transient
 from seawall.http.errors import ConfigurationError
 from seawall.http.observe import CallListener, CallRecord
@@ -82,8 +83,24 @@ def default_retry(clock: Clock) -> Retry:
 
 
 def default_breaker(name: str, clock: Clock) -> CircuitBreaker:
-    """The client's default breaker: the guide's 5 consecutive failures, then 30 s open."""
-    return CircuitBreaker(failure_threshold=5, reset_timeout_ms=30000, name=name, clock=clock)
+    """The client's default breaker: a failure ratio over a sliding window, as Polly v8 and
+    resilience4j do it; open for 30 s (the guide's reset timeout) once, within 30 s, at least
+    100 calls were seen and half of them failed.
+
+    A burst of concurrent failures (40 payments whose first attempt each got a 503) does not
+    open it, so their retries can succeed; a dependency failing 20% of calls does not flap it;
+    a sustained outage at 100 calls/s opens it within a second. The guide's consecutive breaker
+    is `CircuitBreaker(failure_threshold=5)`, passed as `breaker=`.
+    """
+    return CircuitBreaker(
+        reset_timeout_ms=30000,
+        mode="ratio",
+        failure_rate_threshold=0.5,
+        window_s=30.0,
+        minimum_calls=100,
+        name=name,
+        clock=clock,
+    )
 
 
 def http_retry(retry: Retry | None) -> Retry | None:
@@ -134,6 +151,17 @@ def _check_seconds(name: str, value: float | None, *, allow_none: bool) -> float
     return float(value)
 
 
+def _check_size(value: int | None) -> int | None:
+    """Validate a response size limit: a positive number of bytes, or None for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_response_bytes must be a positive number of bytes or None, got {value!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class RoutePolicy:
     """What applies to one request: pipelines (retrying and single-shot), timeouts, idempotency."""
@@ -147,6 +175,8 @@ class RoutePolicy:
     idempotency: IdempotencyMode
     timeouts: Timeouts
     """The configured timeouts, used as they are when the deadline leaves more time."""
+    max_response_bytes: int | None
+    """Largest decoded response body held in memory (None: no limit); see `seawall.http.body`."""
 
 
 class ClientSettings:
@@ -169,6 +199,7 @@ class ClientSettings:
         connect_timeout: float,
         read_timeout: float,
         idempotency: IdempotencyMode,
+        max_response_bytes: int | None,
         clock: Clock,
         listeners: Sequence[ResilienceListener],
         on_call: Iterable[CallListener | Callable[[CallRecord], None]],
@@ -186,7 +217,14 @@ class ClientSettings:
         self.secrets: tuple[str, ...] = auth.secret_values if auth is not None else ()
         merged: dict[str, str] = {}
         names: dict[str, str] = {}
-        for source in ({"Accept": "application/json", "User-Agent": USER_AGENT}, headers or {}):
+        for source in (
+            {
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "User-Agent": USER_AGENT,
+            },
+            headers or {},
+        ):
             for name, value in source.items():
                 _put_header(merged, names, name, value)
         for name, value in (auth.headers if auth is not None else {}).items():
@@ -208,6 +246,7 @@ class ClientSettings:
             "connect_timeout": _check_seconds("connect_timeout", connect_timeout, allow_none=False),
             "read_timeout": _check_seconds("read_timeout", read_timeout, allow_none=False),
             "idempotency": self._check_mode(idempotency),
+            "max_response_bytes": _check_size(max_response_bytes),
         }
         self.default_policy = self._build("*", self._defaults)
         self._routes: list[tuple[str, str, RoutePolicy]] = []
@@ -245,6 +284,7 @@ class ClientSettings:
             read_timeout=config["read_timeout"],
             idempotency=config["idempotency"],
             timeouts=Timeouts(config["connect_timeout"], config["read_timeout"]),
+            max_response_bytes=config["max_response_bytes"],
         )
 
     def add_route(self, method: str, pattern: str, overrides: Mapping[str, Any]) -> RoutePolicy:
@@ -264,6 +304,8 @@ class ClientSettings:
                 value = _check_seconds(key, value, allow_none=False)
             elif key == "idempotency":
                 value = self._check_mode(value)
+            elif key == "max_response_bytes":
+                value = _check_size(value)
             config[key] = value
         if not pattern.startswith("/") and pattern != "*":
             raise ConfigurationError(f"route pattern must start with '/', got {pattern!r}")

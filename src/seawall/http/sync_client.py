@@ -14,6 +14,7 @@ from typing import Any, Self
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.http.auth import Auth
 from seawall.http.base import NO_JSON, Call, ClientBase, attempt_timeouts
+from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES
 from seawall.http.observe import CallListener, CallRecord
 from seawall.http.policy import DEFAULT, IdempotencyMode, QueryParams
 from seawall.http.response import Response
@@ -45,6 +46,7 @@ class SyncApiClient(ClientBase):
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
         idempotency: IdempotencyMode = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
         transport: SyncTransport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         listeners: Sequence[ResilienceListener] = (),
@@ -63,6 +65,7 @@ class SyncApiClient(ClientBase):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             idempotency=idempotency,
+            max_response_bytes=max_response_bytes,
             clock=clock,
             listeners=listeners,
             on_call=on_call,
@@ -159,7 +162,12 @@ class SyncApiClient(ClientBase):
         started = time.perf_counter()
         try:
             raw = self._transport.send(
-                call.method, call.url, call.headers, call.body, attempt_timeouts(call.policy)
+                call.method,
+                call.url,
+                call.headers,
+                call.body,
+                attempt_timeouts(call.policy),
+                call.policy.max_response_bytes,
             )
             data = self._check(raw, call)
         except BaseException as exc:

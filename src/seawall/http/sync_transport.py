@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
+from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES, BodyReader, declared_length
 from seawall.http.errors import ApiConnectionError, ApiTimeout, ConfigurationError
 from seawall.http.redact import redact_text, redact_url
 from seawall.http.transport import RawResponse, Timeouts
@@ -53,13 +54,28 @@ class SyncTransport(Protocol):
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> RawResponse:
-        """Send one request (one attempt) and return the complete response."""
+        """Send one request (one attempt) and return the complete response, at most `limit`
+        decoded bytes (ResponseTooLarge past it; see `seawall.http.body`)."""
         ...
 
     def close(self) -> None:
         """Release pooled connections."""
         ...
+
+
+def _read_body(resp: urllib3.BaseHTTPResponse, limit: int | None, method: str, url: str) -> bytes:
+    """The decoded body of `resp`, at most `limit` bytes; ResponseTooLarge past it."""
+    headers = resp.headers
+    if "Content-Encoding" not in headers:
+        length = declared_length(headers)
+        if length is not None and (limit is None or length <= limit):
+            return resp.read(decode_content=False)  # exactly `length` bytes
+    reader = BodyReader(headers, limit=limit, method=method, url=url)
+    for chunk in resp.stream(64 * 1024, decode_content=False):
+        reader.feed(chunk)
+    return reader.finish()
 
 
 class Urllib3Transport:
@@ -83,8 +99,9 @@ class Urllib3Transport:
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> RawResponse:
-        """Send one request through the pool and read the whole body."""
+        """Send one request through the pool and read the whole body, bounded by `limit`."""
         try:
             resp = self._pool.request(
                 method,
@@ -94,8 +111,15 @@ class Urllib3Transport:
                 timeout=urllib3.Timeout(connect=timeout.connect, read=timeout.read),
                 retries=False,
                 redirect=False,
-                preload_content=True,
+                preload_content=False,
+                decode_content=False,
             )
+            try:
+                data = _read_body(resp, limit, method, url)
+            except BaseException:
+                resp.close()  # unread body: never hand this connection back for reuse
+                raise
+            resp.release_conn()
         except ConnectTimeoutError:
             raise ApiTimeout(
                 f"connect timeout after {timeout.connect:.3f}s", method=method, url=redact_url(url)
@@ -110,7 +134,7 @@ class Urllib3Transport:
                 method=method,
                 url=redact_url(url),
             ) from None
-        return RawResponse(resp.status, resp.headers, resp.data)
+        return RawResponse(resp.status, resp.headers, data)
 
     def close(self) -> None:
         """Close every pooled connection."""

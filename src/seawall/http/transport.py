@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 import aiohttp
 from yarl import URL
 
+from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES, BodyReader, declared_length
 from seawall.http.errors import ApiConnectionError, ApiTimeout, ConfigurationError
 from seawall.http.redact import redact_text, redact_url
 from seawall.resilience._watchdog import arm_at, finish
@@ -49,7 +50,9 @@ class Transport(Protocol):
     """Sends one HTTP request and reads the whole answer; raises ApiTimeout/ApiConnectionError.
 
     A transport must end each attempt within `timeout.read` (the clients rely on it: they cap
-    it by the time left in the call's deadline instead of cancelling the attempt themselves).
+    it by the time left in the call's deadline instead of cancelling the attempt themselves),
+    and must raise ResponseTooLarge rather than hold a body of more than `limit` decoded bytes
+    (None: no limit); `BodyReader` does both the counting and the bounded decoding.
     """
 
     async def send(
@@ -59,8 +62,9 @@ class Transport(Protocol):
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> RawResponse:
-        """Send one request (one attempt) and return the complete response."""
+        """Send one request (one attempt) and return the complete, decoded response."""
         ...
 
     async def aclose(self) -> None:
@@ -112,7 +116,8 @@ class AiohttpTransport:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=True,
+            # BodyReader decodes with a bounded output; aiohttp would inflate a bomb whole.
+            auto_decompress=False,
             raise_for_status=False,
         )
         return self._session
@@ -148,11 +153,13 @@ class AiohttpTransport:
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> RawResponse:
         """Send one request through the shared pool and read the whole body.
 
         `timeout.read` bounds the whole attempt (connection, request, answer, body): a trickling
-        body cannot outlive it. `timeout.connect` bounds opening a new connection.
+        body cannot outlive it. `timeout.connect` bounds opening a new connection. The body is
+        bounded by `limit` decoded bytes (see `seawall.http.body`).
         """
         session = self._session or self._open()
         target = self._urls.get(url) or self._url(url)
@@ -161,12 +168,19 @@ class AiohttpTransport:
         try:
             # Awaited rather than entered: `release()` is all the context manager would add.
             resp = await session.request(
-                method, target, headers=headers, data=content, timeout=limits
+                method,
+                target,
+                headers=headers,
+                data=content,
+                timeout=limits,
+                allow_redirects=False,  # 3xx is returned to the caller, as by every transport
             )
             try:
-                body = await resp.read()
-            finally:
-                resp.release()
+                body = await _read_body(resp, limit, method, url)
+            except BaseException:
+                resp.close()  # the rest of the body is unread: the connection cannot be reused
+                raise
+            resp.release()
         except BaseException as exc:
             if finish(guard, exc):
                 raise ApiTimeout(
@@ -179,11 +193,62 @@ class AiohttpTransport:
         finish(guard, None)
         return RawResponse(resp.status, resp.headers, body)
 
+    async def open(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeout: Timeouts,
+    ) -> aiohttp.ClientResponse:
+        """Send one request and return as soon as the status and headers are in.
+
+        The body is left unread for `ApiClient.stream`; `timeout.read` bounds the wait for the
+        headers only. The caller must `close()` or `release()` the response.
+        """
+        session = self._session or self._open()
+        limits = self._connect_timeout(timeout.connect)
+        try:
+            async with asyncio.timeout(timeout.read):
+                return await session.request(
+                    method,
+                    self._url(url),
+                    headers=headers,
+                    data=content,
+                    timeout=limits,
+                    allow_redirects=False,
+                )
+        except TimeoutError:
+            raise ApiTimeout(
+                f"read timeout after {timeout.read:.3f}s", method=method, url=redact_url(url)
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            error = _aiohttp_error(exc, method, url, timeout)
+            if error is None:
+                raise
+            raise error from None
+
     async def aclose(self) -> None:
         """Close the session and its pooled connections."""
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+async def _read_body(
+    resp: aiohttp.ClientResponse, limit: int | None, method: str, url: str
+) -> bytes:
+    """The decoded body of `resp`, at most `limit` bytes; ResponseTooLarge past it."""
+    headers = resp.headers
+    if "Content-Encoding" not in headers:
+        length = declared_length(headers)
+        if length is not None and (limit is None or length <= limit):
+            return await resp.read()  # exactly `length` bytes: nothing more to guard
+    reader = BodyReader(headers, limit=limit, method=method, url=url)
+    stream = resp.content
+    while chunk := await stream.readany():
+        reader.feed(chunk)
+    return reader.finish()
 
 
 def _aiohttp_error(
@@ -226,15 +291,27 @@ class HttpxTransport:
         headers: Mapping[str, str],
         content: bytes | None,
         timeout: Timeouts,
+        limit: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> RawResponse:
-        """Send one request through the wrapped httpx client."""
+        """Send one request through the wrapped httpx client, the body bounded by `limit`."""
         httpx = self._httpx
         limits = httpx.Timeout(timeout.read, connect=timeout.connect)
         try:
-            async with asyncio.timeout(timeout.read):
-                resp = await self._client.request(
-                    method, url, headers=dict(headers), content=content, timeout=limits
-                )
+            async with (
+                asyncio.timeout(timeout.read),
+                self._client.stream(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    content=content,
+                    timeout=limits,
+                    follow_redirects=False,
+                ) as resp,
+            ):
+                reader = BodyReader(resp.headers, limit=limit, method=method, url=url)
+                async for chunk in resp.aiter_raw():
+                    reader.feed(chunk)
+                body = reader.finish()
         except (httpx.ConnectTimeout, httpx.PoolTimeout):
             raise ApiTimeout(
                 f"connect timeout after {timeout.connect:.3f}s", method=method, url=redact_url(url)
@@ -249,7 +326,7 @@ class HttpxTransport:
                 method=method,
                 url=redact_url(url),
             ) from None
-        return RawResponse(resp.status_code, resp.headers, resp.content)
+        return RawResponse(resp.status_code, resp.headers, body)
 
     async def aclose(self) -> None:
         """Close the wrapped client if this adapter created it."""

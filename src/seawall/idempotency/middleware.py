@@ -8,12 +8,20 @@ For requests whose method is in `methods` (POST and PATCH by default):
 - the key was used with this request and completed: the stored status, headers and body are
   replayed with `Idempotent-Replayed: true`, and the app is not called.
 
+Key rules: after trimming spaces and one pair of double quotes, a key is 1 to 255 characters of
+printable ASCII (0x20 to 0x7E, the draft's sf-string); anything else (tab, control characters,
+Latin-1 or UTF-8 bytes) is refused with 400 `invalid_idempotency_key`.
+
 Answers with a status of 500 or more are not stored (the key is released so the client can
 retry); set `store_server_errors=True` to store them too. Responses larger than
-`max_response_bytes` are passed through but not stored. Error bodies are
-`application/problem+json` with `type`, `title`, `status`, `detail` and a machine `reason`.
-`partition` maps the ASGI scope to a namespace (for example the caller's user id), so two
-clients cannot collide on the same key.
+`max_response_bytes`, and streamed responses past that size, are passed through whole but not
+stored (a retry runs the handler again). A handler that raises gets a complete problem+json 500
+(whatever an inner error handler had prepared) and its key released, unless part of a streamed
+answer already went out, in which case the connection is closed. While the handler runs, its
+lease is renewed every `lease_s / 3` seconds, so a slow handler is never run twice by a retry.
+Error bodies are `application/problem+json` with `type`, `title`, `status`, `detail` and a
+machine `reason`. `partition` maps the ASGI scope to a namespace (for example the caller's user
+id), so two clients cannot collide on the same key.
 """
 
 from __future__ import annotations
@@ -56,6 +64,14 @@ def _problem(status: int, title: str, detail: str, reason: str) -> tuple[int, by
         "reason": reason,
     }
     return status, json.dumps(body).encode()
+
+
+def _header_key(raw: bytes) -> str | None:
+    """The key in an Idempotency-Key header value, or None when it breaks the key rules."""
+    key = raw.strip(b" ").strip(b'"') if raw.isascii() else b""
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not all(0x20 <= c <= 0x7E for c in key):
+        return None
+    return key.decode("ascii")
 
 
 class IdempotencyMiddleware:
@@ -112,14 +128,15 @@ class IdempotencyMiddleware:
                 return
             await self.app(scope, receive, send)
             return
-        key = raw_key.decode("latin-1").strip().strip('"')
-        if not key or len(key) > MAX_KEY_LENGTH:
+        key = _header_key(raw_key)
+        if key is None:
             await self._answer(
                 send,
                 *_problem(
                     400,
                     "Idempotency-Key is invalid",
-                    f"the {self.header_name} header must hold 1 to {MAX_KEY_LENGTH} characters",
+                    f"the {self.header_name} header must hold 1 to {MAX_KEY_LENGTH} printable "
+                    "ASCII characters (a UUID is a good key)",
                     "invalid_idempotency_key",
                 ),
             )
@@ -139,7 +156,7 @@ class IdempotencyMiddleware:
             )
             return
         assert isinstance(body, bytes)
-        await self._handle(scope, send, key, body)
+        await self._handle(scope, receive, send, key, body)
 
     async def _read_body(self, receive: Receive) -> bytes | bool | None:
         """The whole body; None when it is too large; False when the client went away."""
@@ -169,7 +186,9 @@ class IdempotencyMiddleware:
         digest.update(body)
         return digest.hexdigest()
 
-    async def _handle(self, scope: Scope, send: Send, key: str, body: bytes) -> None:
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes
+    ) -> None:
         record_scope = self.scope
         if self.partition is not None:
             record_scope = f"{self.scope}:{self.partition(scope)}"
@@ -214,7 +233,7 @@ class IdempotencyMiddleware:
         if claim.outcome == "completed":
             await self._replay(send, claim)
             return
-        await self._run(scope, send, claim, body)
+        await self._run(scope, receive, send, claim, body)
 
     async def _replay(self, send: Send, claim: Claim) -> None:
         assert claim.record is not None
@@ -224,7 +243,10 @@ class IdempotencyMiddleware:
         await send({"type": "http.response.start", "status": stored["status"], "headers": headers})
         await send({"type": "http.response.body", "body": base64.b64decode(stored["body"])})
 
-    async def _run(self, scope: Scope, send: Send, claim: Claim, body: bytes) -> None:
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, claim: Claim, body: bytes
+    ) -> None:
+        """Run the app once for a fresh claim, capturing its answer, renewing the lease."""
         delivered = False
 
         async def replay_receive() -> Message:
@@ -232,20 +254,25 @@ class IdempotencyMiddleware:
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
+            # Later reads wait for the real disconnect (a StreamingResponse listens for it).
+            return await receive()
 
         status = 0
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
         size = 0
+        start: Message | None = None
+        started = False
         final: Message | None = None
 
         async def capture_send(message: Message) -> None:
-            nonlocal status, size, final
+            nonlocal status, size, final, start, started
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers.extend((bytes(k), bytes(v)) for k, v in message.get("headers", []))
-            elif message["type"] == "http.response.body":
+                start = message  # sent with the first body message (see _fail)
+                return
+            if message["type"] == "http.response.body":
                 chunk = bytes(message.get("body", b""))
                 size += len(chunk)
                 if size <= self.max_response_bytes:
@@ -255,18 +282,64 @@ class IdempotencyMiddleware:
                     # it has the answer gets the replay, never a 409.
                     final = message
                     return
+            if start is not None and not started:
+                started = True
+                await send(start)
             await send(message)
 
+        renewer = asyncio.create_task(self._renew(claim))
         try:
             await self.app(scope, replay_receive, capture_send)
+        except Exception:
+            renewer.cancel()
+            await asyncio.shield(self.records.release(claim))
+            if started:
+                raise  # part of a streamed answer went out: the server closes the connection
+            # Whatever the app's own error handling produced is still held back: answer with
+            # one complete problem instead.
+            log.exception("handler failed; idempotency key released", extra={"key": claim.key})
+            await self._answer(
+                send,
+                *_problem(
+                    500,
+                    "Internal server error",
+                    "the request failed before it was answered; its Idempotency-Key was "
+                    "released, so retrying with the same key runs it again",
+                    "handler_failed",
+                ),
+            )
+            return
         except BaseException:
+            renewer.cancel()
             await asyncio.shield(self.records.release(claim))
             raise
+        renewer.cancel()
         try:
             await self._store(claim, status, headers, chunks, size, final is not None)
         finally:
-            if final is not None:
-                await send(final)
+            await self._deliver(send, start, started, final)
+
+    @staticmethod
+    async def _deliver(
+        send: Send, start: Message | None, started: bool, final: Message | None
+    ) -> None:
+        """Send what the app answered and is still held back (its start and last body)."""
+        if start is not None and not started:
+            await send(start)
+        if final is not None:
+            await send(final)
+
+    async def _renew(self, claim: Claim) -> None:
+        """Keep the claim's lease alive while the handler runs (every lease_s / 3 seconds)."""
+        interval = self.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self.records.renew(claim, self.lease_s):
+                    log.warning("idempotency lease lost while running", extra={"key": claim.key})
+                    return
+            except Exception:
+                log.warning("idempotency lease renewal failed; retrying", exc_info=True)
 
     async def _store(
         self,

@@ -257,6 +257,19 @@ class IdempotencyStore:
             )
         return changed == 1
 
+    async def renew(self, claim: Claim, lease_s: float) -> bool:
+        """Extend the lease of a running claim to `lease_s` from now; False if it was lost."""
+        now = self.store.clock.time()
+        lease_end = now + lease_s
+        async with self.store.transaction() as t:
+            changed = await t.execute(
+                "UPDATE seawall_idempotency SET lease_expires_at = ?, updated_at = ?, "
+                "expires_at = CASE WHEN expires_at < ? THEN ? ELSE expires_at END "
+                "WHERE scope = ? AND key = ? AND token = ? AND status = 'in_progress'",
+                (lease_end, now, lease_end, lease_end, claim.scope, claim.key, claim.token),
+            )
+        return changed == 1
+
     async def release(self, claim: Claim, *, tx: Tx | None = None) -> bool:
         """Delete the in-progress record of `claim` so a retry can run; False if already gone."""
         async with self._tx(tx) as t:

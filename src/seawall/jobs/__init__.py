@@ -2,31 +2,68 @@
 
 from __future__ import annotations
 
-from seawall.jobs.model import (
-    BatchResult,
-    DeadLetter,
-    InvalidJobError,
-    Job,
-    JobError,
-    LeaseLostError,
-    QueueStats,
-    RetryLater,
-)
-from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
-from seawall.jobs.worker import Worker, WorkerEvent, run_retention
+from typing import TYPE_CHECKING, Any
+
+from seawall._lazy import load_export
+
+if TYPE_CHECKING:
+    # Names after `as` are kept importable for the library's own modules, not the surface.
+    from seawall.jobs.commit import JobRun
+    from seawall.jobs.model import (
+        BatchResult,
+        DeadLetter,
+        InvalidJobError,
+        Job,
+        JobError,
+        LeaseLostError,
+        QueueStats,
+        RetryLater,
+    )
+    from seawall.jobs.queue import NOTIFY_CHANNEL as NOTIFY_CHANNEL
+    from seawall.jobs.queue import Queue
+    from seawall.jobs.worker import RunSummary, Worker, WorkerEvent, run_retention
 
 __all__ = [
-    "NOTIFY_CHANNEL",
     "BatchResult",
     "DeadLetter",
     "InvalidJobError",
     "Job",
     "JobError",
+    "JobRun",
     "LeaseLostError",
     "Queue",
     "QueueStats",
     "RetryLater",
+    "RunSummary",
     "Worker",
     "WorkerEvent",
     "run_retention",
 ]
+
+_HOMES = {
+    "JobRun": "seawall.jobs.commit",
+    "BatchResult": "seawall.jobs.model",
+    "DeadLetter": "seawall.jobs.model",
+    "InvalidJobError": "seawall.jobs.model",
+    "Job": "seawall.jobs.model",
+    "JobError": "seawall.jobs.model",
+    "LeaseLostError": "seawall.jobs.model",
+    "QueueStats": "seawall.jobs.model",
+    "RetryLater": "seawall.jobs.model",
+    "NOTIFY_CHANNEL": "seawall.jobs.queue",
+    "Queue": "seawall.jobs.queue",
+    "RunSummary": "seawall.jobs.worker",
+    "Worker": "seawall.jobs.worker",
+    "WorkerEvent": "seawall.jobs.worker",
+    "run_retention": "seawall.jobs.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    return load_export(__name__, _HOMES, name, globals())
+
+
+def __dir__() -> list[str]:
+    """The public names, loaded or not."""
+    return sorted(set(globals()) | set(__all__))

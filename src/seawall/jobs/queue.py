@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,9 @@ NOTIFY_CHANNEL = "seawall_jobs"
 
 _STATE_NAMES = {0: "pending", 1: "done", 2: "dead"}
 _PENDING, _DONE, _DEAD = 0, 1, 2
+
+DeadLetterHook = Callable[[Tx, list[Job], str], Awaitable[None]]
+"""Told, inside the moving transaction, which jobs went to the dead-letter queue and why."""
 _CHUNK = 500
 _MAX_ERRORS = 10
 _MAX_TRACEBACK = 4000
@@ -222,6 +225,14 @@ class Queue:
         self.combine_writes = combine_writes
         self._waiting: list[tuple[list[_Item], asyncio.Future[list[str | None]]]] = []
         self._combiner: asyncio.Task[None] | None = None
+        self._dead_hooks: dict[str, DeadLetterHook] = {}
+
+    def on_dead_letter(self, queue_name: str, hook: DeadLetterHook) -> None:
+        """Call `hook(tx, jobs, reason)` whenever jobs of `queue_name` move to the dead-letter
+        queue, inside the transaction that moves them (so the owner of the work, for example
+        the webhook inbox, records the death atomically with it). One hook per queue."""
+        _check_queue_name(queue_name)
+        self._dead_hooks[queue_name] = hook
 
     @asynccontextmanager
     async def _tx(self, tx: Tx | None) -> AsyncIterator[Tx]:
@@ -402,6 +413,11 @@ class Queue:
             raise InvalidJobError(f"visibility_timeout must be > 0 (got {visibility_timeout})")
         token = secrets.token_hex(12)
         async with self.store.transaction() as tx:
+            if tx.engine == "postgresql":
+                # A claim lost in a server crash only makes its jobs visible again (receives
+                # not counted): it need not wait for the WAL flush, which lets workers claim
+                # small batches (only for free runners) without a disk flush each.
+                await tx.execute("SET LOCAL synchronous_commit TO OFF")
             now = self.store.clock.time()
             lease = (token, now + visibility_timeout, now, "receive limit reached")
             pick = (queue_name, now, limit)
@@ -427,6 +443,13 @@ class Queue:
                         for row in dead
                     ],
                 )
+                hook = self._dead_hooks.get(queue_name)
+                if hook is not None:
+                    await hook(
+                        tx,
+                        [_row_to_job(row) for row in dead],
+                        "receive limit reached: the last lease expired without an ack",
+                    )
         jobs = [_row_to_job(row) for row in rows if int(row["state"]) == _PENDING]
         jobs.sort(key=lambda j: (-j.priority, j.enqueued_at, j.id))
         return jobs, len(dead)
@@ -507,6 +530,9 @@ class Queue:
             changed = await t.execute(_NACK, params)
             if changed and not dead:
                 t.notify(NOTIFY_CHANNEL)
+            hook = self._dead_hooks.get(job.queue) if changed and dead else None
+            if hook is not None:
+                await hook(t, [job], error or "failed on its last receive")
         return changed == 1
 
     async def extend(self, job: Job, seconds: float) -> bool:

@@ -4,8 +4,18 @@ A transactional handler gets the job and an open transaction; the worker acks th
 same transaction, guarded by the lease, so the handler's effects and the ack commit together or
 not at all. When several jobs of a queue are waiting, up to `transaction_group` of them run one
 after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
-back that job's effects only), so a whole group costs one commit; set `transaction_group=1` for
-transactional handlers that wait on slow things and should run side by side instead.
+back that job's effects only), so a whole group costs one commit. A queue whose handler is seen
+taking AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by
+side on PostgreSQL; `transaction_group=1` does that from the start.
+
+Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
+SQLite the database's single write lock, so handlers that await I/O run one at a time; on
+PostgreSQL a pooled connection and the job's row lock each). A commit-block handler
+(`commit_block=True`, see `seawall.jobs.commit`) does its I/O with no transaction open and holds
+the lock only inside `async with run.commit() as tx:`, so I/O-bound handlers run side by side on
+both engines with their effects and ack still atomic. Use it for handlers that call other
+services; keep `handler(job, tx)` for handlers that only touch the database (grouping makes them
+cheapest).
 Other handlers run first and are acked afterwards, many at a time. A handler raising
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
@@ -30,11 +40,13 @@ from typing import Any, TypeVar
 
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff
+from seawall.jobs.commit import JobRun
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
+from seawall.observability.logging import reset_context, set_context
 from seawall.store.base import Engine, Params, Row, Store, Tx
 
-__all__ = ["Cleanup", "Handler", "Worker", "WorkerEvent", "run_retention"]
+__all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
@@ -42,6 +54,8 @@ Handler = Callable[..., Awaitable[Any]]
 Cleanup = Callable[[float], Awaitable[int]]
 """A retention step: called with `older_than_s`, returns how many rows it deleted."""
 F = TypeVar("F", bound=Handler)
+AWAITING_S = 0.005
+"""A transactional handler taking this long is waiting on something: its queue stops grouping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +72,42 @@ class WorkerEvent:
     duration_s: float | None = None
 
 
+class RunSummary(int):
+    """What `Worker.run_until_idle` did: an int (jobs processed) with every other outcome."""
+
+    processed: int
+    retried: int
+    failed: int
+    dead_lettered: int
+    lease_lost: int
+
+    def __new__(
+        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
+    ) -> RunSummary:
+        summary = super().__new__(cls, processed)
+        summary.processed = processed
+        summary.retried = retried
+        summary.failed = failed
+        summary.dead_lettered = dead_lettered
+        summary.lease_lost = lease_lost
+        return summary
+
+    def __repr__(self) -> str:
+        return (
+            f"RunSummary(processed={self.processed}, retried={self.retried}, "
+            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
+            f"lease_lost={self.lease_lost})"
+        )
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     handler: Handler
     transactional: bool
     batch: bool
+    commit_block: bool = False
 
 
 @dataclass(slots=True)
@@ -128,29 +173,56 @@ class Worker:
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
+        self._quick: dict[str, int] = {}
+        """Consecutive handler runs per queue that took less than AWAITING_S. A queue with
+        `concurrency` of them in a row gets a buffer of claimed jobs (each starts within
+        milliseconds); until then, and after any slow run, its jobs are claimed only for free
+        runners."""
+        self._awaiting: set[str] = set()
+        """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
+        are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
 
     # -- registration ------------------------------------------------------------------------
 
     def register(
-        self, queue_name: str, handler: Handler, *, transactional: bool = True, batch: bool = False
+        self,
+        queue_name: str,
+        handler: Handler,
+        *,
+        transactional: bool = True,
+        batch: bool = False,
+        commit_block: bool = False,
     ) -> None:
         """Route `queue_name` to `handler`: `h(job, tx)` when transactional, else `h(job)`;
-        with batch=True, `h(jobs[, tx]) -> BatchResult | None` gets a whole claimed batch."""
+        with batch=True, `h(jobs[, tx]) -> BatchResult | None` gets a whole claimed batch;
+        with commit_block=True, `h(run)` gets a JobRun whose `run.commit()` block commits the
+        effects and the ack together (I/O before it runs with no transaction open)."""
+        if commit_block and batch:
+            raise InvalidJobError("commit_block handlers take one job at a time (batch=False)")
         if not isinstance(queue_name, str) or not queue_name:
             raise InvalidJobError(f"queue name must be a non-empty string (got {queue_name!r})")
         if queue_name in self._routes:
             raise InvalidJobError(f"queue {queue_name!r} already has a handler")
         if not callable(handler):
             raise InvalidJobError(f"handler for {queue_name!r} is not callable")
-        self._routes[queue_name] = _Route(handler, transactional, batch)
+        self._routes[queue_name] = _Route(
+            handler, transactional and not commit_block, batch, commit_block
+        )
 
     def handler(
-        self, queue_name: str, *, transactional: bool = True, batch: bool = False
+        self,
+        queue_name: str,
+        *,
+        transactional: bool = True,
+        batch: bool = False,
+        commit_block: bool = False,
     ) -> Callable[[F], F]:
         """Decorator form of `register`."""
 
         def decorate(fn: F) -> F:
-            self.register(queue_name, fn, transactional=transactional, batch=batch)
+            self.register(
+                queue_name, fn, transactional=transactional, batch=batch, commit_block=commit_block
+            )
             return fn
 
         return decorate
@@ -182,11 +254,19 @@ class Worker:
         """Process jobs until `stop` is set or `request_stop` is called."""
         await self._serve(stop, until_idle=False)
 
-    async def run_until_idle(self) -> int:
-        """Process until no ready job remains (delayed ones are left); return jobs processed."""
-        before = self.processed
+    async def run_until_idle(self) -> RunSummary:
+        """Process until no ready job remains (delayed ones are left); return what it did.
+
+        The summary is an int (the jobs processed, as before) carrying the other outcomes:
+        `retried`, `failed`, `dead_lettered` and `lease_lost`.
+        """
+        before = self._tally()
         await self._serve(None, until_idle=True)
-        return self.processed - before
+        after = self._tally()
+        return RunSummary(*(a - b for a, b in zip(after, before, strict=True)))
+
+    def _tally(self) -> tuple[int, int, int, int, int]:
+        return (self.processed, self.retried, self.failed, self.dead_lettered, self.lease_lost)
 
     async def _serve(self, stop: asyncio.Event | None, *, until_idle: bool) -> None:
         names = self._queue_names()
@@ -241,10 +321,17 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        capacity = self.concurrency + self.batch_size
-        low_water = max(1, self.batch_size // 2)
+        # Every claim counts as a receive, so a job must not wait long in this process's
+        # buffer, where a crash would use up one of its attempts with no handler running it
+        # (a crash loop would dead-letter untried work). Jobs are claimed only for free runners
+        # until a queue's handlers proved quick (see `_quick`); quick queues keep a batch
+        # buffered, each job starting within milliseconds (batches are what makes them fast).
+        full = self.concurrency + self.batch_size
         empty_rounds = 0
         while not self._stop_requested.is_set():
+            quick = any(self._is_quick(name) for name in names)
+            capacity = full if quick else self.concurrency
+            low_water = max(1, self.batch_size // 2) if quick else 1
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -253,7 +340,8 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                limit = min(self.batch_size, capacity - self._buffered_jobs - self._running_jobs)
+                cap = full if self._is_quick(name) else self.concurrency
+                limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
                 claimed += await self._claim(name, limit)
@@ -319,7 +407,12 @@ class Worker:
                 continue
             unit = self._units.popleft()
             route = self._routes[unit.queue]
-            if route.transactional and not route.batch and self.transaction_group > 1:
+            if (
+                route.transactional
+                and not route.batch
+                and self.transaction_group > 1
+                and unit.queue not in self._awaiting
+            ):
                 while (
                     self._units
                     and self._units[0].queue == unit.queue
@@ -417,6 +510,7 @@ class Worker:
                         await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
+                    _log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
                     if job.receives >= job.max_receives:
                         kind = "dead_lettered"
@@ -432,6 +526,27 @@ class Worker:
             return
         for kind, job, reason in outcomes:
             self._count(kind, job, reason)
+
+    def _is_quick(self, queue_name: str) -> bool:
+        return self._quick.get(queue_name, 0) >= self.concurrency
+
+    def _note(self, queue_name: str, started: float) -> None:
+        """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
+        its jobs are then claimed only for free runners, and its transactional jobs stop being
+        grouped (so they run side by side on PostgreSQL)."""
+        if time.perf_counter() - started < AWAITING_S:
+            self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            return
+        self._quick[queue_name] = 0
+        if queue_name not in self._awaiting:
+            self._awaiting.add(queue_name)
+            log.info(
+                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
+                "runners and running transactional ones one job per transaction, side by side "
+                "(a commit-block handler avoids holding a transaction while it waits)",
+                queue_name,
+                AWAITING_S * 1000,
+            )
 
     def _count(self, kind: str, job: Job, error: str | None) -> None:
         if kind == "processed":
@@ -450,11 +565,26 @@ class Worker:
         try:
             if route.transactional:
                 async with self.store.transaction() as tx:
-                    await self._timed(route.handler(job, tx), job, time.perf_counter())
+                    started = time.perf_counter()
+                    await self._timed(route.handler(job, tx), job, started)
                     if not await self.queue.ack(job, tx=tx):
                         raise LeaseLostError(job.id)
                 self.processed += 1
                 self._emit("processed", job.queue, 1, job.id)
+            elif route.commit_block:
+                run = JobRun(job, self.store, self.queue)
+                try:
+                    await self._timed(route.handler(run), job, time.perf_counter())
+                except Exception:
+                    if not run.committed:
+                        raise
+                    log.exception("job %s raised after its commit block; it stays done", job.id)
+                if run.committed:
+                    self.processed += 1
+                    self._emit("processed", job.queue, 1, job.id)
+                else:
+                    self._acks.append(job)
+                    self._ack_wake.set()
             else:
                 await self._timed(route.handler(job), job, time.perf_counter())
                 self._acks.append(job)
@@ -517,7 +647,9 @@ class Worker:
             return
         if not changed:
             self._count("lease_lost", job, error)
-        elif job.receives >= job.max_receives:
+            return
+        _log_failure(job, delay, error, tb, retried)
+        if job.receives >= job.max_receives:
             self._count("dead_lettered", job, error)
         else:
             self._count("retried" if retried else "failed", job, error)
@@ -559,14 +691,19 @@ class Worker:
             self._emit("lease_lost", batch[0].queue, len(batch) - acked)
 
     async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
-        """Await one handler call and report its duration to `on_event`."""
+        """Await one handler call, note a slow one, and report its duration to `on_event`."""
         error: str | None = None
+        # Every line a handler logs names its job (and, for webhooks, processing adds the
+        # source and event id).
+        token = set_context({"job_id": job.id, "queue": job.queue})
         try:
             return await call
         except BaseException as exc:
             error = type(exc).__name__
             raise
         finally:
+            reset_context(token)
+            self._note(job.queue, started)
             if self.on_event is not None:
                 elapsed = time.perf_counter() - started
                 try:
@@ -588,6 +725,46 @@ class Worker:
             self.on_event(WorkerEvent(kind, queue, count, job_id, error))
         except Exception:
             log.exception("on_event callback failed")
+
+
+def _log_failure(job: Job, delay: float, error: str | None, tb: str | None, retried: bool) -> None:
+    """One line per failed try: queue, job and event id, attempt n of max, when it runs again,
+    the error's first line; the traceback follows at DEBUG (it is also in the job's errors)."""
+    summary = (error or "no reason given").splitlines()[0] if error else "no reason given"
+    fields = {
+        "job_id": job.id,
+        "queue": job.queue,
+        "event_id": job.payload.get("event_id"),
+        "source": job.payload.get("source"),
+        "attempt": job.receives,
+        "max_attempts": job.max_receives,
+    }
+    if job.receives >= job.max_receives:
+        log.warning(
+            "job %s (queue %s) failed on its last attempt (%d of %d) and went to the "
+            "dead-letter queue: %s",
+            job.id,
+            job.queue,
+            job.receives,
+            job.max_receives,
+            summary,
+            extra=fields,
+        )
+    else:
+        log.log(
+            logging.INFO if retried else logging.WARNING,
+            "job %s (queue %s) %s (attempt %d of %d); it runs again in %.1f s: %s",
+            job.id,
+            job.queue,
+            "asked to retry later" if retried else "failed",
+            job.receives,
+            job.max_receives,
+            delay,
+            summary,
+            extra={**fields, "retry_in_s": round(delay, 3)},
+        )
+    if tb and log.isEnabledFor(logging.DEBUG):
+        log.debug("traceback of job %s:\n%s", job.id, tb, extra=fields)
 
 
 class _SavepointTx:

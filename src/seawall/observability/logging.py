@@ -28,7 +28,9 @@ __all__ = [
     "configure_logging",
     "get_context",
     "log_context",
+    "reset_context",
     "resolve_level",
+    "set_context",
 ]
 
 CONTEXT_FIELDS = ("request_id", "tenant", "source", "event_id", "job_id")
@@ -60,6 +62,17 @@ def bind_context(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
     merged = get_context()
     merged.update({k: v for k, v in fields.items() if v is not None})
     return _context.set(merged)
+
+
+def set_context(fields: dict[str, Any]) -> contextvars.Token[dict[str, Any] | None]:
+    """Replace the current context with `fields` (no copy: the cheap form for hot paths such
+    as the worker's per-job context); undo with `reset_context(token)`."""
+    return _context.set(fields)
+
+
+def reset_context(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    """Restore the context a `set_context` or `bind_context` token replaced."""
+    _context.reset(token)
 
 
 @contextlib.contextmanager
@@ -178,7 +191,8 @@ def configure_logging(
     for handler in list(logger.handlers):
         if getattr(handler, "_seawall", False):
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    # stdout by default: containers and Lambda collect it (`[logging] stream = "stderr"`).
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler._seawall = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
     redactor = RedactingFilter(secrets)

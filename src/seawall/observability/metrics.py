@@ -217,6 +217,12 @@ class SeawallMetrics:
         self.retries = PromCounter(
             "seawall_retries", "Retry attempts scheduled, by policy", ["policy"], registry=reg
         )
+        self.fallbacks = PromCounter(
+            "seawall_fallbacks",
+            "Calls answered by a Fallback, by policy and cause (breaker_open or error)",
+            ["policy", "cause"],
+            registry=reg,
+        )
         self.store_up = Gauge(
             "seawall_store_up", "1 when the last scrape could read the store", registry=reg
         )
@@ -288,9 +294,16 @@ class SeawallMetrics:
         )
 
     def resilience_listener(self, event: Any) -> None:
-        """A resilience-event listener: counts retries (wire it into Retry/Pipeline listeners)."""
-        if getattr(event, "kind", None) == "retry":
+        """A resilience-event listener: counts retries and fallbacks (wire it into the
+        listeners of Retry or Pipeline)."""
+        kind = getattr(event, "kind", None)
+        if kind == "retry":
             self.retries.labels(policy=str(getattr(event, "policy", "unknown"))).inc()
+        elif kind == "fallback":
+            cause = "breaker_open" if _is_open_circuit(getattr(event, "error", None)) else "error"
+            self.fallbacks.labels(
+                policy=str(getattr(event, "policy", "unknown")), cause=cause
+            ).inc()
 
     # -- scrape-time sources -------------------------------------------------------------------
 
@@ -326,6 +339,10 @@ class SeawallMetrics:
 
 _default: SeawallMetrics | None = None
 _default_lock = threading.Lock()
+
+
+def _is_open_circuit(error: object) -> bool:
+    return type(error).__name__ == "CircuitOpenError"
 
 
 def get_metrics() -> SeawallMetrics:

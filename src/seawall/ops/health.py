@@ -1,6 +1,6 @@
 """`/healthz` (process answers), `/readyz` (database reachable, schema current), `/metrics`.
 
-The routes read the store from `request.app.state.store` (set by `seawall.app.build_app`), so
+The routes read the store from `request.app.state.store` (set by `build_app`), so
 they can be built before the app and mounted through `extra_routes`.
 """
 

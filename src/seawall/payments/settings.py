@@ -17,9 +17,10 @@ __all__ = ["GatewaySettings", "build_gateway_client"]
 class GatewaySettings:
     """The guide's gateway settings: 3 attempts from 1 s, a 15 s timeout, references for secrets.
 
-    `url` and `api_key` are secret references (`env:NAME`, `file:/path` or a literal), resolved
-    when the client is built, never logged. The breaker opens after `breaker_failures`
-    consecutive unhealthy answers (5xx, timeouts, resets; never 4xx) for `breaker_reset_s`.
+    `url` and `api_key` are references (`env:NAME`, `file:/path`, `literal:VALUE`; the url may
+    also be plain text), resolved when the client is built, never logged. The breaker opens
+    after `breaker_failures` consecutive unhealthy answers (5xx, timeouts, resets; never 4xx)
+    for `breaker_reset_s`.
     """
 
     url: str = "env:PAYMENT_GATEWAY_URL"
@@ -53,7 +54,7 @@ def build_gateway_client(
 
     `on_call` receives one record per logical call (for metrics and the dashboard).
     """
-    base_url = resolve_secret(settings.url, name="payment gateway url").value
+    base_url = resolve_secret(settings.url, name="payment gateway url", plain_ok=True).value
     retry = Retry(
         max_attempts=settings.max_attempts,
         backoff=ExponentialJitter(base=settings.backoff_base_s, cap=settings.backoff_cap_s),

@@ -30,12 +30,18 @@ class DeadlineExceeded(ResilienceError, TimeoutError):
 class RetryAfterTooLong(DeadlineExceeded):
     """The server asked us to wait longer than the deadline allows, so we gave up at once."""
 
-    def __init__(self, retry_after: float, time_left: float) -> None:
-        super().__init__(
-            f"server asked to retry after {retry_after:.3f}s but only {time_left:.3f}s are left "
-            "before the deadline",
-            time_left=time_left,
-        )
+    def __init__(self, retry_after: float, time_left: float, *, ceiling: bool = False) -> None:
+        if ceiling:
+            message = (
+                f"server asked to retry after {retry_after:.3f}s, longer than the "
+                f"{time_left:.0f}s any retry waits"
+            )
+        else:
+            message = (
+                f"server asked to retry after {retry_after:.3f}s but only {time_left:.3f}s are "
+                "left before the deadline"
+            )
+        super().__init__(message, time_left=time_left)
         self.retry_after = retry_after
 
 
@@ -69,9 +75,18 @@ class RetryBudgetExhausted(ResilienceError):
 class CircuitOpenError(ResilienceError):
     """The breaker rejected the call without running it; retry after `retry_after` seconds."""
 
-    def __init__(
-        self, name: str, retry_after: float, message: str = "Circuit breaker is open"
-    ) -> None:
+    def __init__(self, name: str, retry_after: float, message: str | None = None) -> None:
+        if message is None:
+            if retry_after > 0:
+                message = (  # starts with the guide's own text, which callers may match
+                    f"Circuit breaker is open ({name!r}): calls fail fast for {retry_after:.1f} s "
+                    "more, then a probe call tests the dependency"
+                )
+            else:
+                message = (
+                    f"Circuit breaker is open ({name!r}, half-open): its probe calls are in "
+                    "flight; retry in a moment"
+                )
         super().__init__(message)
         self.name = name
         self.retry_after = retry_after

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from time import monotonic
 from types import CoroutineType
@@ -33,7 +34,7 @@ from seawall.resilience.deadline import (
     left_in,
     now_fn,
 )
-from seawall.resilience.errors import NoTimeLeft
+from seawall.resilience.errors import CircuitOpenError, NoTimeLeft
 from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 from seawall.resilience.fallback import Fallback
 from seawall.resilience.ratelimit import RateLimiter
@@ -43,6 +44,11 @@ __all__ = ["Pipeline"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+_log = logging.getLogger("seawall.resilience")
+
+FALLBACK_LOG_INTERVAL_S = 60.0
+"""How often, at most, a pipeline logs that it serves its fallback because the breaker is open."""
 
 _UNSET: Any = object()
 _CLOSED = CircuitState.CLOSED
@@ -69,6 +75,8 @@ class Pipeline:
         "_config",
         "_deadline_s",
         "_fallback",
+        "_fallback_logged_at",
+        "_fallbacks_unlogged",
         "_gated",
         "_limiter",
         "_now",
@@ -115,6 +123,8 @@ class Pipeline:
         self._now = now_fn(clock)
         self.listeners: tuple[ResilienceListener, ...] = tuple(listeners)
         self._fallback = fallback
+        self._fallback_logged_at = float("-inf")
+        self._fallbacks_unlogged = 0
         if deadline is None:
             self._deadline_s: float | None = None
         elif isinstance(deadline, Deadline):
@@ -435,8 +445,30 @@ class Pipeline:
     __call__ = wrap
 
     def _fell_back(self, exc: BaseException) -> None:
+        if isinstance(exc, CircuitOpenError):
+            self._log_open_fallback(exc)
         if self.listeners:
             emit(self.listeners, ResilienceEvent(ev.FALLBACK, self.name, error=exc))
+
+    def _log_open_fallback(self, exc: CircuitOpenError) -> None:
+        """Say (at most once per FALLBACK_LOG_INTERVAL_S) that the fallback answers because
+        the breaker is open: otherwise a dependency can be down for hours in silence."""
+        now = self.clock.monotonic()
+        if now - self._fallback_logged_at < FALLBACK_LOG_INTERVAL_S:
+            self._fallbacks_unlogged += 1
+            return
+        more = self._fallbacks_unlogged
+        self._fallback_logged_at = now
+        self._fallbacks_unlogged = 0
+        _log.warning(
+            "%s: serving the fallback because circuit breaker %r is open (it may close in "
+            "%.1f s)%s",
+            self.name,
+            exc.name,
+            exc.retry_after,
+            f"; {more} more fallback(s) since the last line" if more else "",
+            extra={"policy": self.name, "breaker": exc.name},
+        )
 
 
 def _check_type(what: str, value: object, kind: type) -> None:

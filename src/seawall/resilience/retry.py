@@ -16,7 +16,7 @@ from seawall.resilience.deadline import _CURRENT, left_in
 from seawall.resilience.errors import DeadlineExceeded, RetryAfterTooLong, RetryBudgetExhausted
 from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 
-__all__ = ["Retry", "RetryHook", "retry_after_of"]
+__all__ = ["MAX_RETRY_AFTER", "Retry", "RetryHook", "retry_after_of"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -28,16 +28,27 @@ SyncAttempt = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], An
 AsyncAttempt = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
 
 
+MAX_RETRY_AFTER = 86_400.0
+"""The longest retry-after hint a retry waits for (a day); a longer or infinite one gives up."""
+
+
 def retry_after_of(exc: BaseException) -> float | None:
-    """The server's retry-after hint carried by `exc` (attribute `retry_after`), in seconds."""
+    """The server's retry-after hint carried by `exc` (attribute `retry_after`), in seconds.
+
+    The one rule for hints, whatever parsed them: a number that is not a number (NaN), negative,
+    or not convertible means no hint (the backoff decides). A hint may be +inf or huge: `Retry`
+    never sleeps on it but gives up with RetryAfterTooLong (see MAX_RETRY_AFTER).
+    """
     hint = getattr(exc, "retry_after", None)
-    if hint is None:
+    if hint is None or isinstance(hint, bool):
         return None
     try:
         value = float(hint)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return value if value > 0.0 else 0.0
+    if value != value or value < 0.0:  # NaN or negative
+        return None
+    return value
 
 
 class Retry:
@@ -142,6 +153,9 @@ class Retry:
         delay = self.backoff.delay(attempt, previous)
         hint = retry_after_of(exc) if exc is not None else None
         if hint is not None and hint > delay:
+            if hint > MAX_RETRY_AFTER:
+                self._give_up(attempt, hint, cause, "retry-after too long")
+                raise RetryAfterTooLong(hint, MAX_RETRY_AFTER, ceiling=True) from exc
             delay = hint
         active = _CURRENT.get()
         if active is not None:

@@ -39,14 +39,19 @@ def status_of(exc: BaseException) -> int | None:
     return None
 
 
+def _sane(seconds: float) -> float | None:
+    """A numeric hint as the retry policy reads it: NaN and negative values are no hint."""
+    return None if seconds != seconds or seconds < 0.0 else seconds
+
+
 def _parse_retry_after(raw: object, clock: Clock) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return max(0.0, float(raw))
+        return _sane(float(raw))
     text = str(raw).strip()
     try:
-        return max(0.0, float(text))
+        return _sane(float(text))
     except ValueError:
         pass
     try:

@@ -159,8 +159,13 @@ class PostgresStore:
         async with self._start_lock:
             if self._pool is not None:
                 return
+            # One direct connection first: a refused connection, a missing database or a wrong
+            # password fails at once with the server's own reason (the pool would retry in the
+            # background and report only "pool initialization incomplete" after its timeout).
             if self.schema:
                 await self._create_schema()
+            else:
+                await self._probe()
             pool = AsyncConnectionPool(
                 self._conninfo,
                 min_size=self._min_size,
@@ -183,6 +188,16 @@ class PostgresStore:
             f"cannot connect to PostgreSQL at {self._display_url}: {exc}; "
             "check that the server is running and the URL is right"
         )
+
+    async def _probe(self) -> None:
+        """Connect once and close: StoreUnavailableError with the server's reason if it fails."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, connect_timeout=int(self._connect_timeout_s)
+            )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+        await conn.close()
 
     async def _create_schema(self) -> None:
         try:

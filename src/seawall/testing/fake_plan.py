@@ -113,6 +113,9 @@ class RouteFaults:
     after_hang: float = 0.0
     retry_after_s: float = 1.0
     retry_after_http_date: bool = False
+    faulty_requests_per_key: int | None = None
+    """Only a key's first N requests draw faults (None: all): `after_500=1.0` with 1 fails
+    every first attempt after the work was stored, and every retry with the same key succeeds."""
     hang_s: float = 30.0
     latency: Latency = field(default_factory=Latency)
     outages: tuple[Outage, ...] = ()

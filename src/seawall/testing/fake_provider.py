@@ -189,15 +189,16 @@ class _ProviderApp:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), seconds)
 
-    def _rng(self, route: str, key: str | None) -> random.Random:
-        """A generator for this request, fixed by seed, route, key and the key's request count.
+    def _rng(self, route: str, key: str | None) -> tuple[random.Random, int]:
+        """A generator for this request, fixed by seed, route, key and the key's request count
+        (returned too: how many requests of this key came before).
 
         Requests with an Idempotency-Key draw the same faults in any interleaving.
         """
         discriminator = key or ""
         n = self.ledger.draws[(route, discriminator)]
         self.ledger.draws[(route, discriminator)] = n + 1
-        return random.Random(f"{self.plan.seed}|{route}|{discriminator}|{n}")
+        return random.Random(f"{self.plan.seed}|{route}|{discriminator}|{n}"), n
 
     @staticmethod
     def _reset_connection(request: web.Request) -> web.Response:
@@ -263,9 +264,11 @@ class _ProviderApp:
                     return self._status_fault(faults, 504)
                 return self._status_fault(faults, 503 if outage.mode == "status_503" else 500)
 
-        rng = self._rng(route, key)
-        before = faults.draw(rng, BEFORE_FAULTS)
-        after = faults.draw(rng, AFTER_FAULTS)
+        rng, seen = self._rng(route, key)
+        limit = faults.faulty_requests_per_key
+        clean = limit is not None and key is not None and seen >= limit
+        before = None if clean else faults.draw(rng, BEFORE_FAULTS)
+        after = None if clean else faults.draw(rng, AFTER_FAULTS)
         delay = faults.latency.sample(rng) if faults.latency.active else 0.0
 
         if before is not None:

@@ -39,9 +39,22 @@ class WebhookEndpoint:
     max_body_bytes: int = 1_048_576
     invalid_signature_status: int = 400
     event_id_field: str = "id"
-    event_type_field: str = "type"
+    event_type_field: str | None = None
+    """The body field holding the event type; None: the scheme's `type_fields` (the guide's
+    scheme reads `event`, as the guide's payload `{id, event, data}` has it, then `type`)."""
     max_receives: int | None = None
+    max_header_bytes: int = 16_384
+    """Largest total size of the request's header names and values; larger answers 431."""
+    body_timeout_s: float = 30.0
+    """Longest a client may take to send its whole body; slower answers 408."""
     redact: frozenset[str] = field(default=frozenset())
+
+    @property
+    def type_fields(self) -> tuple[str, ...]:
+        """The body fields read for the event type, in order."""
+        if self.event_type_field is not None:
+            return (self.event_type_field,)
+        return self.scheme.type_fields
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -50,6 +63,8 @@ class WebhookEndpoint:
             raise ValueError("tolerance_s must be in (0, 86400] seconds")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be positive")
+        if self.max_header_bytes < 1024 or not 0 < self.body_timeout_s <= 600:
+            raise ValueError("max_header_bytes must be >= 1024 and body_timeout_s in (0, 600]")
         if self.invalid_signature_status not in (400, 401):
             raise ValueError("invalid_signature_status must be 400 or 401")
         hidden = DEFAULT_REDACT | self.scheme.headers_to_redact | {h.lower() for h in self.redact}
@@ -69,6 +84,8 @@ class WebhookEndpoint:
             event_id_field=config.event_id_field,
             event_type_field=config.event_type_field,
             max_receives=config.max_receives,
+            max_header_bytes=config.max_header_bytes,
+            body_timeout_s=config.body_timeout_s,
         )
 
 

@@ -155,6 +155,22 @@ async def mark_outcome(
     )
 
 
+async def mark_dead(
+    tx: Tx, events: Sequence[tuple[str, str, str, int]], reason: str, now: float
+) -> None:
+    """Mark events dead whose processing job went to the dead-letter queue: (source, event id,
+    job id, receives) each. A row owned by another job (a replay) or already final is left."""
+    await tx.executemany(
+        "UPDATE seawall_webhook_inbox SET status = 'dead', attempts = attempts + ?, "
+        "last_error = ?, processed_at = ?, job_id = ? WHERE source = ? AND event_id = ? "
+        "AND status IN ('received', 'processing') AND (job_id IS NULL OR job_id = ?)",
+        [
+            (receives, reason, now, job_id, source, event_id, job_id)
+            for source, event_id, job_id, receives in events
+        ],
+    )
+
+
 def _stored(row: Row, *, with_body: bool) -> StoredEvent:
     body = row.get("body") if with_body else None
     return StoredEvent(

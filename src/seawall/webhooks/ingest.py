@@ -8,6 +8,10 @@ the commit cost is shared under load and a lone request pays for one transaction
 `max_writers` batches are written at once: PostgreSQL overlaps their round trips and commits
 (default 4); on SQLite (default 2) the store shares one commit between them.
 
+A batch whose transaction fails while the store still answers a ping was broken by one of its
+entries (text the engine refuses, a constraint): its entries are then written one by one, so
+only the entry at fault gets the error (a 503) and every other request its own true answer.
+
 The inbox row's `job_id` stays NULL at first: the first job is the only one, so it needs no name;
 a replay records the job it creates (see `processing`).
 """
@@ -85,6 +89,11 @@ class Ingestor:
                         self._taker_waiting = False
                         batch = self._waiting[: self.max_batch]
                         del self._waiting[: self.max_batch]
+                    elif len(batch) > 1 and isinstance(exc, Exception) and await self._alive():
+                        # The store is up, so one entry broke the batch: write each on its own,
+                        # so every other request gets its own true answer.
+                        await self._one_by_one(batch)
+                        continue
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
@@ -98,6 +107,28 @@ class Ingestor:
             # Leave the set before yielding to the loop again: a request submitted from now on
             # must see a free writer slot, or its entry would wait with no writer to take it.
             self._writers.discard(asyncio.current_task())
+
+    async def _alive(self) -> bool:
+        """True when the store answers (a failed batch was then its entries' fault)."""
+        try:
+            await self.store.ping()
+        except Exception:
+            return False
+        return True
+
+    async def _one_by_one(self, batch: Sequence[_Waiter]) -> None:
+        """Write each waiter of a failed batch in its own transaction; answer each alone."""
+        for waiter in batch:
+            future = waiter[2]
+            try:
+                async with self.store.transaction() as tx:
+                    [new] = await self._write(tx, [waiter])
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(new)
 
     async def _write(self, tx: Tx, batch: Sequence[_Waiter]) -> list[bool]:
         """Insert the batch's new events and enqueue a job for each, inside `tx`."""

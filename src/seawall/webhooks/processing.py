@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from seawall.jobs.model import Job
+from seawall.observability.logging import bind_context
 from seawall.store import Row, Tx
 from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
@@ -107,6 +108,7 @@ def make_processor(
             )
             return
         event = _event_from_row(row, job.receives)
+        bind_context(source=source, event_id=event_id)  # on every line the handlers log
         registrations = router.match(source, event.type)
         attempts = int(row["attempts"]) + job.receives  # earlier jobs (replays) + this one
         if not registrations:

@@ -6,8 +6,15 @@ Answers (JSON bodies; the first two are the guide's):
 - 400 (or the endpoint's 401) `{"message": "Invalid webhook signature", "reason": ...}` when
   verification fails; `reason` is a FailureReason value (bad_signature, stale_timestamp, ...).
 - 400 `{"message": ..., "reason": ...}` for other bad input: empty_body, invalid_json,
-  invalid_utf8, invalid_event_id, missing_event_type, invalid_event_type, invalid_content_length;
-  413 with reason body_too_large; 405 for a method other than POST.
+  invalid_utf8, json_too_deep, invalid_event_id, missing_event_type, invalid_event_type,
+  invalid_content_length; 413 with reason body_too_large; 431 headers_too_large (total header
+  names and values over the endpoint's `max_header_bytes`, 16 KiB by default); 408 body_timeout
+  (the body took longer than `body_timeout_s`, 30 s by default, to arrive); 405 for a method
+  other than POST.
+- Ids and types are checked before anything is stored: 1 to 256 characters, no NUL and no lone
+  surrogate (text neither engine can hold), so one unstorable event never fails the batch its
+  neighbours are written in. JSON nested deeper than the parser's limit (about 1,000 levels,
+  Python's recursion limit) is refused as json_too_deep.
 - 503 with `Retry-After` when the store cannot commit: the provider delivers again later.
 
 Event id: the scheme's signed id header (Standard Webhooks, GitHub, Shopify) when it has one, else
@@ -20,6 +27,7 @@ trust them only as far as the id and signature of the body they came with).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -96,8 +104,16 @@ class Receiver:
         try:
             if scope["method"] != "POST":
                 raise Rejected(405, "method_not_allowed", "Use POST for webhooks")
-            headers = _headers(scope)
-            body = await self._read_body(headers, receive)
+            headers = _headers(scope, self.endpoint.max_header_bytes)
+            try:
+                async with asyncio.timeout(self.endpoint.body_timeout_s):
+                    body = await self._read_body(headers, receive)
+            except TimeoutError:
+                raise Rejected(
+                    408,
+                    "body_timeout",
+                    f"The body did not arrive within {self.endpoint.body_timeout_s:g} s",
+                ) from None
             entry = self._check(body, headers)
         except Rejected as rejected:
             self.stats.rejected[(source, rejected.reason)] += 1
@@ -184,16 +200,23 @@ class Receiver:
             if event_id is None:
                 event_id = _body_id(doc, ep.event_id_field, body)
             if event_type is None:
-                event_type = _body_type(doc, ep.event_type_field, verified.event_type)
+                event_type = _body_type(doc, ep.type_fields, verified.event_type)
+        _check_storable(event_id, "invalid_event_id", "event id")
+        _check_storable(event_type, "invalid_event_type", "event type")
         redact = ep.redact
         # Usually nothing is redacted: then the headers are stored as they are, without a copy.
         kept = headers if redact.isdisjoint(headers) else _without(headers, redact)
         return InboxEntry(ep.source, event_id, event_type, body, _compact_json(kept), now)
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def _headers(scope: Scope, limit: int) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
+    raw_headers = scope["headers"]
+    if sum(len(n) + len(v) for n, v in raw_headers) > limit:
+        raise Rejected(
+            431, "headers_too_large", f"The request headers are larger than {limit} bytes"
+        )
+    for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -211,6 +234,12 @@ def _too_large(limit: int) -> Rejected:
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(body)
+    except RecursionError:
+        raise Rejected(
+            400,
+            "json_too_deep",
+            "The webhook body's JSON is nested too deeply (about 1,000 levels)",
+        ) from None
     except UnicodeDecodeError:
         raise Rejected(400, "invalid_utf8", "The webhook body is not valid UTF-8") from None
     except ValueError as exc:
@@ -236,12 +265,30 @@ def _body_id(doc: dict[str, Any], field: str, body: bytes) -> str:
     return text
 
 
-def _body_type(doc: dict[str, Any], field: str, header_type: str | None) -> str:
-    value = doc.get(field)
+def _check_storable(text: str, reason: str, what: str) -> None:
+    """Refuse text neither engine can store (NUL, lone surrogates) before it joins a batch."""
+    if "\x00" in text:
+        raise Rejected(400, reason, f"The {what} contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected(400, reason, f"The {what} contains a lone surrogate") from None
+
+
+def _body_type(doc: dict[str, Any], fields: tuple[str, ...], header_type: str | None) -> str:
+    field = fields[0]
+    value = None
+    for name in fields:
+        value = doc.get(name)
+        if value is not None:
+            field = name
+            break
     if value is None:
         if header_type:
             return header_type
-        raise Rejected(400, "missing_event_type", f"The body has no {field!r} field")
+        names = " or ".join(repr(f) for f in fields)
+        raise Rejected(400, "missing_event_type", f"The body has no {names} field")
     if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
         raise Rejected(
             400,

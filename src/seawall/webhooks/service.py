@@ -58,9 +58,28 @@ class Webhooks:
         self.queue_name = queue_name
         self.stats = WebhookStats()
         self._ingestor = Ingestor(store, self.queue, queue_name)
+        self.queue.on_dead_letter(queue_name, self._dead_lettered)
         self._endpoints: dict[str, WebhookEndpoint] = {}
         for endpoint in endpoints:
             self.add_endpoint(endpoint)
+
+    async def _dead_lettered(self, tx: Tx, jobs: list[Job], reason: str) -> None:
+        """The queue moved processing jobs to its dead-letter queue: their events are dead too,
+        so one dead-letter view (events with status `dead`) shows every webhook given up on."""
+        await inbox.mark_dead(
+            tx,
+            [
+                (
+                    str(j.payload.get("source", "")),
+                    str(j.payload.get("event_id", "")),
+                    j.id,
+                    j.receives,
+                )
+                for j in jobs
+            ],
+            reason,
+            self.store.clock.time(),
+        )
 
     @classmethod
     def from_config(

@@ -9,6 +9,7 @@ it never raises anything else for bad input. See `base` for the rules every sche
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from seawall.webhooks.schemes.base import Scheme, VerifiedRequest
@@ -68,5 +69,26 @@ def get_scheme(name: str, **options: Any) -> Scheme:
         )
     try:
         return cls(**options)
-    except TypeError as exc:
-        raise UnknownSchemeError(f"scheme {name!r}: bad options {sorted(options)}: {exc}") from None
+    except TypeError:
+        raise UnknownSchemeError(_options_help(name, cls, options)) from None
+
+
+def _options_help(name: str, cls: type[Scheme], given: dict[str, Any]) -> str:
+    """Which options a scheme takes (required first) and which of `given` it did not expect."""
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    required = [p.name for p in params if p.default is inspect.Parameter.empty]
+    optional = [p.name for p in params if p.default is not inspect.Parameter.empty]
+    unknown = sorted(set(given) - {p.name for p in params})
+    missing = [n for n in required if n not in given]
+    parts = [f"scheme {name!r}"]
+    if missing:
+        parts.append(f"needs option(s) {', '.join(missing)}")
+    if unknown:
+        parts.append(f"takes no option(s) {', '.join(unknown)}")
+    takes = ", ".join([*(f"{n} (required)" for n in required), *optional]) or "no options"
+    example = f" (e.g. --option {required[0]}=...)" if required else ""
+    return f"{': '.join(parts)}; it takes: {takes}{example}"

@@ -213,6 +213,8 @@ class Scheme(ABC):
     name: ClassVar[str]
     headers_to_redact: frozenset[str] = DEFAULT_REDACT
     signs_timestamp: bool = True
+    type_fields: tuple[str, ...] = ("type",)
+    """Body fields that hold the event type, in order (an endpoint may name its own)."""
 
     @abstractmethod
     def verify(

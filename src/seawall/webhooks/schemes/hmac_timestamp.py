@@ -3,7 +3,8 @@
 Timestamp unit: `x-timestamp` is an integer Unix time. Values of 10^11 or more are read as
 milliseconds (JavaScript's `Date.now()`), smaller ones as seconds; the signed string always uses
 the header text exactly as sent. `sign` writes seconds. The guide sends no event id or type
-header, so those come from the body (the receiver reads them after verification).
+header, so those come from the body (the receiver reads them after verification): the id from
+`id`, the type from the guide's `event` field (or `type` when a sender uses that instead).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class HmacTimestampScheme(Scheme):
     """`x-signature: hex(HMAC-SHA256(secret, f"{x-timestamp}.{body}"))` with a bounded window."""
 
     name = "hmac-timestamp"
+    type_fields = ("event", "type")
+    """The guide's payload is `{"id", "event", "data"}`; `type` is read when `event` is absent."""
 
     def __init__(
         self, *, signature_header: str = "x-signature", timestamp_header: str = "x-timestamp"

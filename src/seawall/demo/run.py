@@ -20,18 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import os
 import random
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +36,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.applications import Starlette
 
 from seawall.config import SeawallConfig
-from seawall.demo_report import (
+from seawall.demo.options import DemoError, DemoOptions, demo_store_url, drop_schema
+from seawall.demo.processes import DemoWorkers, QuietServer, bind_free_port, route_logs
+from seawall.demo.report import (
     check_consistency,
     check_invariants,
     inbox_counts,
@@ -50,127 +47,18 @@ from seawall.demo_report import (
     percentiles,
     render_summary,
 )
-from seawall.demo_runtime import DEMO_TENANT, DemoRuntime, DemoSettings, build_runtime, demo_context
+from seawall.demo.runtime import DEMO_TENANT, DemoRuntime, build_runtime, demo_context
 from seawall.jobs import Queue
-from seawall.ops.service import operator_routes
 from seawall.payments import CHARGE_QUEUE, REFUND_QUEUE, PaymentRequest
+from seawall.service.assemble import operator_routes
 from seawall.store import Store, open_store
 from seawall.testing import FakeProvider
-from seawall.testing.fake_plan import FaultPlan, Latency, Outage, PaymentOutcomes, RouteFaults
-from seawall.testing.fake_webhooks import WebhookPlan, WebhookSender
+from seawall.testing.fake_webhooks import WebhookSender
 from seawall.webhooks import GUIDE_PATH, GUIDE_SOURCE
 
-__all__ = ["DemoError", "DemoOptions", "main", "run_demo"]
+__all__ = ["DemoError", "DemoOptions", "demo_store_url", "main", "run_demo"]
 
-_GATEWAY_KEY_ENV = "SEAWALL_DEMO_GATEWAY_KEY"
 _POLL_S = 0.1
-
-
-class DemoError(RuntimeError):
-    """The demo could not run (bad options, a store it cannot open, a port it cannot bind)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DemoOptions:
-    """Everything a demo run depends on; the same options and seed draw the same faults."""
-
-    payments: int = 200
-    concurrency: int = 16
-    seed: int = 7
-    fault_rate: float = 0.2
-    decline_rate: float = 0.08
-    pending_rate: float = 0.02
-    refund_rate: float = 0.1
-    outage_s: float = 0.6
-    webhook_duplicate_rate: float = 0.1
-    webhook_delay_rate: float = 0.15
-    webhook_ack_loss_rate: float = 0.05
-    forged_rate: float = 0.05
-    stale_rate: float = 0.05
-    store: str | None = None
-    worker_processes: int = 0
-    chaos_kills: int = 0
-    visibility_timeout_s: float = 5.0
-    gateway_timeout_s: float = 2.0
-    settle_timeout_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.payments < 1:
-            raise DemoError(f"--payments must be at least 1, got {self.payments}")
-        if not 1 <= self.concurrency <= 256:
-            raise DemoError(f"--concurrency must be 1..256, got {self.concurrency}")
-        rates = (
-            "fault_rate",
-            "decline_rate",
-            "pending_rate",
-            "refund_rate",
-            "webhook_duplicate_rate",
-            "webhook_delay_rate",
-            "webhook_ack_loss_rate",
-            "forged_rate",
-            "stale_rate",
-        )
-        for name in rates:
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise DemoError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
-        if self.fault_rate > 0.8:
-            raise DemoError("--fault-rate above 0.8 leaves too few successful attempts to finish")
-        if self.decline_rate + self.pending_rate > 1.0:
-            raise DemoError("--decline-rate plus --pending-rate must not exceed 1")
-        if self.outage_s < 0:
-            raise DemoError("--outage must be >= 0 seconds")
-        if self.chaos_kills < 0 or (self.chaos_kills and self.worker_processes < 1):
-            raise DemoError("--chaos-kills needs the worker in a subprocess (--worker-processes 1)")
-        if self.store is not None and not self.store.startswith(
-            ("sqlite:///", "postgresql://", "postgres://")
-        ):
-            raise DemoError(
-                f"--store must be sqlite:///path.db or postgresql://..., got {self.store!r}"
-            )
-
-    def fault_plan(self) -> FaultPlan:
-        """The gateway's faults: `fault_rate` spread over before- and after-charge faults."""
-        share = self.fault_rate / 6.0
-        outages = (Outage(0.8, 0.8 + self.outage_s, "status_503"),) if self.outage_s else ()
-        faults = RouteFaults(
-            status_500=share,
-            status_503=share,
-            status_429=share / 2.0,
-            reset=share / 2.0,
-            after_500=share,
-            after_reset=share,
-            truncate=share,
-            retry_after_s=0.05,
-            hang_s=self.gateway_timeout_s + 1.0,
-            latency=Latency(base_ms=2.0, jitter_ms=8.0),
-            outages=outages,
-        )
-        return FaultPlan(
-            seed=self.seed,
-            default=faults,
-            payments=PaymentOutcomes(fail_rate=self.decline_rate, pending_rate=self.pending_rate),
-        )
-
-    def webhook_plan(self) -> WebhookPlan:
-        """The sender's misbehaviour for this run."""
-        return WebhookPlan(
-            seed=self.seed,
-            duplicate_rate=self.webhook_duplicate_rate,
-            delay_rate=self.webhook_delay_rate,
-            max_delay_s=0.4,
-            ack_loss_rate=self.webhook_ack_loss_rate,
-            forged_rate=self.forged_rate,
-            stale_rate=self.stale_rate,
-        )
-
-    def settings(self) -> DemoSettings:
-        """The worker and gateway-client timings."""
-        return DemoSettings(
-            concurrency=self.concurrency,
-            visibility_timeout_s=self.visibility_timeout_s,
-            gateway_timeout_s=self.gateway_timeout_s,
-        )
 
 
 def _orders(options: DemoOptions) -> list[PaymentRequest]:
@@ -185,147 +73,6 @@ def _orders(options: DemoOptions) -> list[PaymentRequest]:
         )
         for index in range(options.payments)
     ]
-
-
-def _bind_free_port() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    return sock
-
-
-@contextlib.contextmanager
-def _route_logs(log_file: Path | None) -> Iterator[None]:
-    """Send seawall's log records to `log_file` (or nowhere) so they do not garble the display."""
-    names = ("seawall", "uvicorn", "uvicorn.error")
-    handler: logging.Handler = (
-        logging.FileHandler(log_file) if log_file is not None else logging.NullHandler()
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    saved = [(logging.getLogger(n), logging.getLogger(n).propagate) for n in names]
-    for logger, _ in saved:
-        logger.addHandler(handler)
-        logger.propagate = False
-    try:
-        yield
-    finally:
-        for logger, propagate in saved:
-            logger.removeHandler(handler)
-            logger.propagate = propagate
-        handler.close()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the demo decides when the receiver stops."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class _Workers:
-    """The worker(s): one in this process, or subprocesses the demo can kill and restart."""
-
-    def __init__(
-        self,
-        options: DemoOptions,
-        runtime: DemoRuntime,
-        store_url: str,
-        gateway_url: str,
-        gateway_key: str,
-        stats_dir: Path,
-        log_file: Path | None,
-    ) -> None:
-        self.log_file = log_file
-        self.options = options
-        self.runtime = runtime
-        self.store_url = store_url
-        self.gateway_url = gateway_url
-        self.gateway_key = gateway_key
-        self.stats_dir = stats_dir
-        self.kills = 0
-        self.started = 0
-        self._procs: list[subprocess.Popen[bytes]] = []
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self.options.worker_processes == 0:
-            self._task = asyncio.create_task(self.runtime.worker.run(self._stop))
-            self.started = 1
-            return
-        for _ in range(self.options.worker_processes):
-            self._spawn()
-
-    def _spawn(self) -> None:
-        self.started += 1
-        stats = self.stats_dir / f"worker-{self.started}.json"
-        command = [
-            sys.executable,
-            "-m",
-            "seawall.demo_worker",
-            "--store",
-            self.store_url,
-            "--gateway-url",
-            self.gateway_url,
-            "--gateway-key",
-            f"env:{_GATEWAY_KEY_ENV}",
-            "--settings",
-            json.dumps(self.options.settings().to_dict()),
-            "--stats-file",
-            str(stats),
-        ]
-        if self.log_file is not None:
-            command += ["--log-file", str(self.log_file)]
-        env = {**os.environ, _GATEWAY_KEY_ENV: self.gateway_key}
-        self._procs.append(subprocess.Popen(command, env=env))
-
-    def kill_and_restart(self) -> None:
-        """SIGKILL the oldest worker process (no clean-up of any kind), start a new one."""
-        victim = self._procs.pop(0)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        self.kills += 1
-        self._spawn()
-
-    def check_alive(self) -> None:
-        for proc in self._procs:
-            code = proc.poll()
-            if code is not None:
-                raise DemoError(f"a demo worker process exited with status {code}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._stop.set()
-            await self._task
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self._procs:
-            try:
-                await asyncio.to_thread(proc.wait, 15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def gateway_stats(self) -> dict[str, Any]:
-        """Gateway counters summed over every worker that ran (files of killed ones included)."""
-        if self.options.worker_processes == 0:
-            return self.runtime.service.stats.to_dict()
-        total: dict[str, Any] = {
-            "calls": 0,
-            "attempts": 0,
-            "retries": 0,
-            "breaker_trips": 0,
-            "rejected_by_breaker": 0,
-        }
-        for path in sorted(self.stats_dir.glob("worker-*.json")):
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(path.read_text())["gateway"]
-                for key in total:
-                    total[key] += int(data.get(key, 0))
-        return total
 
 
 async def _queue_depth(queue: Queue, names: tuple[str, ...] | None = None) -> tuple[int, int]:
@@ -362,7 +109,7 @@ class _Run:
     async def run(self) -> dict[str, Any]:
         options = self.options
         with tempfile.TemporaryDirectory(prefix="seawall-demo-") as tmp:
-            store_url = options.store or f"sqlite:///{tmp}/demo.db"
+            store_url, own_schema = demo_store_url(options.store, Path(tmp))
             store = open_store(store_url)
             try:
                 await store.migrate()
@@ -372,13 +119,15 @@ class _Run:
             try:
                 return await self._with_store(store, store_url, Path(tmp))
             finally:
+                if own_schema and not self.keep_running:
+                    await drop_schema(store)
                 await store.close()
 
     async def _with_store(self, store: Store, store_url: str, tmp: Path) -> dict[str, Any]:
         options = self.options
         webhook_secret = secrets.token_hex(24)
         gateway_key = "sk_demo_" + secrets.token_hex(12)
-        sock = _bind_free_port()
+        sock = bind_free_port()
         port = sock.getsockname()[1]
         receiver_url = f"http://127.0.0.1:{port}{GUIDE_PATH}"
         sender = WebhookSender(receiver_url, webhook_secret, options.webhook_plan()).start()
@@ -387,7 +136,7 @@ class _Run:
             store,
             options.settings(),
             gateway_url=provider.url,
-            gateway_key=gateway_key,
+            gateway_key=f"literal:{gateway_key}",
             webhook_secret=webhook_secret,
         )
         app = Starlette(
@@ -398,9 +147,11 @@ class _Run:
         )
         app.state.store = store
         app.state.webhooks = runtime.webhooks
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        server = QuietServer(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
-        workers = _Workers(
+        workers = DemoWorkers(
             options, runtime, store_url, provider.url, gateway_key, tmp, self.log_file
         )
         try:
@@ -458,7 +209,7 @@ class _Run:
         runtime: DemoRuntime,
         provider: FakeProvider,
         sender: WebhookSender,
-        workers: _Workers,
+        workers: DemoWorkers,
     ) -> None:
         options = self.options
         total = len(self.orders)
@@ -563,7 +314,7 @@ class _Run:
         runtime: DemoRuntime,
         provider: FakeProvider,
         sender: WebhookSender,
-        workers: _Workers,
+        workers: DemoWorkers,
         duration: float,
     ) -> dict[str, Any]:
         options = self.options
@@ -678,7 +429,7 @@ def run_demo(
     run = _Run(options, console, progress, log_file)
     run.on_report = on_report
     run.keep_running = keep_running
-    with _route_logs(log_file):
+    with route_logs(log_file):
         return asyncio.run(run.run())
 
 

@@ -21,11 +21,15 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from seawall.config import SeawallConfig
+from seawall.dashboard import dashboard_routes
 from seawall.observability.metrics import SeawallMetrics, get_metrics
 from seawall.ops.breakers import REGISTRY, BreakerRegistry, BreakerSync
 from seawall.ops.health import health_routes
-from seawall.ops.settings import resolve_dashboard_token
+from seawall.service.app import build_app
+from seawall.service.openapi import openapi_route
+from seawall.service.settings import resolve_dashboard_token
 from seawall.store import Store
+from seawall.webhooks import WebhookEndpoint
 
 __all__ = ["build_service", "operator_lifespan", "operator_routes"]
 
@@ -43,8 +47,6 @@ def operator_routes(
     routes: list[BaseRoute] = list(health_routes(the_metrics))
     token = dashboard_token if dashboard_token is not None else resolve_dashboard_token(config)
     if token:
-        from seawall.dashboard import dashboard_routes
-
         routes.extend(dashboard_routes(token, metrics=the_metrics, registry=registry))
     return routes
 
@@ -89,16 +91,18 @@ def build_service(
     dashboard_token: str | None = None,
     breaker_sync_s: float = 5.0,
 ) -> Starlette:
-    """The whole service: `seawall.app.build_app` plus the operator routes and lifespan hook."""
-    from seawall.app import build_app
-
+    """The whole service: `build_app`, `/openapi.json`, the operator routes and lifespan hook."""
+    endpoints = [WebhookEndpoint.from_config(entry) for entry in config.webhooks]
     return build_app(
         config,
         store=store,
         with_worker=with_worker,
-        extra_routes=operator_routes(
-            config, metrics=metrics, registry=registry, dashboard_token=dashboard_token
-        ),
+        extra_routes=[
+            openapi_route(endpoints),
+            *operator_routes(
+                config, metrics=metrics, registry=registry, dashboard_token=dashboard_token
+            ),
+        ],
         lifespan_hooks=[
             operator_lifespan(metrics=metrics, registry=registry, breaker_sync_s=breaker_sync_s)
         ],

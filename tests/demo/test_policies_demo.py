@@ -7,7 +7,7 @@ import time
 
 from rich.console import Console
 
-from seawall.resilience_demo import run_resilience_demo
+from seawall.demo.policies import run_resilience_demo
 
 
 def test_demo_shows_retries_breaker_fallback_budget_and_deadline() -> None:
@@ -27,3 +27,14 @@ def test_demo_is_deterministic_for_a_seed() -> None:
     run_resilience_demo(Console(file=first, width=120), seed=3)
     run_resilience_demo(Console(file=second, width=120), seed=3)
     assert first.getvalue() == second.getvalue()
+
+
+def test_the_cli_runs_the_policies_tour() -> None:
+    from click.testing import CliRunner
+
+    from seawall.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--policies", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert "circuit" in result.output.lower()
+    assert "fallback" in result.output.lower()

@@ -1,4 +1,4 @@
-"""The demo's worker as its own process: `python -m seawall.demo_worker --store URL ...`.
+"""The demo's worker as its own process: `python -m seawall.demo.worker --store URL ...`.
 
 Runs the payment charge and refund jobs and webhook processing against the demo's store until
 SIGTERM, and writes its gateway counters to `--stats-file` every 0.2 s (the demo sums the files
@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from seawall.demo_runtime import DemoSettings, build_runtime
+from seawall.demo.runtime import DemoSettings, build_runtime
 from seawall.store import open_store
 
 __all__ = ["main", "run_worker"]
@@ -81,7 +81,7 @@ async def run_worker(
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the worker; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m seawall.demo_worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m seawall.demo.worker", description=__doc__)
     parser.add_argument("--store", required=True, help="sqlite:///path.db or postgresql://...")
     parser.add_argument("--gateway-url", required=True, help="the fake provider's base URL")
     parser.add_argument("--gateway-key", default="env:SEAWALL_DEMO_GATEWAY_KEY")

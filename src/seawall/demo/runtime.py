@@ -1,4 +1,4 @@
-"""The demo's seawall side, shared by the in-process worker and `python -m seawall.demo_worker`.
+"""The demo's seawall side, shared by the in-process worker and `python -m seawall.demo.worker`.
 
 `DemoSettings` holds the demo's small timings (backoff from 50 ms, 2 s gateway deadline, 0.5 s
 breaker cool-down) so a default run is quick; the library defaults stay the guide's (1 s, 15 s,
@@ -18,9 +18,9 @@ from seawall.ops.breakers import REGISTRY
 from seawall.payments import (
     GatewaySettings,
     PaymentGatewayService,
-    build_gateway_client,
     register_payment_webhooks,
 )
+from seawall.payments.settings import build_gateway_client
 from seawall.store import Store
 from seawall.webhooks import Router, Webhooks, guide_endpoint
 

@@ -9,8 +9,10 @@ the file only. Overridden values are validated exactly like file values.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ __all__ = [
     "CheckReport",
     "check_config",
     "env_overrides",
+    "handler_dirs",
+    "import_handlers",
     "load_settings",
     "resolve_dashboard_token",
 ]
@@ -82,6 +86,41 @@ def load_settings(path: str | Path | None) -> SeawallConfig:
         ) from None
 
 
+def handler_dirs(config_path: str | Path | None) -> list[Path]:
+    """Where handler modules are looked up first (like uvicorn's --app-dir), now on sys.path.
+
+    The configuration file's folder, then the working directory: `handlers = "myapp.handlers"`
+    next to `seawall.toml` imports whether the console script or `python -m seawall` runs it.
+    """
+    dirs = [Path(config_path).resolve().parent] if config_path is not None else []
+    dirs.append(Path.cwd())
+    for folder in reversed(dirs):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    return list(dict.fromkeys(dirs))
+
+
+def import_handlers(config: SeawallConfig, config_path: str | Path | None = None) -> None:
+    """Import every `[[webhooks]] handlers` module; ConfigError listing each one that fails."""
+    dirs = handler_dirs(config_path)
+    problems: list[str] = []
+    for index, hook in enumerate(config.webhooks):
+        if not hook.handlers:
+            continue
+        module = hook.handlers.split(":")[0]
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            looked = " and ".join(str(d) for d in dirs)
+            problems.append(
+                f"webhooks[{index}] ({hook.source}).handlers: cannot import {module!r} "
+                f"({type(exc).__name__}: {exc}); looked in {looked}, then PYTHONPATH and the "
+                "installed packages: put the module there, install it, or fix the name"
+            )
+    if problems:
+        raise ConfigError(str(config_path or "<config>"), problems)
+
+
 def resolve_dashboard_token(config: SeawallConfig) -> str | None:
     """The dashboard's admin token, resolved from its reference; None when the dashboard is off."""
     if not config.dashboard.token:
@@ -111,6 +150,7 @@ def check_config(path: str | Path) -> CheckReport:
     except ConfigError as exc:
         report.problems = list(exc.problems)
         return report
+    handler_dirs(path)
     for index, hook in enumerate(config.webhooks):
         where = f"webhooks[{index}] ({hook.source})"
         try:
@@ -120,7 +160,8 @@ def check_config(path: str | Path) -> CheckReport:
         if hook.handlers and importlib.util.find_spec(hook.handlers.split(":")[0]) is None:
             report.problems.append(
                 f"{where}.handlers: module {hook.handlers!r} cannot be imported "
-                "(check the name and that it is on PYTHONPATH)"
+                "(check the name and that it is beside the file, in the working directory or on "
+                "PYTHONPATH)"
             )
     try:
         resolve_dashboard_token(config)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seawall.commands import CommandService
-from seawall.payments import record_status_for_provider
+from seawall.payments.state import record_status_for_provider
 from seawall.store import Store
 
 __all__ = [

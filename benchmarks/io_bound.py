@@ -1,0 +1,180 @@
+"""Handlers that await I/O: how much of their concurrency each queue shape delivers.
+
+Every job's handler awaits `asyncio.sleep(--handler-ms)` (a call to another service), then
+writes one effect row. The ideal rate is concurrency / handler time. Shapes:
+
+- `tx`: `handler(job, tx)`, the default transactional shape (effects and ack in one transaction,
+  grouped up to 16 jobs a transaction);
+- `tx-ungrouped`: the same with `transaction_group=1`;
+- `commit-block`: `handler(run)` awaiting first, then `async with run.commit() as tx:` for the
+  effect (effects and ack atomic, no transaction open during the wait);
+- `plain`: `handler(job)`, at-least-once (effect and ack in separate commits);
+- `procrastinate`: the same async handler as a procrastinate task (at-least-once; its own database).
+
+    .venv/bin/python benchmarks/io_bound.py [--jobs 400] [--handler-ms 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from seawall.jobs import Job, JobRun, Queue, Worker
+from seawall.store import Store, Tx, open_store
+
+BASE_URL = os.environ.get("SEAWALL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def db_url(name: str) -> str:
+    """The server URL with another database name."""
+    return urlunsplit(urlsplit(BASE_URL)._replace(path=f"/{name}"))
+
+
+async def recreate_database(name: str) -> None:
+    """Drop and create a benchmark database."""
+    async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as conn:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+
+
+async def seawall_rate(
+    url: str, shape: str, jobs: int, concurrency: int, handler_s: float
+) -> float:
+    """Jobs per second for one shape on one store (a fresh schema or file each time)."""
+    store: Store = (
+        open_store(url, max_size=concurrency + 8) if "postgresql" in url else open_store(url)
+    )
+    await store.migrate()
+    async with store.transaction() as tx:
+        await tx.execute("DROP TABLE IF EXISTS bench_effects")
+        await tx.execute("CREATE TABLE bench_effects (job_id TEXT PRIMARY KEY)")
+    queue = Queue(store)
+    worker = Worker(
+        store,
+        queue=queue,
+        concurrency=concurrency,
+        transaction_group=1 if shape == "tx-ungrouped" else 16,
+    )
+    insert = "INSERT INTO bench_effects (job_id) VALUES (?)"
+
+    async def in_tx(job: Job, tx: Tx) -> None:
+        await asyncio.sleep(handler_s)
+        await tx.execute(insert, (job.id,))
+
+    async def commit_block(run: JobRun) -> None:
+        await asyncio.sleep(handler_s)
+        async with run.commit() as tx:
+            await tx.execute(insert, (run.id,))
+
+    async def plain(job: Job) -> None:
+        await asyncio.sleep(handler_s)
+        async with store.transaction() as tx:
+            await tx.execute(insert, (job.id,))
+
+    if shape in ("tx", "tx-ungrouped"):
+        worker.register("io", in_tx)
+    elif shape == "commit-block":
+        worker.register("io", commit_block, commit_block=True)
+    else:
+        worker.register("io", plain, transactional=False)
+    await queue.enqueue_many("io", [{"i": i} for i in range(jobs)])
+    started = time.perf_counter()
+    await worker.run_until_idle()
+    elapsed = time.perf_counter() - started
+    async with store.read() as tx:
+        done = int(await tx.fetchval("SELECT COUNT(*) FROM bench_effects"))
+    assert done == jobs, f"{shape}: {done} effects for {jobs} jobs"
+    drop: Callable[[], Awaitable[Any]] | None = getattr(store, "drop_schema", None)
+    if drop is not None:
+        await drop()
+    else:
+        await store.close()
+    return jobs / elapsed
+
+
+async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> float:
+    """procrastinate with the same handler (its own database, worker concurrency as given)."""
+    import procrastinate
+
+    await recreate_database("bench_io_procrastinate")
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=db_url("bench_io_procrastinate"))
+    )
+
+    @app.task(queue="io", name="io")
+    async def handle(i: int) -> None:
+        del i
+        await asyncio.sleep(handler_s)
+
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+        await handle.batch_defer_async(*({"i": i} for i in range(jobs)))
+        started = time.perf_counter()
+        await app.run_worker_async(
+            queues=["io"], concurrency=concurrency, wait=False, install_signal_handlers=False
+        )
+        elapsed = time.perf_counter() - started
+    async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as conn:
+        await conn.execute('DROP DATABASE IF EXISTS "bench_io_procrastinate" WITH (FORCE)')
+    return jobs / elapsed
+
+
+async def main() -> None:
+    """Run every shape on both engines (and procrastinate) and print rates and % of ideal."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=400)
+    parser.add_argument("--handler-ms", type=float, default=50.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
+    handler_s = args.handler_ms / 1000
+    folder = tempfile.mkdtemp(prefix="seawall-io-")
+    cases: list[tuple[str, str, int]] = []
+    for concurrency in (16, 64):
+        engines = ("postgresql",) if concurrency == 64 else ("sqlite", "postgresql")
+        for engine in engines:
+            for shape in ("tx", "tx-ungrouped", "commit-block", "plain"):
+                cases.append((engine, shape, concurrency))
+        cases.append(("postgresql", "procrastinate", concurrency))
+    rates: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
+    for round_ in range(args.rounds):
+        for engine, shape, concurrency in cases:
+            jobs = args.jobs * (4 if concurrency == 64 else 1)
+            if shape == "procrastinate":
+                rate = await procrastinate_rate(jobs, concurrency, handler_s)
+            else:
+                url = (
+                    f"sqlite:///{folder}/io-{round_}-{shape}.db"
+                    if engine == "sqlite"
+                    else f"{BASE_URL}?schema=bench_io_{round_}_{shape.replace('-', '_')}"
+                )
+                rate = await seawall_rate(url, shape, jobs, concurrency, handler_s)
+            rates[(engine, shape, concurrency)].append(rate)
+            print(
+                f"round {round_ + 1}: {engine:10} {shape:13} c={concurrency:<3} {rate:8.1f} jobs/s"
+            )
+    print()
+    print("| engine | shape | concurrency | jobs/s (median) | % of ideal | vs procrastinate |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (engine, shape, concurrency), values in rates.items():
+        median = statistics.median(values)
+        ideal = concurrency / handler_s
+        peer = statistics.median(rates[("postgresql", "procrastinate", concurrency)])
+        print(
+            f"| {engine} | {shape} | {concurrency} | {median:,.0f} | {100 * median / ideal:.0f}% "
+            f"| {median / peer:.2f}x |"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
