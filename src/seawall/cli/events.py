@@ -21,11 +21,10 @@ from seawall.cli.common import (
     when,
 )
 from seawall.ops.operator import Operator
+from seawall.webhooks.events import STATUSES
 from seawall.webhooks.inbox import PURGEABLE_STATUSES, check_retention, purge_events
 
 __all__ = ["register"]
-
-STATUSES = ("received", "processing", "processed", "unhandled", "failed", "dead")
 
 
 @click.group()

@@ -33,11 +33,11 @@ from seawall.observability.metrics import SeawallMetrics
 from seawall.ops.breakers import BreakerRegistry
 from seawall.ops.errors import NotFoundError, OperatorError
 from seawall.ops.operator import Operator
+from seawall.webhooks.events import STATUSES
 
 __all__ = ["dashboard_routes"]
 
 Page = Callable[[Request, Session, Operator], Awaitable[Response]]
-STATUSES = ("received", "processing", "processed", "unhandled", "failed", "dead")
 PAGE_SIZE = 50
 
 
