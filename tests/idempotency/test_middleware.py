@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from seawall.idempotency import IdempotencyMiddleware
 from seawall.store import Store
+from tests.serving import serve_in_loop
 
 
 @dataclass
@@ -62,24 +62,8 @@ def build_app(store: Store, state: AppState, **options: Any) -> IdempotencyMiddl
 async def serve(store: Store, **options: Any) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     """The app served by uvicorn on a free port of 127.0.0.1, and a client for it."""
     state = AppState()
-    config = uvicorn.Config(
-        build_app(store, state, **options),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client, state
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_in_loop(build_app(store, state, **options)) as client:
+        yield client, state
 
 
 @pytest_asyncio.fixture

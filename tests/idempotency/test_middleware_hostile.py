@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -22,6 +21,7 @@ from starlette.routing import Route
 from seawall.idempotency import IdempotencyMiddleware
 from seawall.idempotency.store import IdempotencyStore
 from seawall.store import Store, open_store
+from tests.serving import serve_in_loop
 
 CHUNKS = [f"line {n}\n".encode() * 200 for n in range(20)]
 
@@ -62,24 +62,9 @@ def build_app(store: Store, runs: list[str], **options: Any) -> IdempotencyMiddl
 
 @asynccontextmanager
 async def serve(store: Store, runs: list[str], **options: Any) -> AsyncIterator[httpx.AsyncClient]:
-    config = uvicorn.Config(
-        build_app(store, runs, **options),
-        host="127.0.0.1",
-        port=0,
-        log_level="critical",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    """The app served by uvicorn on a free port of 127.0.0.1, and a client for it."""
+    async with serve_in_loop(build_app(store, runs, **options)) as client:
+        yield client
 
 
 @pytest.fixture

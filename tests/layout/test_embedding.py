@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 fastapi = pytest.importorskip("fastapi")
 
@@ -28,26 +25,7 @@ from seawall.commands import VersionConflictError  # noqa: E402
 from seawall.resilience import CircuitOpenError  # noqa: E402
 from seawall.service import mount  # noqa: E402
 from seawall.webhooks.schemes import get_scheme  # noqa: E402
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run `app` under uvicorn on a free 127.0.0.1 port; yield its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+from tests.serving import serve_in_thread  # noqa: E402
 
 
 def call(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None):
@@ -102,7 +80,7 @@ def test_mount_serves_webhooks_and_worker_inside_a_fastapi_app(tmp_path: Path) -
 
     service = mount(app, config)
 
-    with serving(app) as base:
+    with serve_in_thread(app) as base:
         assert host_events == ["started"]
         assert call("GET", f"{base}/ping")[2] == {"pong": "yes"}
         body = json.dumps({"id": "evt-1", "event": event_type, "data": {"n": 1}}).encode()

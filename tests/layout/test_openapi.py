@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 
 from seawall.config import parse_config
 from seawall.service import build_service
+from tests.serving import serve_in_thread
 
 CONFIG = {
     "webhooks": [
@@ -41,30 +36,10 @@ CONFIG = {
 }
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run `app` under uvicorn on a free 127.0.0.1 port; yield its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 @pytest.fixture
 def service_url(tmp_path: Path) -> Iterator[str]:
     config = parse_config({**CONFIG, "store": {"url": f"sqlite:///{tmp_path}/s.db"}})
-    with serving(build_service(config, with_worker=False)) as base:
+    with serve_in_thread(build_service(config, with_worker=False)) as base:
         yield base
 
 

@@ -16,7 +16,8 @@ from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from seawall.webhooks import Router, WebhookEndpoint, Webhooks, guide_endpoint
 from tests.conftest import _dispose
-from tests.webhooks.support import SECRET, serve_in_thread
+from tests.serving import serve_in_thread
+from tests.webhooks.support import SECRET
 
 
 @pytest.fixture

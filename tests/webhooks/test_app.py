@@ -18,8 +18,9 @@ from starlette.routing import Route
 from seawall.config import load_config
 from seawall.service.app import build_app
 from seawall.store import Store
+from tests.serving import serve_in_thread
 from tests.webhooks.handlers_effects import EFFECTS_DDL
-from tests.webhooks.support import SECRET, count, event_body, guide_headers, serve_in_thread
+from tests.webhooks.support import SECRET, count, event_body, guide_headers
 
 URL_PATH = "/api/webhooks/payment-provider"
 

@@ -13,7 +13,7 @@ import pytest
 from seawall.store import Store
 from tests.webhooks.handlers_effects import EFFECTS_DDL
 from tests.webhooks.support import SECRET
-from tests.webhooks.test_crash import load, start_server
+from tests.webhooks.test_crash import drain, load, start_server
 
 URL = "/api/webhooks/payment-provider"
 KILLS = 10
@@ -57,20 +57,8 @@ async def test_a_crash_loop_never_dead_letters_untried_work(
         proc.wait()
         await asyncio.wait_for(traffic, 10)
 
-    proc, _ = await start_server(config)
-    try:
-        for _ in range(2400):  # the backlog of ten rounds: up to two minutes on a busy machine
-            async with wstore.read() as tx:
-                open_rows = await tx.fetchval(
-                    "SELECT COUNT(*) FROM seawall_webhook_inbox "
-                    "WHERE status IN ('received', 'processing')"
-                )
-            if open_rows == 0:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
+    # The backlog of ten rounds: up to two minutes on a busy machine.
+    await drain(config, wstore, "status IN ('received', 'processing')", seconds=120)
 
     async with wstore.read() as tx:
         rows = await tx.fetchall("SELECT event_id, status FROM seawall_webhook_inbox")

@@ -249,7 +249,7 @@ async def test_retries_then_dead_then_replay(
 
 async def test_store_unavailable_answers_503(tmp_path: Any, router: Router) -> None:
     from seawall.store import open_store
-    from tests.webhooks.support import serve_in_thread
+    from tests.serving import serve_in_thread
 
     missing = open_store(f"sqlite:///{tmp_path}/no/such/dir/x.db")
     webhooks = Webhooks(missing, [guide_endpoint([SECRET])], router=router)
