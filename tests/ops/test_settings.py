@@ -54,7 +54,7 @@ def test_check_reports_secrets_and_handlers(tmp_path: Path) -> None:
     assert not report.ok
     text = "\n".join(report.problems)
     assert "SEAWALL_TEST_NOT_SET is not set; export SEAWALL_TEST_NOT_SET=" in text
-    assert "webhooks[0] (p).handlers: module 'no_such_module_here' cannot be imported" in text
+    assert "webhooks[0] (p).handlers: cannot import 'no_such_module_here'" in text
     assert "dashboard.token: cannot read /nonexistent/token" in text
 
 
@@ -82,3 +82,69 @@ def test_config_check_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         runner.invoke(cli, ["config", "check", "--config", str(bad), "--json"]).stdout
     )
     assert as_json["ok"] is False and len(as_json["problems"]) == 4
+
+
+_EVERY_PROBLEM = (
+    '[store]\nurl = "sqlite:///{db}"\n'
+    '[[webhooks]]\nsource = "a"\npath = "/a"\n'
+    'secrets = ["env:SEAWALL_TEST_A_NOT_SET", "ssm-typo:/x", "env:SEAWALL_TEST_OLD_GONE"]\n'
+    'handlers = "no_such_module_a"\n'
+    '[[webhooks]]\nsource = "b"\npath = "/b"\nscheme = "generic-hmac"\n'
+    'secrets = ["${{ssm:/myapp/secret}}"]\nhandlers = "no_such_package.handlers"\n'
+    '[dashboard]\ntoken = "file:/nonexistent/token"\n'
+)
+"""One file with seven problems past the schema: each must be named, in one run."""
+
+_EXPECTED = (
+    "SEAWALL_TEST_A_NOT_SET is not set",
+    "webhooks[0] (a).secrets[1]",
+    "webhooks[0] (a).handlers: cannot import 'no_such_module_a'",
+    "webhooks[1] (b).scheme_options: scheme 'generic-hmac': needs option(s) header",
+    "webhooks[1] (b).secrets[0]",
+    "webhooks[1] (b).handlers: cannot import 'no_such_package.handlers'",
+    "dashboard.token: cannot read /nonexistent/token",
+)
+
+
+def test_check_reports_every_problem_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(_EVERY_PROBLEM.format(db=tmp_path / "x.db"))
+    report = check_config(path)
+    text = "\n".join(report.problems)
+    for needle in _EXPECTED:
+        assert needle in text
+    # A rotated-out previous secret that is gone is not a problem; the first one is.
+    assert "SEAWALL_TEST_OLD_GONE" not in text
+    assert len(report.problems) == len(_EXPECTED)
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_report_every_problem(tmp_path: Path, command: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text(_EVERY_PROBLEM.format(db=tmp_path / "x.db"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAWALL_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from seawall.cli import main; main()",
+            command,
+            "--config",
+            str(path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in _EXPECTED:
+        assert needle in result.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing was created before the config was sound

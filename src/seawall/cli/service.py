@@ -22,7 +22,7 @@ from seawall.cli.common import (
 )
 from seawall.config import SeawallConfig
 from seawall.observability.logging import configure_logging
-from seawall.service.settings import check_config, import_handlers
+from seawall.service.settings import check_config, import_handlers, require_valid
 from seawall.store import Store
 
 __all__ = ["register"]
@@ -81,6 +81,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, no_worke
         config.logging.format,
         stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
     )
+    require_valid(config, config_path)  # every problem at once, like `config check`
     import_handlers(config, config_path)
     with_store(config.store.url, _preflight(config))  # store down: one message, exit 3
     app = build_service(config, with_worker=not no_worker)
@@ -108,6 +109,7 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
         config.logging.format,
         stream=sys.stdout if config.logging.stream == "stdout" else sys.stderr,
     )
+    require_valid(config, config_path)
     import_handlers(config, config_path)
 
     async def action(store: Store) -> None:

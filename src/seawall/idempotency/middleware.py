@@ -31,8 +31,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from seawall.idempotency.errors import (
     IdempotencyInProgressError,
@@ -40,15 +39,11 @@ from seawall.idempotency.errors import (
     IdempotencyKeyMismatchError,
 )
 from seawall.idempotency.store import MAX_KEY_LENGTH, Claim, IdempotencyStore
+from seawall.observability.asgi import ASGIApp, Message, Receive, Scope, Send
 from seawall.store import Store
 
 __all__ = ["IdempotencyMiddleware"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("seawall.idempotency")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from seawall.observability.logging import bind_context
 from seawall.payments.models import map_provider_status
 from seawall.payments.service import PaymentGatewayService
 from seawall.payments.state import PaymentUpdate
@@ -98,6 +99,7 @@ def register_payment_webhooks(
 
     async def handle(event: WebhookEvent[Any], tx: Tx) -> None:
         tenant, update = update_from_event(event, service.default_tenant)
+        bind_context(tenant=tenant)  # on every line logged for this job from here on
         await service.record_update(tenant, update, tx=tx, request_id=f"webhook:{event.id}")
 
     for event_type in PAYMENT_EVENT_TYPES:

@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from seawall.config import SeawallConfig
 from seawall.jobs import Worker
 from seawall.jobs.worker import run_retention
+from seawall.observability.asgi import RequestContextMiddleware
 from seawall.store import Store, open_store
 from seawall.webhooks import Webhooks
 
@@ -130,6 +131,7 @@ class ServiceApp(Starlette):
     def __init__(self, receivers: Mapping[str, ASGIApp], **options: Any) -> None:
         super().__init__(**options)
         self._receivers = dict(receivers)
+        self._with_context = RequestContextMiddleware(super().__call__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one connection or request (see the class docstring for the direct path)."""
@@ -141,7 +143,7 @@ class ServiceApp(Starlette):
                 scope["app"] = self
                 await receiver(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        await self._with_context(scope, receive, send)
 
 
 async def _stop_worker(stop: asyncio.Event, task: asyncio.Task[None]) -> None:

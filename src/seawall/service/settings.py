@@ -21,15 +21,18 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from seawall.config import ConfigError, SeawallConfig, load_config, parse_config
-from seawall.secrets import SecretError, resolve_secret, resolve_secrets
+from seawall.secrets import SecretError, SecretMissingError, resolve_secret
+from seawall.webhooks.schemes import UnknownSchemeError, get_scheme
 
 __all__ = [
     "CheckReport",
     "check_config",
+    "config_problems",
     "env_overrides",
     "handler_dirs",
     "import_handlers",
     "load_settings",
+    "require_valid",
     "resolve_dashboard_token",
 ]
 
@@ -111,14 +114,19 @@ def import_handlers(config: SeawallConfig, config_path: str | Path | None = None
         try:
             importlib.import_module(module)
         except Exception as exc:
-            looked = " and ".join(str(d) for d in dirs)
-            problems.append(
-                f"webhooks[{index}] ({hook.source}).handlers: cannot import {module!r} "
-                f"({type(exc).__name__}: {exc}); looked in {looked}, then PYTHONPATH and the "
-                "installed packages: put the module there, install it, or fix the name"
-            )
+            where = f"webhooks[{index}] ({hook.source})"
+            problems.append(_cannot_import(where, module, f"{type(exc).__name__}: {exc}", dirs))
     if problems:
         raise ConfigError(str(config_path or "<config>"), problems)
+
+
+def _cannot_import(where: str, module: str, why: str, dirs: list[Path]) -> str:
+    """The one message for a handlers module that does not import: where it looked, what to do."""
+    looked = " and ".join(str(d) for d in dirs)
+    return (
+        f"{where}.handlers: cannot import {module!r} ({why}); looked in {looked}, then "
+        "PYTHONPATH and the installed packages: put the module there, install it, or fix the name"
+    )
 
 
 def resolve_dashboard_token(config: SeawallConfig) -> str | None:
@@ -142,6 +150,54 @@ class CheckReport:
         return not self.problems
 
 
+def config_problems(config: SeawallConfig, config_path: str | Path | None = None) -> list[str]:
+    """Every problem a valid schema can still hide: schemes, secrets, handler modules, token.
+
+    Nothing stops at the first problem: each webhook's scheme options, each of its secret
+    references, its handler module and the dashboard token are all checked, so one run of
+    `config check`, `serve` or `worker` names everything to fix.
+    """
+    dirs = handler_dirs(config_path)
+    problems: list[str] = []
+    for index, hook in enumerate(config.webhooks):
+        where = f"webhooks[{index}] ({hook.source})"
+        try:
+            get_scheme(hook.scheme, **hook.scheme_options)
+        except (UnknownSchemeError, ValueError) as exc:
+            problems.append(f"{where}.scheme_options: {exc}")
+        for position, reference in enumerate(hook.secrets):
+            try:
+                resolve_secret(reference, name=f"{where}.secrets[{position}]")
+            except SecretMissingError as exc:
+                if position == 0:  # later secrets are kept for rotation and may be gone
+                    problems.append(str(exc))
+            except SecretError as exc:
+                problems.append(str(exc))
+        module = (hook.handlers or "").split(":")[0]
+        if module and _module_missing(module):
+            problems.append(_cannot_import(where, module, "no such module", dirs))
+    try:
+        resolve_dashboard_token(config)
+    except SecretError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _module_missing(module: str) -> bool:
+    """True when `module` (dotted) cannot be found; a missing parent package counts as missing."""
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def require_valid(config: SeawallConfig, config_path: str | Path | None = None) -> None:
+    """Raise one ConfigError listing every problem `config_problems` finds (nothing when none)."""
+    problems = config_problems(config, config_path)
+    if problems:
+        raise ConfigError(str(config_path or "<config>"), problems)
+
+
 def check_config(path: str | Path) -> CheckReport:
     """Validate a file fully: schema, environment overrides, secret references, handler modules."""
     report = CheckReport(path=str(path))
@@ -150,23 +206,7 @@ def check_config(path: str | Path) -> CheckReport:
     except ConfigError as exc:
         report.problems = list(exc.problems)
         return report
-    handler_dirs(path)
-    for index, hook in enumerate(config.webhooks):
-        where = f"webhooks[{index}] ({hook.source})"
-        try:
-            resolve_secrets(hook.secrets, name=f"{where}.secrets")
-        except SecretError as exc:
-            report.problems.append(str(exc))
-        if hook.handlers and importlib.util.find_spec(hook.handlers.split(":")[0]) is None:
-            report.problems.append(
-                f"{where}.handlers: module {hook.handlers!r} cannot be imported "
-                "(check the name and that it is beside the file, in the working directory or on "
-                "PYTHONPATH)"
-            )
-    try:
-        resolve_dashboard_token(config)
-    except SecretError as exc:
-        report.problems.append(str(exc))
+    report.problems = config_problems(config, path)
     report.summary = {
         "store": config.store.url.split("@")[-1] if "@" in config.store.url else config.store.url,
         "server": f"{config.server.host}:{config.server.port}",

@@ -1,0 +1,126 @@
+"""Request id and tenant on every log line of a request, read back from real JSON log output."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from seawall.config import SeawallConfig, StoreConfig
+from seawall.observability.asgi import RequestContextMiddleware, context_value
+from seawall.observability.logging import configure_logging
+from seawall.service import build_app
+from tests.serving import serve_in_loop
+
+log = logging.getLogger("seawall.app_under_test.routes")
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    for name, existing in logging.root.manager.loggerDict.items():
+        if name.startswith("seawall") and isinstance(existing, logging.Logger):
+            existing.disabled = False
+    configure_logging("DEBUG", "json", stream=stream, logger_name="seawall")
+    yield stream
+    logger = logging.getLogger("seawall")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_seawall", False):
+            logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+
+
+def parsed(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+async def hello(request: Request) -> PlainTextResponse:
+    name = request.query_params.get("name", "")
+    log.info("before the await %s", name)
+    await asyncio.sleep(0.01 if name == "slow" else 0)
+    log.info("after the await %s", name)
+    return PlainTextResponse("hi")
+
+
+def _app(tmp_path: Path) -> object:
+    config = SeawallConfig(store=StoreConfig(url=f"sqlite:///{tmp_path / 'ctx.db'}"))
+    return build_app(config, with_worker=False, extra_routes=[Route("/hello", hello)])
+
+
+async def test_request_id_and_tenant_ride_on_every_line(
+    tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    async with serve_in_loop(_app(tmp_path)) as client:
+        answer = await client.get(
+            "/hello",
+            params={"name": "a"},
+            headers={"X-Request-Id": "req-123", "X-Tenant-Code": "ACME"},
+        )
+    assert answer.headers["x-request-id"] == "req-123"
+    lines = [r for r in parsed(log_lines) if r["logger"] == log.name]
+    assert len(lines) == 2
+    for line in lines:
+        assert line["request_id"] == "req-123" and line["tenant"] == "acme"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [None, "", "x" * 129, "has space", "caf\u00e9".encode(), "tab\there"],
+)
+async def test_a_missing_or_unfit_request_id_is_replaced(
+    tmp_path: Path, log_lines: io.StringIO, sent: str | bytes | None
+) -> None:
+    headers = {} if sent is None else {"X-Request-Id": sent}
+    async with serve_in_loop(_app(tmp_path)) as client:
+        answer = await client.get("/hello", headers=headers)
+    echoed = answer.headers["x-request-id"]
+    assert len(echoed) == 32 and int(echoed, 16) >= 0
+    [line, _] = [r for r in parsed(log_lines) if r["logger"] == log.name]
+    assert line["request_id"] == echoed and "tenant" not in line
+
+
+async def test_concurrent_requests_keep_their_own_ids(
+    tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    async with serve_in_loop(_app(tmp_path)) as client:
+        await asyncio.gather(
+            *(
+                client.get("/hello", params={"name": n}, headers={"X-Request-Id": f"id-{n}"})
+                for n in ("slow", "fast1", "fast2", "fast3")
+            )
+        )
+    lines = [r for r in parsed(log_lines) if r["logger"] == log.name]
+    assert len(lines) == 8
+    for line in lines:
+        assert line["request_id"] == f"id-{str(line['msg']).split()[-1]}"
+
+
+async def test_the_middleware_wraps_any_asgi_app(log_lines: io.StringIO) -> None:
+    async def plain(scope, receive, send):  # type: ignore[no-untyped-def]
+        log.info("inside")
+        await send(
+            {"type": "http.response.start", "status": 204, "headers": [(b"x-request-id", b"old")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    transport = httpx.ASGITransport(app=RequestContextMiddleware(plain))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/", headers={"x-request-id": "abc"})
+    assert answer.headers.get_list("x-request-id") == ["abc"]
+    [line] = [r for r in parsed(log_lines) if r["logger"] == log.name]
+    assert line["request_id"] == "abc"
+
+
+def test_context_value_rule() -> None:
+    assert context_value(b"ok-1") == "ok-1"
+    for bad in (None, b"", b"a b", b"\x00", b"x" * 129, "é".encode()):
+        assert context_value(bad) is None
