@@ -18,6 +18,7 @@ from rich.table import Table
 from seawall.commands import CommandService
 from seawall.payments.state import record_status_for_provider
 from seawall.store import Store
+from seawall.webhooks import inbox
 
 __all__ = [
     "Consistency",
@@ -62,20 +63,12 @@ async def load_records(commands: CommandService, tenant: str) -> dict[str, dict[
 
 async def inbox_counts(store: Store) -> dict[str, int]:
     """Stored webhook events by inbox status."""
-    async with store.read() as tx:
-        rows = await tx.fetchall(
-            "SELECT status, COUNT(*) AS n FROM seawall_webhook_inbox GROUP BY status"
-        )
-    return {str(row["status"]): int(row["n"]) for row in rows}
+    return await inbox.counts_by_status(store)
 
 
 async def inbox_ids(store: Store, source: str) -> set[str]:
     """The event ids stored for `source`."""
-    async with store.read() as tx:
-        rows = await tx.fetchall(
-            "SELECT event_id FROM seawall_webhook_inbox WHERE source = ?", (source,)
-        )
-    return {str(row["event_id"]) for row in rows}
+    return await inbox.event_ids(store, source)
 
 
 @dataclass(slots=True)

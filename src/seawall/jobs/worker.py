@@ -45,6 +45,7 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.observability.logging import reset_context, set_context
 from seawall.store.base import Engine, Params, Row, Store, Tx
+from seawall.store.savepoints import open_savepoint, rollback_savepoint
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
@@ -507,7 +508,7 @@ class Worker:
                         done.append(job)
                         continue
                     if scoped.opened:
-                        await tx.execute("ROLLBACK TO SAVEPOINT seawall_job")
+                        await rollback_savepoint(tx, _JOB_SAVEPOINT, release=False)
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     _log_failure(job, wait, reason, tb, retried)
@@ -767,6 +768,9 @@ def _log_failure(job: Job, delay: float, error: str | None, tb: str | None, retr
         log.debug("traceback of job %s:\n%s", job.id, tb, extra=fields)
 
 
+_JOB_SAVEPOINT = "seawall_job"
+
+
 class _SavepointTx:
     """The group's transaction as one job's handler sees it: the job's savepoint is opened
     just before its first statement, so a handler that writes nothing costs no round trip."""
@@ -784,7 +788,7 @@ class _SavepointTx:
 
     async def _open(self) -> None:
         if not self.opened:
-            await self._tx.execute("SAVEPOINT seawall_job")
+            await open_savepoint(self._tx, _JOB_SAVEPOINT)
             self.opened = True
 
     async def execute(self, sql: str, params: Params = ()) -> int:

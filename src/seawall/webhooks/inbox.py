@@ -14,14 +14,20 @@ from seawall.webhooks.events import STATUSES, EventNotFoundError
 __all__ = [
     "PURGEABLE_STATUSES",
     "InboxEntry",
+    "MinuteCounts",
     "StoredEvent",
     "check_retention",
+    "counts_by_status",
+    "event_ids",
     "get_event",
     "insert_entries",
     "list_events",
     "load_row",
     "mark_outcome",
+    "minute_counts",
     "purge_events",
+    "received_since",
+    "reset_for_replay",
     "set_job_ids",
 ]
 
@@ -225,6 +231,81 @@ async def get_event(store: Store, source: str, event_id: str) -> StoredEvent:
     if row is None:
         raise EventNotFoundError(source, event_id)
     return _stored(row, with_body=True)
+
+
+async def reset_for_replay(tx: Tx, source: str, event_id: str) -> bool:
+    """Put a stored event back to `received` (no error, not processed); False when absent."""
+    changed = await tx.execute(
+        "UPDATE seawall_webhook_inbox SET status = 'received', last_error = NULL, "
+        "processed_at = NULL WHERE source = ? AND event_id = ?",
+        (source, event_id),
+    )
+    return bool(changed)
+
+
+async def counts_by_status(store: Store) -> dict[str, int]:
+    """Stored events by inbox status (statuses with no events are absent)."""
+    async with store.read() as tx:
+        rows = await tx.fetchall(
+            "SELECT status, COUNT(*) AS n FROM seawall_webhook_inbox GROUP BY status"
+        )
+    return {str(row["status"]): int(row["n"]) for row in rows}
+
+
+async def event_ids(store: Store, source: str) -> set[str]:
+    """The event ids stored for `source`."""
+    async with store.read() as tx:
+        rows = await tx.fetchall(
+            "SELECT event_id FROM seawall_webhook_inbox WHERE source = ?", (source,)
+        )
+    return {str(row["event_id"]) for row in rows}
+
+
+async def received_since(store: Store, since: float) -> int:
+    """How many events were received at or after the epoch time `since`."""
+    async with store.read() as tx:
+        count = await tx.fetchval(
+            "SELECT COUNT(*) FROM seawall_webhook_inbox WHERE received_at >= ?", (since,)
+        )
+    return int(count or 0)
+
+
+def _minute(engine: str, column: str) -> str:
+    """The minute index of an epoch column (PostgreSQL's integer cast rounds, so floor there)."""
+    if engine == "postgresql":
+        return f"FLOOR({column} / 60)"
+    return f"CAST({column} / 60 AS INTEGER)"
+
+
+class MinuteCounts(NamedTuple):
+    """Per-minute counts (minute index = epoch // 60) since a time."""
+
+    received: dict[int, int]
+    failed: dict[int, int]
+    """Of those received, how many are now `failed` or `dead`."""
+    processed: dict[int, int]
+
+
+async def minute_counts(store: Store, since: float) -> MinuteCounts:
+    """Events received (and of those, failed or dead) and processed per minute since `since`."""
+    async with store.read() as tx:
+        rm, pm = _minute(tx.engine, "received_at"), _minute(tx.engine, "processed_at")
+        received = await tx.fetchall(
+            f"SELECT {rm} AS m, COUNT(*) AS n, "
+            "SUM(CASE WHEN status IN ('failed', 'dead') THEN 1 ELSE 0 END) AS e "
+            f"FROM seawall_webhook_inbox WHERE received_at >= ? GROUP BY {rm}",
+            (since,),
+        )
+        processed = await tx.fetchall(
+            f"SELECT {pm} AS m, COUNT(*) AS n "
+            f"FROM seawall_webhook_inbox WHERE processed_at >= ? GROUP BY {pm}",
+            (since,),
+        )
+    return MinuteCounts(
+        received={int(r["m"]): int(r["n"]) for r in received},
+        failed={int(r["m"]): int(r["e"] or 0) for r in received},
+        processed={int(r["m"]): int(r["n"]) for r in processed},
+    )
 
 
 def check_retention(older_than_s: float, tolerances: Iterable[float]) -> None:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from seawall.jobs.model import Job
 from seawall.observability.logging import bind_context
 from seawall.store import Row, Tx
+from seawall.store.savepoints import open_savepoint, release_savepoint, rollback_savepoint
 from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
 from seawall.webhooks.router import Registration, Router
@@ -129,12 +130,11 @@ def make_processor(
                 job_id=job.id,
             )
             return
-        await tx.execute(f"SAVEPOINT {_SAVEPOINT}")
+        await open_savepoint(tx, _SAVEPOINT)
         try:
             await _run_handlers(registrations, event, tx)
         except (ValidationError, PermanentWebhookError) as exc:
-            await tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-            await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            await rollback_savepoint(tx, _SAVEPOINT)
             log.error(
                 "webhook %s/%s (%s) failed permanently: %s",
                 source,
@@ -156,8 +156,7 @@ def make_processor(
         except Exception as exc:
             if not job.is_last_receive:
                 raise
-            await tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-            await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            await rollback_savepoint(tx, _SAVEPOINT)
             log.error(
                 "webhook %s/%s (%s) failed on its last attempt (%d): %s",
                 source,
@@ -177,7 +176,7 @@ def make_processor(
                 job_id=job.id,
             )
             return
-        await tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        await release_savepoint(tx, _SAVEPOINT)
         await inbox.mark_outcome(
             tx,
             source,

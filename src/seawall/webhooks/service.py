@@ -153,12 +153,7 @@ class Webhooks:
     async def replay(self, source: str, event_id: str) -> str:
         """Process a stored event again: status back to `received`, a new job; return its id."""
         async with self.store.transaction() as tx:
-            changed = await tx.execute(
-                "UPDATE seawall_webhook_inbox SET status = 'received', last_error = NULL, "
-                "processed_at = NULL WHERE source = ? AND event_id = ?",
-                (source, event_id),
-            )
-            if not changed:
+            if not await inbox.reset_for_replay(tx, source, event_id):
                 raise EventNotFoundError(source, event_id)
             job_id = await self.queue.enqueue(
                 self.queue_name,
