@@ -163,6 +163,7 @@ async def test_4xx_is_never_retried_and_never_trips_the_breaker() -> None:
         assert requests_on(provider, "POST /v1/payments") == 1
     assert bad.value.status == 400 and "amount" in bad.value.body_excerpt
     assert breaker.state is CircuitState.CLOSED and breaker.failure_count == 0
+    assert breaker.is_failure is None  # the client's rule sits on a view, not on this object
 
 
 async def test_breaker_opens_on_5xx_and_stops_sending() -> None:

@@ -130,13 +130,15 @@ def http_retry(retry: Retry | None) -> Retry | None:
 
 
 def http_breaker(breaker: CircuitBreaker | None) -> CircuitBreaker | None:
-    """`breaker`, counting only unhealthy-dependency errors when it has no `is_failure` of its own.
+    """`breaker` as the client uses it: counting only unhealthy-dependency errors unless it has an
+    `is_failure` of its own.
 
-    With no predicate set, the client installs one: transient 5xx, timeouts and connection
-    failures count; 4xx answers (429 included) never do.
+    With no predicate set, the client uses a view of the same breaker state with this rule:
+    transient 5xx, timeouts and connection failures count; 4xx answers (429 included) never do.
+    The caller's breaker object is never changed.
     """
     if breaker is not None and breaker.is_failure is None:
-        breaker.is_failure = counts_as_breaker_failure
+        return breaker.sharing_state(is_failure=counts_as_breaker_failure)
     return breaker
 
 

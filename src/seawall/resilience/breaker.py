@@ -9,6 +9,7 @@ while the user's call runs, and a closed breaker's success path takes no lock at
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,6 +116,18 @@ class CircuitBreaker:
     def add_listener(self, listener: ResilienceListener) -> None:
         """Hear about transitions and rejections of this breaker."""
         self.listeners.append(listener)
+
+    def sharing_state(
+        self, *, is_failure: Callable[[BaseException], bool] | None
+    ) -> CircuitBreaker:
+        """A breaker with another failure rule over this one's state, lock and listeners.
+
+        Both trip, half-open and close together; this breaker's own settings stay untouched (how
+        the HTTP client applies its failure rule to a breaker the caller passed in).
+        """
+        view = copy.copy(self)
+        view.is_failure = is_failure
+        return view
 
     def reset(self) -> None:
         """Force the breaker CLOSED with clean counters."""

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from json.encoder import encode_basestring_ascii as _quote
 
 from seawall.jobs.queue import Queue
 from seawall.store import Store, Tx
 from seawall.webhooks import inbox
 from seawall.webhooks.inbox import InboxEntry
+from seawall.webhooks.job_payload import event_job_text
 
 __all__ = ["Ingestor"]
 
@@ -141,8 +141,7 @@ class Ingestor:
         by_receives: dict[int | None, list[str]] = {}
         for key, index in first.items():
             if key in inserted:
-                # The job payload {"source": ..., "event_id": ...} as compact JSON text.
-                payload = f'{{"source":{_quote(key[0])},"event_id":{_quote(key[1])}}}'
+                payload = event_job_text(*key)
                 by_receives.setdefault(batch[index][1], []).append(payload)
         for max_receives, payloads in by_receives.items():
             await self.queue.enqueue_encoded(

@@ -31,6 +31,7 @@ from seawall.store import Row, Tx
 from seawall.store.savepoints import open_savepoint, release_savepoint, rollback_savepoint
 from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
+from seawall.webhooks.job_payload import event_of_job
 from seawall.webhooks.router import Registration, Router
 
 __all__ = ["QUEUE_NAME", "make_processor"]
@@ -88,8 +89,7 @@ def make_processor(
     """The transactional job handler for QUEUE_NAME, running the handlers `router` matches."""
 
     async def process(job: Job, tx: Tx) -> None:
-        source = str(job.payload.get("source", ""))
-        event_id = str(job.payload.get("event_id", ""))
+        source, event_id = event_of_job(job.payload)
         row = await inbox.load_row(tx, source, event_id)
         if row is None:
             log.warning(

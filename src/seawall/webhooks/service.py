@@ -29,6 +29,7 @@ from seawall.webhooks import inbox
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.events import EventNotFoundError
 from seawall.webhooks.ingest import Ingestor
+from seawall.webhooks.job_payload import event_job, event_of_job
 from seawall.webhooks.processing import QUEUE_NAME, make_processor
 from seawall.webhooks.receiver import Receiver, WebhookStats
 from seawall.webhooks.router import H, Router, default_router
@@ -68,15 +69,7 @@ class Webhooks:
         so one dead-letter view (events with status `dead`) shows every webhook given up on."""
         await inbox.mark_dead(
             tx,
-            [
-                (
-                    str(j.payload.get("source", "")),
-                    str(j.payload.get("event_id", "")),
-                    j.id,
-                    j.receives,
-                )
-                for j in jobs
-            ],
+            [(*event_of_job(j.payload), j.id, j.receives) for j in jobs],
             reason,
             self.store.clock.time(),
         )
@@ -157,7 +150,7 @@ class Webhooks:
                 raise EventNotFoundError(source, event_id)
             job_id = await self.queue.enqueue(
                 self.queue_name,
-                {"source": source, "event_id": event_id},
+                event_job(source, event_id),
                 tx=tx,
                 max_receives=self._max_receives(source),
             )
