@@ -17,31 +17,35 @@ from seawall.http import (
     redact_text,
     redact_url,
 )
-from seawall.http.classify import error_for_status
+from seawall.http.classify import error_for_status, may_have_taken_effect
 
 NOW = 1_800_000_000.0
 
 
 @pytest.mark.parametrize(
-    ("status", "kind", "transient", "breaker"),
+    ("status", "kind", "transient", "breaker", "unknown"),
     [
-        (400, ClientError, False, False),
-        (404, ClientError, False, False),
-        (408, ClientError, True, False),
-        (425, ClientError, True, False),
-        (429, ClientError, True, False),
-        (500, ServerError, True, True),
-        (501, ServerError, False, False),
-        (502, ServerError, True, True),
-        (503, ServerError, True, True),
-        (504, ServerError, True, True),
+        (400, ClientError, False, False, False),
+        (404, ClientError, False, False, False),
+        (408, ClientError, True, False, True),
+        (409, ClientError, False, False, True),
+        (425, ClientError, True, False, True),
+        (429, ClientError, True, False, True),
+        (500, ServerError, True, True, True),
+        (501, ServerError, False, False, False),
+        (502, ServerError, True, True, True),
+        (503, ServerError, True, True, True),
+        (504, ServerError, True, True, True),
     ],
 )
-def test_status_classification(status: int, kind: type, transient: bool, breaker: bool) -> None:
+def test_status_classification(
+    status: int, kind: type, transient: bool, breaker: bool, unknown: bool
+) -> None:
     error = error_for_status(status, method="GET", url="u", body=b"x" * 2000, headers={}, now=NOW)
     assert type(error) is kind
     assert is_transient(error) is transient
     assert counts_as_breaker_failure(error) is breaker
+    assert may_have_taken_effect(error) is unknown
     assert len(error.body_excerpt) == 512
 
 
@@ -49,6 +53,7 @@ def test_timeouts_are_transient_and_count_for_the_breaker() -> None:
     error = ApiTimeout("read timeout", method="GET", url="u")
     assert is_transient(error) and counts_as_breaker_failure(error)
     assert not is_transient(ValueError("x")) and not counts_as_breaker_failure(ValueError("x"))
+    assert may_have_taken_effect(error) and may_have_taken_effect(ValueError("x"))
 
 
 def test_retry_after_seconds_and_http_date() -> None:

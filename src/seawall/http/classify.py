@@ -11,15 +11,21 @@ from seawall.http.errors import ApiError, ClientError, ServerError
 __all__ = [
     "IDEMPOTENT_METHODS",
     "TRANSIENT_STATUSES",
+    "UNDECIDED_CLIENT_STATUSES",
     "UNSAFE_METHODS",
     "counts_as_breaker_failure",
     "error_for_status",
     "is_transient",
+    "may_have_taken_effect",
     "parse_retry_after",
 ]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Statuses worth retrying: the same request may succeed later."""
+
+UNDECIDED_CLIENT_STATUSES = frozenset({408, 409, 425, 429})
+"""4xx answers that prove nothing about an unsafe request's effect (409: a request with the same
+Idempotency-Key is still in progress at the server): resolve it later with the same key."""
 
 UNSAFE_METHODS = frozenset({"POST", "PATCH"})
 """Methods retried only when the request carries an Idempotency-Key."""
@@ -92,3 +98,15 @@ def counts_as_breaker_failure(exc: BaseException) -> bool:
     if not isinstance(exc, ApiError):
         return False
     return exc.transient and not isinstance(exc, ClientError)
+
+
+def may_have_taken_effect(exc: BaseException) -> bool:
+    """True when a failed request may still have taken effect at the server (outcome unknown).
+
+    Only a definite refusal proves nothing happened: a 4xx other than the undecided ones
+    (408, 409, 425, 429) or a permanent non-transient 5xx. Timeouts, resets, transient 5xx and
+    every error that is not an HTTP answer leave the outcome unknown.
+    """
+    if not isinstance(exc, ApiError) or exc.status is None:
+        return True
+    return exc.transient or exc.status in UNDECIDED_CLIENT_STATUSES

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.http import ApiClient, ApiError, ClientError
+from seawall.http.classify import may_have_taken_effect
 from seawall.payments.models import PaymentRequest, PaymentResponse, map_provider_status
 from seawall.resilience import CircuitOpenError, ResilienceError, ResilienceEvent
 
@@ -26,10 +27,6 @@ __all__ = [
     "charge",
     "refund",
 ]
-
-_UNKNOWN_CLIENT_STATUSES = frozenset({408, 409, 425, 429})
-"""4xx answers that prove nothing about the charge: retry later with the same key.
-(409: a request with this key is still being processed at the provider.)"""
 
 
 @dataclass(slots=True)
@@ -101,7 +98,7 @@ async def _post(client: ApiClient, path: str, body: dict[str, Any], key: str) ->
     except ClientError as exc:
         elapsed = time.perf_counter() - started
         status = exc.status or 0
-        if status in _UNKNOWN_CLIENT_STATUSES or exc.transient:
+        if may_have_taken_effect(exc):
             return CallOutcome(
                 "unknown",
                 None,
