@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from seawall.dashboard.auth import LoginThrottle, SessionSigner, same_text
-from seawall.dashboard.routes import SECURITY_HEADERS
+from seawall.dashboard.gate import SECURITY_HEADERS
 from seawall.store import open_store
 from seawall.webhooks import Webhooks
 from seawall.webhooks.schemes import get_scheme
