@@ -1,15 +1,17 @@
-"""The guide's twins: with_retry (with the 429 difference) and gather_settled."""
+"""`seawall.with_retry`: the guide's twin with its HTTP meaning (4xx permanent except 429,
+Retry-After as seconds or an HTTP date), built on the pure core by injection."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
 
-from seawall.resilience import gather_settled, with_retry
+import seawall
+from seawall.http import with_retry
+from seawall.http.classify import permanent_client_error, retry_after_from, status_of
 from seawall.testing import FakeClock
 
 
@@ -21,14 +23,15 @@ class HttpError(Exception):
 
 
 class Response:
-    def __init__(self, status_code: int) -> None:
+    def __init__(self, status_code: int, headers: dict[str, str] | None = None) -> None:
         self.status_code = status_code
+        self.headers = headers or {}
 
 
 class WrappedError(Exception):
-    def __init__(self, status_code: int) -> None:
+    def __init__(self, status_code: int, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"HTTP {status_code}")
-        self.response = Response(status_code)
+        self.response = Response(status_code, headers)
 
 
 def failing(errors: list[Exception], value: str = "ok"):  # type: ignore[no-untyped-def]
@@ -41,6 +44,10 @@ def failing(errors: list[Exception], value: str = "ok"):  # type: ignore[no-unty
         return value
 
     return fn, calls
+
+
+def test_the_top_level_name_is_the_http_twin() -> None:
+    assert seawall.with_retry is with_retry
 
 
 def test_max_retries_counts_total_attempts_like_the_guide() -> None:
@@ -70,6 +77,13 @@ def test_429_is_retried_after_its_retry_after_seconds() -> None:
     assert clock.slept == [7.0]
 
 
+def test_429_retry_after_from_the_response_headers() -> None:
+    clock = FakeClock()
+    fn, _ = failing([WrappedError(429, {"retry-after": "4"})])
+    assert with_retry(fn, base_delay_ms=10, clock=clock) == "ok"
+    assert clock.slept == [4.0]
+
+
 def test_429_retry_after_as_http_date() -> None:
     clock = FakeClock(start=1_700_000_000.0)
     when = format_datetime(datetime.fromtimestamp(1_700_000_012, UTC), usegmt=True)
@@ -78,61 +92,56 @@ def test_429_retry_after_as_http_date() -> None:
     assert clock.slept == [pytest.approx(12.0)]
 
 
-async def test_async_functions_get_an_awaitable_and_the_logger_is_used(
+def test_a_date_in_the_retry_after_attribute_is_read_too() -> None:
+    clock = FakeClock(start=1_700_000_000.0)
+    error = HttpError(503)
+    error.retry_after = format_datetime(  # type: ignore[attr-defined]
+        datetime.fromtimestamp(1_700_000_005, UTC), usegmt=True
+    )
+    fn, _ = failing([error])
+    assert with_retry(fn, base_delay_ms=10, clock=clock) == "ok"
+    assert clock.slept == [pytest.approx(5.0)]
+
+
+def test_the_clock_of_each_call_reads_the_date() -> None:
+    when = format_datetime(datetime.fromtimestamp(1_700_000_030, UTC), usegmt=True)
+    for start, wait in ((1_700_000_000.0, 30.0), (1_700_000_020.0, 10.0)):
+        clock = FakeClock(start=start)
+        fn, _ = failing([HttpError(429, {"Retry-After": when})])
+        assert with_retry(fn, base_delay_ms=10, clock=clock) == "ok"
+        assert clock.slept == [pytest.approx(wait)]
+
+
+async def test_async_429_then_success_logs_the_guide_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FakeClock()
-    errors: list[Exception] = [WrappedError(502)]
+    errors: list[Exception] = [WrappedError(429, {"Retry-After": "2"})]
 
     async def fn() -> str:
         if errors:
             raise errors.pop(0)
         return "done"
 
-    logger = logging.getLogger("test.with_retry")
-    with caplog.at_level(logging.WARNING, logger="test.with_retry"):
+    logger = logging.getLogger("test.http_twin")
+    with caplog.at_level(logging.WARNING, logger="test.http_twin"):
         assert await with_retry(fn, logger=logger, clock=clock) == "done"
-    assert "Attempt 1 failed, retrying in" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [
+        "Attempt 1/3 failed, retrying in 2000ms: HTTP 429"
+    ]
 
 
-def test_bad_arguments_are_named() -> None:
-    with pytest.raises(ValueError, match="total attempts"):
-        with_retry(lambda: None, max_retries=0)
-
-
-async def test_gather_settled_collects_partial_failures_and_logs_them(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def ok(x: int) -> int:
-        return x
-
-    async def bad(msg: str) -> int:
-        raise RuntimeError(msg)
-
-    logger = logging.getLogger("test.settled")
-    with caplog.at_level(logging.ERROR, logger="test.settled"):
-        settled = await gather_settled(ok(1), bad("a"), lambda: ok(3), bad("b"), logger=logger)
-    assert settled.values == [1, 3]
-    assert [str(e) for e in settled.errors] == ["a", "b"]
-    assert [o.index for o in settled.outcomes if not o.ok] == [1, 3]
-    assert not settled.all_ok
-    assert caplog.text.count("failed") == 2
-
-
-async def test_gather_settled_limit_bounds_concurrency() -> None:
-    running = 0
-    peak = 0
-
-    async def job(i: int) -> int:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0)
-        running -= 1
-        return i
-
-    settled = await gather_settled(*(lambda i=i: job(i) for i in range(50)), limit=4)
-    assert settled.values == list(range(50))
-    assert peak == 4
-    with pytest.raises(ValueError, match="limit"):
-        await gather_settled(limit=0)
+def test_the_http_rules_read_by_duck_typing() -> None:
+    assert status_of(HttpError(418)) == 418
+    assert status_of(WrappedError(502)) == 502
+    assert status_of(ValueError()) is None
+    bogus = ValueError()
+    bogus.status = True  # type: ignore[attr-defined]
+    assert status_of(bogus) is None
+    assert permanent_client_error(HttpError(404))
+    assert not permanent_client_error(HttpError(429))
+    assert not permanent_client_error(HttpError(500))
+    assert not permanent_client_error(TimeoutError())
+    assert retry_after_from(HttpError(503, {"Retry-After": "nan"}), 0.0) is None
+    assert retry_after_from(HttpError(503, {"Retry-After": "-1"}), 0.0) is None
+    assert retry_after_from(HttpError(503), 0.0) is None
