@@ -10,14 +10,16 @@ Anything else, and a plain function carrying attributes (a marker set by
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Coroutine
 from types import FunctionType
+from typing import Any, TypeGuard
 
 __all__ = ["is_coroutine_function"]
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 
 
-def is_coroutine_function(fn: object) -> bool:
+def is_coroutine_function(fn: object) -> TypeGuard[Callable[..., Coroutine[Any, Any, Any]]]:
     """True when calling `fn` returns a coroutine, as `inspect.iscoroutinefunction` says."""
     if type(fn) is FunctionType:
         if fn.__code__.co_flags & _CO_COROUTINE:
