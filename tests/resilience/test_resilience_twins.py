@@ -184,6 +184,8 @@ async def test_async_functions_get_an_awaitable_and_log_the_same_lines(
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="total attempts"):
         with_retry(lambda: None, max_retries=0)
+    with pytest.raises(TypeError, match="int"):
+        with_retry(lambda: None, max_retries=2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="base_delay_ms"):
         with_retry(lambda: None, base_delay_ms=20_000)
 

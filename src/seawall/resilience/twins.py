@@ -94,7 +94,9 @@ def _build(
     retry_on: Callable[[BaseException], bool] | None,
     retry_after: RetryAfterReader | None,
 ) -> Retry:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
+    if max_retries < 1:
         raise ValueError(f"max_retries counts total attempts and must be >= 1 (got {max_retries})")
     if not 0 <= base_delay_ms <= max_delay_ms:
         raise ValueError("need 0 <= base_delay_ms <= max_delay_ms")
