@@ -8,6 +8,12 @@ rounds (each round runs every case `calls` times, so drift in machine load hits 
 median over the rounds is reported as ns per call, with the ratio to the plain call and to
 seawall's full pipeline (retry + breaker + deadline, with async cancellation at the deadline).
 
+The guide's twins are measured in the same rounds: `with_retry(fn, max_retries=3,
+base_delay_ms=1000, max_delay_ms=10000)` (called afresh each time, as the guide's `withRetry` is)
+and `CircuitBreaker(failure_threshold=5, reset_timeout_ms=30000).execute(fn)`. Their lines below
+the tables give the ratios to tenacity (goal: tenacity at least 10x dearer than `with_retry`) and
+to pybreaker and the breaker's own protocol (goal: `execute` at most 2 us).
+
 A call that never suspends cannot be cancelled by a timer, so seawall arms its deadline timer only
 once the callee suspends. The "suspends once" section measures that other path: the callee awaits
 `asyncio.sleep(0)` once, so there the timer is armed and disarmed on every call.
@@ -26,6 +32,7 @@ import stamina
 import tenacity
 from purgatory import AsyncCircuitBreakerFactory, SyncCircuitBreakerFactory
 
+from seawall import with_retry
 from seawall.resilience import CircuitBreaker, Pipeline, Retry
 
 SyncCase = Callable[[], object]
@@ -60,10 +67,15 @@ def sync_cases() -> dict[str, SyncCase | None]:
         with purg.get_breaker("bench"):
             return target()
 
+    twin = CircuitBreaker(failure_threshold=5, reset_timeout_ms=30000, name="bench-twin")
     return {
         "plain call": target,
         "seawall retry": lambda: retry.execute(target),
         "seawall breaker": lambda: breaker.call(target),
+        "with_retry (twin)": lambda: with_retry(
+            target, max_retries=3, base_delay_ms=1000, max_delay_ms=10000
+        ),
+        "breaker.execute (twin)": lambda: twin.execute(target),
         "seawall deadline": lambda: deadline.execute(target),
         "seawall full pipeline": lambda: full.execute(target),
         "tenacity retry": ten,
@@ -92,10 +104,15 @@ def async_cases() -> dict[str, AsyncCase | None]:
         async with await purg.get_breaker("bench"):
             return await atarget()
 
+    twin = CircuitBreaker(failure_threshold=5, reset_timeout_ms=30000, name="bench-twin")
     return {
         "plain call": atarget,
         "seawall retry": lambda: retry.execute_async(atarget),
         "seawall breaker": lambda: breaker.execute_async(atarget),
+        "with_retry (twin)": lambda: with_retry(
+            atarget, max_retries=3, base_delay_ms=1000, max_delay_ms=10000
+        ),
+        "breaker.execute (twin)": lambda: twin.execute(atarget),
         "seawall deadline": lambda: deadline.execute_async(atarget),
         "seawall full pipeline": lambda: full.execute_async(atarget),
         "tenacity retry": ten,
@@ -172,6 +189,22 @@ def report(title: str, results: dict[str, float | None]) -> None:
             f"seawall full pipeline: {full / 1000:.2f} us/call; "
             f"tenacity retry alone is {tenacity_ns / full:.1f}x dearer"
         )
+    twin_retry = results.get("with_retry (twin)")
+    if twin_retry and tenacity_ns:
+        print(
+            f"with_retry (twin): {twin_retry / 1000:.2f} us/call; "
+            f"tenacity is {tenacity_ns / twin_retry:.1f}x dearer (goal: at least 10x)"
+        )
+    twin_breaker = results.get("breaker.execute (twin)")
+    if twin_breaker:
+        line = f"CircuitBreaker.execute (twin): {twin_breaker / 1000:.2f} us/call (goal: <= 2 us)"
+        own = results.get("seawall breaker")
+        if own:
+            line += f"; {twin_breaker / own:.1f}x the breaker's own call"
+        pyb = results.get("pybreaker")
+        if pyb:
+            line += f"; pybreaker is {pyb / twin_breaker:.1f}x dearer"
+        print(line)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ClientError,
         ServerError,
         SyncApiClient,
+        with_retry,
     )
     from seawall.idempotency import IdempotencyMiddleware, idempotent
     from seawall.jobs import Queue, Worker
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
         Retry,
         RetryBudget,
         gather_settled,
-        with_retry,
     )
     from seawall.store import open_store
     from seawall.webhooks import Webhooks
@@ -98,7 +98,7 @@ _HOMES = {
     "Retry": "seawall.resilience",
     "RetryBudget": "seawall.resilience",
     "gather_settled": "seawall.resilience",
-    "with_retry": "seawall.resilience",
+    "with_retry": "seawall.http",
     "open_store": "seawall.store",
     "Webhooks": "seawall.webhooks",
 }

@@ -104,3 +104,14 @@ def test_redact_headers_and_text() -> None:
     text = "failed GET https://h/x?key=zzz with Bearer abc.def and secret s3cr3t"
     cleaned = redact_text(text, secrets=["s3cr3t"])
     assert "zzz" not in cleaned and "abc.def" not in cleaned and "s3cr3t" not in cleaned
+
+
+def test_parse_retry_after_takes_seconds_as_numbers_and_zoneless_dates_as_utc() -> None:
+    assert parse_retry_after(7, NOW) == 7.0
+    assert parse_retry_after(2.5, NOW) == 2.5
+    assert parse_retry_after(float("nan"), NOW) is None
+    assert parse_retry_after(-1, NOW) is None
+    assert parse_retry_after(True, NOW) is None  # type: ignore[arg-type]
+    assert parse_retry_after("", NOW) is None
+    zoneless = email.utils.formatdate(NOW + 60, usegmt=True).replace("GMT", "-0000")
+    assert parse_retry_after(zoneless, NOW) == pytest.approx(60.0)

@@ -68,10 +68,24 @@ def test_the_policies_load_no_http_web_or_validation_library() -> None:
     modules = loaded_after(
         "from seawall.resilience import (Pipeline, Retry, CircuitBreaker, Bulkhead, RateLimiter,"
         " Fallback, Deadline, RetryBudget, with_retry, gather_settled)\n"
-        "from seawall import Pipeline as P, with_retry as w"
+        "from seawall import Pipeline as P"
     )
     assert heavy_in(modules) == set()
     assert not any(m.startswith(("seawall.http", "seawall.store", "seawall.jobs")) for m in modules)
+
+
+def test_the_guide_twin_loads_only_the_http_rules() -> None:
+    """`seawall.with_retry` carries HTTP meaning (seawall.http.classify), never the client."""
+    modules = loaded_after("from seawall import with_retry")
+    assert heavy_in(modules) == set()
+    http = {m for m in modules if m.startswith("seawall.http")}
+    assert http <= {
+        "seawall.http",
+        "seawall.http.twins",
+        "seawall.http.classify",
+        "seawall.http.errors",
+    }, sorted(http)
+    assert not any(m.startswith(("seawall.store", "seawall.jobs")) for m in modules)
 
 
 def test_the_client_loads_aiohttp_but_no_web_framework_or_cli() -> None:

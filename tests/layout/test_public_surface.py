@@ -107,6 +107,7 @@ SURFACE: dict[str, set[str]] = {
         "default_retry",
         "is_transient",
         "parse_retry_after",
+        "with_retry",  # the guide's twin with its HTTP meaning; `seawall.with_retry` is this one
     },
     "seawall.webhooks": {
         "EventNotFoundError",

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from seawall.http.classify import (
         counts_as_breaker_failure as counts_as_breaker_failure,
     )
+    from seawall.http.classify import (
+        permanent_client_error as permanent_client_error,
+    )
+    from seawall.http.classify import (
+        retry_after_from as retry_after_from,
+    )
+    from seawall.http.classify import (
+        status_of as status_of,
+    )
     from seawall.http.client import ApiClient
     from seawall.http.errors import (
         ApiConnectionError,
@@ -54,6 +63,7 @@ if TYPE_CHECKING:
     from seawall.http.transport import (
         RawResponse as RawResponse,
     )
+    from seawall.http.twins import with_retry
 
 __all__ = [
     "TRANSIENT_STATUSES",
@@ -82,6 +92,7 @@ __all__ = [
     "default_retry",
     "is_transient",
     "parse_retry_after",
+    "with_retry",
 ]
 
 _HOMES = {
@@ -93,6 +104,9 @@ _HOMES = {
     "counts_as_breaker_failure": "seawall.http.classify",
     "is_transient": "seawall.http.classify",
     "parse_retry_after": "seawall.http.classify",
+    "permanent_client_error": "seawall.http.classify",
+    "retry_after_from": "seawall.http.classify",
+    "status_of": "seawall.http.classify",
     "ApiClient": "seawall.http.client",
     "ApiConnectionError": "seawall.http.errors",
     "ApiDeadlineExceeded": "seawall.http.errors",
@@ -118,6 +132,7 @@ _HOMES = {
     "RawResponse": "seawall.http.transport",
     "Timeouts": "seawall.http.transport",
     "Transport": "seawall.http.transport",
+    "with_retry": "seawall.http.twins",
 }
 
 

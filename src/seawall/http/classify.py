@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import math
 from collections.abc import Mapping
+from datetime import UTC
 
 from seawall.http.errors import ApiError, ClientError, ServerError
+from seawall.resilience.retry import retry_after_seconds
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -18,6 +19,9 @@ __all__ = [
     "is_transient",
     "may_have_taken_effect",
     "parse_retry_after",
+    "permanent_client_error",
+    "retry_after_from",
+    "status_of",
 ]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -34,32 +38,79 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 """Methods HTTP defines as idempotent: retried without a key."""
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
+def parse_retry_after(value: str | float | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After value (delta-seconds or HTTP-date), or None.
 
-    `now` is the current Unix time (used for the HTTP-date form). Absent, unparseable, NaN and
-    negative values give None (no hint: the backoff decides); a date in the past gives 0.
-    Infinite and absurdly large values are returned as they are: the retry policy never sleeps
-    on them but gives up at once (`seawall.resilience.retry.MAX_RETRY_AFTER`).
+    The one Retry-After parser. `value` is the header's text, or a number already in seconds;
+    `now` is the current Unix time (used for the HTTP-date form; a date without a zone is UTC).
+    Absent, unparseable, NaN and negative values give None (no hint: the backoff decides); a
+    date in the past gives 0. Infinite and absurdly large values are returned as they are: the
+    retry policy never sleeps on them but gives up at once. The numeric judgement is
+    `seawall.resilience.retry.retry_after_seconds`, the one rule every retry applies.
     """
-    if value is None:
+    if value is None or isinstance(value, bool):
         return None
-    value = value.strip()
-    if not value:
+    if isinstance(value, int | float):
+        return retry_after_seconds(value)
+    text = str(value).strip()
+    if not text:
         return None
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
         try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when is None:
+        if when is None:  # older Pythons return None for some malformed dates
             return None
-        return max(0.0, when.timestamp() - now)
-    if math.isnan(seconds) or seconds < 0.0:
-        return None
-    return seconds
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        try:
+            return max(0.0, when.timestamp() - now)
+        except (OverflowError, ValueError, OSError):
+            return None
+    return retry_after_seconds(seconds)
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an error carries in `.status` or `.response.status_code`, if any.
+
+    Reads seawall's own errors and, by duck typing, those of requests, httpx and aiohttp.
+    """
+    for holder, attr in ((exc, "status"), (getattr(exc, "response", None), "status_code")):
+        value = getattr(holder, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def permanent_client_error(exc: BaseException) -> bool:
+    """The guide's rule, fixed for 429: a 4xx error is permanent, except 429 Too Many Requests.
+
+    Errors without a status (timeouts, resets, anything else) and 5xx answers are not permanent.
+    """
+    status = status_of(exc)
+    return status is not None and 400 <= status < 500 and status != 429
+
+
+def retry_after_from(exc: BaseException, now: float) -> float | None:
+    """The server's Retry-After carried by `exc`, in seconds, or None.
+
+    Read from `exc.retry_after` (seconds, or the header's text), else from the `Retry-After`
+    header of `exc.response.headers` or `exc.headers`; parsed by `parse_retry_after`.
+    """
+    direct = getattr(exc, "retry_after", None)
+    if direct is not None:
+        return parse_retry_after(direct, now)
+    for holder in (getattr(exc, "response", None), exc):
+        headers = getattr(holder, "headers", None)
+        getter = getattr(headers, "get", None)
+        if callable(getter):
+            value = getter("Retry-After") or getter("retry-after")
+            if value is not None:
+                return parse_retry_after(value, now)
+    return None
 
 
 def error_for_status(

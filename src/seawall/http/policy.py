@@ -242,7 +242,9 @@ class ClientSettings:
         self._defaults: dict[str, Any] = {
             "deadline": _check_seconds("deadline", deadline, allow_none=True),
             "retry": default_retry(clock) if retry is DEFAULT else retry,
-            "breaker": default_breaker(self.name, clock) if breaker is DEFAULT else breaker,
+            "breaker": http_breaker(
+                default_breaker(self.name, clock) if breaker is DEFAULT else breaker
+            ),
             "bulkhead": bulkhead,
             "rate_limit": rate_limit,
             "connect_timeout": _check_seconds("connect_timeout", connect_timeout, allow_none=False),
@@ -269,7 +271,7 @@ class ClientSettings:
             f"{self.name} {pattern}" if pattern != "*" else self.name,
             deadline=config["deadline"],
             retry=http_retry(config["retry"]),
-            breaker=http_breaker(config["breaker"]),
+            breaker=config["breaker"],  # already the client's view (see http_breaker)
             bulkhead=config["bulkhead"],
             rate_limiter=config["rate_limit"],
             # Each attempt's read timeout is capped by the time left, so the transport ends it
@@ -308,6 +310,8 @@ class ClientSettings:
                 value = self._check_mode(value)
             elif key == "max_response_bytes":
                 value = _check_size(value)
+            elif key == "breaker":
+                value = http_breaker(value)
             config[key] = value
         if not pattern.startswith("/") and pattern != "*":
             raise ConfigurationError(f"route pattern must start with '/', got {pattern!r}")

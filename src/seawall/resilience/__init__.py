@@ -52,14 +52,14 @@ if TYPE_CHECKING:
     from seawall.resilience.retry import (
         retry_after_of as retry_after_of,
     )
+    from seawall.resilience.retry import (
+        retry_after_seconds as retry_after_seconds,
+    )
     from seawall.resilience.twins import (
         Outcome,
         Settled,
         gather_settled,
         with_retry,
-    )
-    from seawall.resilience.twins import (
-        status_of as status_of,
     )
 
 __all__ = [
@@ -132,10 +132,10 @@ _HOMES = {
     "Retry": "seawall.resilience.retry",
     "RetryHook": "seawall.resilience.retry",
     "retry_after_of": "seawall.resilience.retry",
+    "retry_after_seconds": "seawall.resilience.retry",
     "Outcome": "seawall.resilience.twins",
     "Settled": "seawall.resilience.twins",
     "gather_settled": "seawall.resilience.twins",
-    "status_of": "seawall.resilience.twins",
     "with_retry": "seawall.resilience.twins",
 }
 

@@ -10,7 +10,6 @@ while the user's call runs, and a closed breaker's success path takes no lock at
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
@@ -23,6 +22,7 @@ from seawall.resilience.breaker_store import (
     CircuitState,
     InMemoryBreakerStore,
 )
+from seawall.resilience.calls import is_coroutine_function
 from seawall.resilience.errors import CircuitOpenError
 from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 
@@ -248,7 +248,7 @@ class CircuitBreaker:
     def execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
     def execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn` through the breaker: a value for sync fn, an awaitable for async fn."""
-        if inspect.iscoroutinefunction(fn):
+        if is_coroutine_function(fn):
             return self.execute_async(fn, *args, **kwargs)
         return self.call(fn, *args, **kwargs)
 

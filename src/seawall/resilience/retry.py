@@ -16,13 +16,24 @@ from seawall.resilience.deadline import _CURRENT, left_in
 from seawall.resilience.errors import DeadlineExceeded, RetryAfterTooLong, RetryBudgetExhausted
 from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 
-__all__ = ["MAX_RETRY_AFTER", "Retry", "RetryHook", "retry_after_of"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "Retry",
+    "RetryAfterReader",
+    "RetryHook",
+    "retry_after_of",
+    "retry_after_seconds",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 RetryHook = Callable[[int, float, Any], None]
 """Called with (attempt number that failed, delay before the next one, cause: error or result)."""
+
+RetryAfterReader = Callable[[BaseException], object]
+"""Reads the server's retry-after hint from an error (seconds, or None); `retry_after_seconds`
+then applies the one numeric rule to what it returns."""
 
 SyncAttempt = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]
 AsyncAttempt = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
@@ -35,15 +46,23 @@ MAX_RETRY_AFTER = 86_400.0
 def retry_after_of(exc: BaseException) -> float | None:
     """The server's retry-after hint carried by `exc` (attribute `retry_after`), in seconds.
 
-    The one rule for hints, whatever parsed them: a number that is not a number (NaN), negative,
-    or not convertible means no hint (the backoff decides). A hint may be +inf or huge: `Retry`
-    never sleeps on it but gives up with RetryAfterTooLong (see MAX_RETRY_AFTER).
+    The hint is read by `retry_after_seconds`, the one numeric rule for hints.
     """
-    hint = getattr(exc, "retry_after", None)
+    return retry_after_seconds(getattr(exc, "retry_after", None))
+
+
+def retry_after_seconds(hint: object) -> float | None:
+    """A retry-after hint in seconds as every retry reads it, whatever parsed it, or None.
+
+    The one rule for hints: None, a bool, a number that is not a number (NaN), a negative one,
+    or anything not convertible to a float means no hint (the backoff decides). A hint may be
+    +inf or huge: `Retry` never sleeps on it but gives up with RetryAfterTooLong (see
+    MAX_RETRY_AFTER).
+    """
     if hint is None or isinstance(hint, bool):
         return None
     try:
-        value = float(hint)
+        value = float(hint)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return None
     if value != value or value < 0.0:  # NaN or negative
@@ -54,11 +73,13 @@ def retry_after_of(exc: BaseException) -> float | None:
 class Retry:
     """Bounded retries (never infinite): which errors or results retry, and how long to wait.
 
-    The wait before the next attempt is the backoff delay, raised to the error's `retry_after`
-    hint when it has one. A wait that would pass the active deadline gives up at once with
-    DeadlineExceeded (RetryAfterTooLong when the server's hint was the reason), `__cause__` being
-    the last error. With a budget, an empty bucket gives up with RetryBudgetExhausted. When the
-    attempts run out on an error, that error is re-raised; on a result, that result is returned.
+    The wait before the next attempt is the backoff delay, raised to the error's retry-after hint
+    when it has one (read by `retry_after`, by default the error's `retry_after` attribute, and
+    always judged by `retry_after_seconds`). A wait that would pass the active deadline gives up
+    at once with DeadlineExceeded (RetryAfterTooLong when the server's hint was the reason),
+    `__cause__` being the last error. With a budget, an empty bucket gives up with
+    RetryBudgetExhausted. When the attempts run out on an error, that error is re-raised; on a
+    result, that result is returned.
     """
 
     __slots__ = (
@@ -72,6 +93,7 @@ class Retry:
         "name",
         "on_give_up",
         "on_retry",
+        "retry_after",
         "retry_on",
         "retry_on_result",
     )
@@ -91,6 +113,7 @@ class Retry:
         name: str = "retry",
         clock: Clock = SYSTEM_CLOCK,
         listeners: Sequence[ResilienceListener] = (),
+        retry_after: RetryAfterReader | None = None,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
             raise TypeError(f"max_attempts must be an int, not {type(max_attempts).__name__}")
@@ -119,6 +142,7 @@ class Retry:
         self.name = name
         self.clock = clock
         self.listeners: tuple[ResilienceListener, ...] = tuple(listeners)
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"Retry(max_attempts={self.max_attempts}, backoff={self.backoff!r})"
@@ -151,7 +175,12 @@ class Retry:
                 raise exc
             return -1.0
         delay = self.backoff.delay(attempt, previous)
-        hint = retry_after_of(exc) if exc is not None else None
+        if exc is None:
+            hint = None
+        elif self.retry_after is None:
+            hint = retry_after_of(exc)
+        else:
+            hint = retry_after_seconds(self.retry_after(exc))
         if hint is not None and hint > delay:
             if hint > MAX_RETRY_AFTER:
                 self._give_up(attempt, hint, cause, "retry-after too long")

@@ -1,85 +1,42 @@
 """The guide's helpers with their names: `with_retry` and `gather_settled` (Promise.allSettled).
 
+This is the HTTP-agnostic core: which errors retry and where a retry-after hint comes from are
+injected (`retry_on`, `retry_after`). `seawall.with_retry` (in `seawall.http.twins`) is this
+function with the guide's HTTP meaning injected: 4xx permanent except 429, Retry-After honoured.
+
 Deliberate differences from the guide's code:
-- 429 Too Many Requests is retried (the guide treats every 4xx as permanent) and the server's
-  Retry-After (seconds or an HTTP date, from `exc.retry_after` or the response headers) is
-  honoured as the minimum wait.
 - Waits use full jitter, uniform in [0, min(max_delay, base * 2**(n-1))], so clients that failed
   together do not retry together; the guide's plain exponential delays herd.
+- A retry-after hint is honoured as the minimum wait (a day or more gives up at once).
 - Waits never run past an active deadline (see `seawall.resilience.Deadline`).
+
+Speed: the Retry built from one set of options is kept and reused (a small bounded memo), so a
+call that succeeds on its first try costs one dictionary lookup and the attempt itself. With a
+`seed`, a fresh policy is built on every call, so the same seed gives the same waits each time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar, cast
 
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.resilience.backoff import ExponentialJitter
-from seawall.resilience.retry import Retry
+from seawall.resilience.calls import is_coroutine_function
+from seawall.resilience.retry import Retry, RetryAfterReader, RetryHook
 
-__all__ = ["Outcome", "Settled", "gather_settled", "status_of", "with_retry"]
+__all__ = ["Outcome", "Settled", "gather_settled", "with_retry"]
 
 T = TypeVar("T")
 
+_MEMO_LIMIT = 256
+"""Distinct option sets whose Retry is kept; past that the memo starts afresh (bounded memory)."""
 
-def status_of(exc: BaseException) -> int | None:
-    """The HTTP status an error carries in `.status` or `.response.status_code`, if any."""
-    for holder, attr in ((exc, "status"), (getattr(exc, "response", None), "status_code")):
-        value = getattr(holder, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _sane(seconds: float) -> float | None:
-    """A numeric hint as the retry policy reads it: NaN and negative values are no hint."""
-    return None if seconds != seconds or seconds < 0.0 else seconds
-
-
-def _parse_retry_after(raw: object, clock: Clock) -> float | None:
-    if raw is None:
-        return None
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return _sane(float(raw))
-    text = str(raw).strip()
-    try:
-        return _sane(float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - clock.time())
-
-
-def _hint(exc: BaseException, clock: Clock) -> float | None:
-    """Retry-After from `exc.retry_after` or from `exc.response.headers` / `exc.headers`."""
-    direct = getattr(exc, "retry_after", None)
-    if direct is not None:
-        return _parse_retry_after(direct, clock)
-    for holder in (getattr(exc, "response", None), exc):
-        headers = getattr(holder, "headers", None)
-        getter = getattr(headers, "get", None)
-        if callable(getter):
-            value = getter("Retry-After") or getter("retry-after")
-            if value is not None:
-                return _parse_retry_after(value, clock)
-    return None
-
-
-class _HintedError(Exception):
-    """Never raised: a stand-in the retry policy reads `retry_after` from."""
+_policies: dict[tuple[object, ...], Retry] = {}
 
 
 def with_retry(
@@ -91,77 +48,99 @@ def with_retry(
     *,
     clock: Clock = SYSTEM_CLOCK,
     seed: int | None = None,
+    retry_on: Callable[[BaseException], bool] | None = None,
+    retry_after: RetryAfterReader | None = None,
 ) -> T:
     """The guide's `withRetry`: call `fn` up to `max_retries` times in total.
 
-    A 4xx error (by `.status` or `.response.status_code`) is not retried, except 429, which is
-    retried after at least its Retry-After. Returns an awaitable for a coroutine function.
+    Returns `fn()`'s value, or an awaitable of it for a coroutine function. An error retries when
+    `retry_on(exc)` is true (default: every Exception); the wait is at least the error's
+    retry-after hint, read by `retry_after` (default: its `retry_after` attribute).
+
+    With a `logger`, each failed attempt that will be retried logs a warning with the guide's
+    text, `Attempt {n}/{N} failed, retrying in {X}ms` (then `: ` and the error), and the end of
+    the retrying logs an error: `All {N} attempts failed` when the attempts ran out, else
+    `Attempt {n}/{N} failed, giving up` (the wait would pass the deadline or the server asked
+    for too long). Nothing is logged on success.
     """
+    key = (max_retries, base_delay_ms, max_delay_ms, logger, clock, retry_on, retry_after)
+    try:
+        policy = _policies.get(key) if seed is None else None
+    except TypeError:  # an unhashable option: build afresh, never memoise
+        seed_or_unhashable = True
+        policy = None
+    else:
+        seed_or_unhashable = seed is not None
+    if policy is None:
+        policy = _build(
+            max_retries, base_delay_ms, max_delay_ms, logger, clock, seed, retry_on, retry_after
+        )
+        if not seed_or_unhashable:
+            if len(_policies) >= _MEMO_LIMIT:
+                _policies.clear()
+            _policies[key] = policy
+    if is_coroutine_function(fn):
+        return policy.run_async(None, fn, (), {})  # type: ignore[return-value]
+    return cast(T, policy.run_sync(None, fn, (), {}))
+
+
+def _build(
+    max_retries: int,
+    base_delay_ms: float,
+    max_delay_ms: float,
+    logger: logging.Logger | None,
+    clock: Clock,
+    seed: int | None,
+    retry_on: Callable[[BaseException], bool] | None,
+    retry_after: RetryAfterReader | None,
+) -> Retry:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
     if max_retries < 1:
         raise ValueError(f"max_retries counts total attempts and must be >= 1 (got {max_retries})")
-    if base_delay_ms < 0 or max_delay_ms < base_delay_ms:
+    if not 0 <= base_delay_ms <= max_delay_ms:
         raise ValueError("need 0 <= base_delay_ms <= max_delay_ms")
-
-    def retryable(exc: BaseException) -> bool:
-        status = status_of(exc)
-        return not (status is not None and 400 <= status < 500 and status != 429)
-
-    def on_retry(attempt: int, delay: float, cause: Any) -> None:
-        if logger is not None:
-            logger.warning(
-                "Attempt %d failed, retrying in %.0fms: %s",
-                attempt,
-                delay * 1000,
-                cause,
-                extra={"seawall": {"attempt": attempt, "delay_ms": round(delay * 1000)}},
-            )
-
-    policy = Retry(
+    on_retry, on_give_up = _log_hooks(logger, max_retries) if logger is not None else (None, None)
+    return Retry(
         max_attempts=max_retries,
         backoff=ExponentialJitter(base_delay_ms / 1000, max_delay_ms / 1000, seed=seed),
-        retry_on=retryable,
+        retry_on=retry_on if retry_on is not None else (Exception,),
         on_retry=on_retry,
+        on_give_up=on_give_up,
         clock=clock,
+        retry_after=retry_after,
     )
-    policy_with_hints = _HintingRetry(policy, clock)
-    if inspect.iscoroutinefunction(fn):
-        return policy_with_hints.run_async(fn)  # type: ignore[return-value]
-    return cast(T, policy_with_hints.run_sync(fn))
 
 
-class _HintingRetry:
-    """Runs a Retry while exposing Retry-After headers as the `retry_after` the policy reads."""
+def _log_hooks(logger: logging.Logger, total: int) -> tuple[RetryHook, RetryHook]:
+    """The guide's log lines, as retry hooks (called on failures only)."""
 
-    def __init__(self, policy: Retry, clock: Clock) -> None:
-        self.policy = policy
-        self.clock = clock
+    def on_retry(attempt: int, delay: float, cause: Any) -> None:
+        delay_ms = round(delay * 1000)
+        logger.warning(
+            "Attempt %d/%d failed, retrying in %dms: %s",
+            attempt,
+            total,
+            delay_ms,
+            cause,
+            extra={"seawall": {"attempt": attempt, "attempts": total, "delay_ms": delay_ms}},
+        )
 
-    def _lift(self, exc: Exception) -> None:
-        if getattr(exc, "retry_after", None) is None:
-            hint = _hint(exc, self.clock)
-            if hint is not None:
-                with contextlib.suppress(AttributeError):
-                    exc.retry_after = hint  # type: ignore[attr-defined]
+    def on_give_up(attempt: int, delay: float, cause: Any) -> None:
+        fields = {"attempt": attempt, "attempts": total, "error_type": type(cause).__name__}
+        if attempt >= total:
+            logger.error("All %d attempts failed: %s", total, cause, extra={"seawall": fields})
+        else:
+            logger.error(
+                "Attempt %d/%d failed, giving up: a %dms wait is not allowed: %s",
+                attempt,
+                total,
+                round(delay * 1000),
+                cause,
+                extra={"seawall": fields},
+            )
 
-    def _call_sync(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self._lift(exc)
-            raise
-
-    async def _call_async(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except Exception as exc:
-            self._lift(exc)
-            raise
-
-    def run_sync(self, fn: Callable[[], Any]) -> Any:
-        return self.policy.run_sync(self._call_sync, fn, (), {})
-
-    async def run_async(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.policy.run_async(self._call_async, fn, (), {})
+    return on_retry, on_give_up
 
 
 @dataclass(frozen=True, slots=True)
