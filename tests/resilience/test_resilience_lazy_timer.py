@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from seawall.resilience import DeadlineExceeded, Pipeline, _watchdog, time_left
+from seawall.resilience import DeadlineExceeded, Pipeline, time_left, watchdog
 from seawall.resilience._resume import resume
 from seawall.testing import FakeClock
 
@@ -139,5 +139,5 @@ async def test_finished_calls_leave_nothing_armed() -> None:
     pipeline = Pipeline(deadline=30.0)
     results = await asyncio.gather(*(pipeline.execute_async(suspends) for _ in range(200)))
     assert sum(results) == 200
-    watchdog = _watchdog._BY_LOOP[asyncio.get_running_loop()]
-    assert all(not bucket for bucket in watchdog.buckets.values())
+    timer = watchdog._BY_LOOP[asyncio.get_running_loop()]
+    assert all(not bucket for bucket in timer.buckets.values())

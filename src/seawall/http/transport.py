@@ -13,7 +13,7 @@ from yarl import URL
 from seawall.http.body import DEFAULT_MAX_RESPONSE_BYTES, BodyReader, declared_length
 from seawall.http.errors import ApiConnectionError, ApiTimeout, ConfigurationError
 from seawall.http.redact import redact_text, redact_url
-from seawall.resilience._watchdog import arm_at, finish
+from seawall.resilience.watchdog import arm_at, finish
 
 if TYPE_CHECKING:
     import httpx

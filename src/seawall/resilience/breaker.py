@@ -93,9 +93,14 @@ class CircuitBreaker:
         self.clock = clock
         self.store: BreakerStore = store if store is not None else InMemoryBreakerStore()
         self.listeners: list[ResilienceListener] = list(listeners)
-        self._ratio = mode == "ratio"
+        self.counts_every_call = mode == "ratio"
+        """True in ratio mode, where successes count too (the window needs them): a named
+        contract for Pipeline's fast path, which skips `on_success` only when this is False."""
         self._bucket_s = window_s / _BUCKETS
-        self._rec: BreakerRecord = self.store.record(name)
+        self.record: BreakerRecord = self.store.record(name)
+        """The state this breaker reads and changes (shared with `sharing_state` views and, for a
+        shared store, other breakers of the same name): a named contract for Pipeline's fast
+        path, which reads `record.state` and `record.failures` without a call."""
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -106,12 +111,12 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """The current state (OPEN stays OPEN until a call arrives after the reset timeout)."""
-        return self._rec.state
+        return self.record.state
 
     @property
     def failure_count(self) -> int:
         """Consecutive failures counted while closed."""
-        return self._rec.failures
+        return self.record.failures
 
     def add_listener(self, listener: ResilienceListener) -> None:
         """Hear about transitions and rejections of this breaker."""
@@ -145,7 +150,7 @@ class CircuitBreaker:
 
     def acquire(self) -> int:
         """Admit one call or raise CircuitOpenError; returns a ticket for the outcome methods."""
-        rec = self._rec
+        rec = self.record
         generation = rec.generation
         if rec.state is _CLOSED:
             return generation
@@ -190,8 +195,8 @@ class CircuitBreaker:
         if slow is not None and duration >= slow:
             self._failed(ticket, "slow call")
             return
-        rec = self._rec
-        if rec.state is _CLOSED and not self._ratio:
+        rec = self.record
+        if rec.state is _CLOSED and not self.counts_every_call:
             if rec.failures and rec.generation == ticket:
                 with self._lock:
                     if rec.generation == ticket:
@@ -231,7 +236,7 @@ class CircuitBreaker:
 
     def on_release(self, ticket: int) -> None:
         """The admitted call ended without a verdict (cancelled): free its probe slot, if any."""
-        rec = self._rec
+        rec = self.record
         if rec.state is not _HALF_OPEN:
             return
         with self._lock:
@@ -281,7 +286,7 @@ class CircuitBreaker:
     # -- internals (called with the lock held, except _failed and _publish) --------------------
 
     def _failed(self, ticket: int, reason: str) -> None:
-        rec = self._rec
+        rec = self.record
         event = None
         with self._lock:
             if rec.generation != ticket:
@@ -291,7 +296,7 @@ class CircuitBreaker:
                 rec.probes_in_flight -= 1
                 event = self._transition(_OPEN, now, f"probe failed ({reason})")
             elif rec.state is _CLOSED:
-                if self._ratio:
+                if self.counts_every_call:
                     calls, failures = self._count(rec, failed=True, now=now)
                     if (
                         calls >= self.minimum_calls
@@ -332,7 +337,7 @@ class CircuitBreaker:
         return calls, failures
 
     def _transition(self, to: CircuitState, now: float, reason: str) -> ResilienceEvent | None:
-        rec = self._rec
+        rec = self.record
         before = rec.state
         rec.state = to
         rec.generation += 1

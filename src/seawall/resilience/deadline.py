@@ -18,8 +18,8 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 
 from seawall.clock import SYSTEM_CLOCK, Clock, SystemClock
-from seawall.resilience._watchdog import Guard, arm, finish
 from seawall.resilience.errors import DeadlineExceeded
+from seawall.resilience.watchdog import Guard, arm, finish
 
 __all__ = ["Deadline", "enter_deadline", "left_in", "now_fn", "time_left"]
 
@@ -33,12 +33,16 @@ def now_fn(clock: Clock) -> Callable[[], float]:
     return time.monotonic if type(clock) is SystemClock else clock.monotonic
 
 
-_CURRENT: ContextVar[Active | None] = ContextVar("seawall_deadline", default=None)
+ACTIVE_DEADLINE: ContextVar[Active | None] = ContextVar("seawall_deadline", default=None)
+"""The deadline active in this context, as (expiry, monotonic reader), or None.
+
+A named contract for the resilience fast paths (Pipeline, Retry): they read and set it directly
+instead of calling `time_left()` and `enter_deadline()`. Everyone else uses those functions."""
 
 
 def time_left() -> float | None:
     """Seconds left in the active deadline (>= 0), or None when no deadline is active."""
-    active = _CURRENT.get()
+    active = ACTIVE_DEADLINE.get()
     if active is None:
         return None
     left = active[0] - active[1]()
@@ -56,17 +60,17 @@ def enter_deadline(seconds: float, now: Callable[[], float]) -> tuple[Token[Acti
 
     `now` is the clock's monotonic reader (see `now_fn`). Reset the token when the block ends.
     """
-    outer = _CURRENT.get()
+    outer = ACTIVE_DEADLINE.get()
     if outer is not None:
         outer_left = outer[0] - outer[1]()
         if outer_left < seconds:
             seconds = outer_left if outer_left > 0.0 else 0.0
-    return _CURRENT.set((now() + seconds, now)), seconds
+    return ACTIVE_DEADLINE.set((now() + seconds, now)), seconds
 
 
 def exit_deadline(token: Token[Active | None]) -> None:
     """Restore the deadline that was active before `enter_deadline`."""
-    _CURRENT.reset(token)
+    ACTIVE_DEADLINE.reset(token)
 
 
 def check_seconds(seconds: float, what: str = "deadline") -> float:
@@ -116,7 +120,7 @@ class Deadline:
     ) -> None:
         token, self._token = self._token, None
         if token is not None:
-            _CURRENT.reset(token)
+            ACTIVE_DEADLINE.reset(token)
 
     async def __aenter__(self) -> Deadline:
         if self._token is not None:
@@ -134,6 +138,6 @@ class Deadline:
         token, self._token = self._token, None
         guard, self._guard = self._guard, None
         if token is not None:
-            _CURRENT.reset(token)
+            ACTIVE_DEADLINE.reset(token)
         if guard is not None and finish(guard, exc):
             raise DeadlineExceeded(f"deadline of {self.seconds}s exceeded") from None

@@ -22,12 +22,11 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.resilience import events as ev
 from seawall.resilience._resume import resume
-from seawall.resilience._watchdog import arm_at, expired, finish
 from seawall.resilience.breaker import CircuitBreaker
 from seawall.resilience.breaker_store import CircuitState
 from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.deadline import (
-    _CURRENT,
+    ACTIVE_DEADLINE,
     Deadline,
     check_seconds,
     enter_deadline,
@@ -39,6 +38,7 @@ from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 from seawall.resilience.fallback import Fallback
 from seawall.resilience.ratelimit import RateLimiter
 from seawall.resilience.retry import Retry
+from seawall.resilience.watchdog import arm_at, expired, finish
 
 __all__ = ["Pipeline"]
 
@@ -191,27 +191,27 @@ class Pipeline:
         token = None
         try:
             # -- deadline: the contextvar is set only when this deadline is the tighter one
-            active = _CURRENT.get()
+            active = ACTIVE_DEADLINE.get()
             seconds = self._deadline_s
             if seconds is not None:
                 now = self._now
                 if active is None:
                     active = (now() + seconds, now)
-                    token = _CURRENT.set(active)
+                    token = ACTIVE_DEADLINE.set(active)
                 else:
                     outer_left = active[0] - active[1]()
                     if outer_left >= seconds or active[1] is not now:
                         if outer_left < seconds:
                             seconds = outer_left if outer_left > 0.0 else 0.0
                         active = (now() + seconds, now)
-                        token = _CURRENT.set(active)
+                        token = ACTIVE_DEADLINE.set(active)
             retry = self._retry
             if retry is not None and retry.budget is not None:
                 retry.budget.deposit()
             breaker = self._breaker
             # The breaker's closed-state bookkeeping is inlined (see CircuitBreaker.acquire and
             # on_success): a closed, healthy, consecutive-mode breaker needs two reads per call.
-            rec = breaker._rec if breaker is not None else None
+            rec = breaker.record if breaker is not None else None
             timed = breaker is not None and breaker.slow_call_s is not None
             limit = self._attempt_timeout
             uncancelled = limit is None and (active is None or not self._cancel_attempts)
@@ -253,7 +253,7 @@ class Pipeline:
                                 budget, by_deadline = limit, False
                                 now = self._now
                                 own = (now() + limit, now)
-                                inner = _CURRENT.set(own)
+                                inner = ACTIVE_DEADLINE.set(own)
                                 at = own[0] if now is monotonic else -1.0
                             if at < 0.0:  # another clock: the timer runs on real time from now
                                 at = monotonic() + budget
@@ -282,7 +282,7 @@ class Pipeline:
                                     finish(guard, None)
                             finally:
                                 if inner is not None:
-                                    _CURRENT.reset(inner)
+                                    ACTIVE_DEADLINE.reset(inner)
                     except BaseException as exc:
                         if breaker is not None:
                             if isinstance(exc, NoTimeLeft):
@@ -299,7 +299,7 @@ class Pipeline:
                         if timed or breaker.is_failure_result is not None:
                             elapsed = breaker.clock.monotonic() - start if timed else 0.0
                             breaker.on_result(ticket, result, elapsed)
-                        elif rec.state is not _CLOSED or rec.failures or breaker._ratio:
+                        elif rec.state is not _CLOSED or rec.failures or breaker.counts_every_call:
                             breaker.on_success(ticket)
                 except Exception as exc:
                     # -- retry decision on an error
@@ -326,7 +326,7 @@ class Pipeline:
             return cast(T, await fallback.resolve_async(exc))
         finally:
             if token is not None:
-                _CURRENT.reset(token)
+                ACTIVE_DEADLINE.reset(token)
 
     async def _pass_gates_async(self, ticket: int) -> None:
         """Rate limiter, then bulkhead; a rejection frees the breaker ticket (not a failure)."""
@@ -360,7 +360,7 @@ class Pipeline:
                     return cast(T, self._attempt_sync(fn, args, kwargs))
                 return cast(T, retry.run_sync(self._attempt_sync, fn, args, kwargs))
             finally:
-                _CURRENT.reset(token)
+                ACTIVE_DEADLINE.reset(token)
         except Exception as exc:
             fallback = self._fallback
             if fallback is None or not fallback.applies(exc):
@@ -389,7 +389,7 @@ class Pipeline:
         try:
             limit = self._attempt_timeout
             if limit is None:
-                active = _CURRENT.get()
+                active = ACTIVE_DEADLINE.get()
                 if active is not None and left_in(active) <= 0.0:
                     raise NoTimeLeft
                 result = fn(*args, **kwargs)
@@ -400,7 +400,7 @@ class Pipeline:
                         raise NoTimeLeft
                     result = fn(*args, **kwargs)
                 finally:
-                    _CURRENT.reset(token)
+                    ACTIVE_DEADLINE.reset(token)
         except BaseException as exc:
             if breaker is not None:
                 if isinstance(exc, NoTimeLeft):

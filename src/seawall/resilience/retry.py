@@ -12,7 +12,7 @@ from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.resilience import events as ev
 from seawall.resilience.backoff import Backoff, ExponentialJitter
 from seawall.resilience.budget import RetryBudget
-from seawall.resilience.deadline import _CURRENT, left_in
+from seawall.resilience.deadline import ACTIVE_DEADLINE, left_in
 from seawall.resilience.errors import DeadlineExceeded, RetryAfterTooLong, RetryBudgetExhausted
 from seawall.resilience.events import ResilienceEvent, ResilienceListener, emit
 
@@ -186,7 +186,7 @@ class Retry:
                 self._give_up(attempt, hint, cause, "retry-after too long")
                 raise RetryAfterTooLong(hint, MAX_RETRY_AFTER, ceiling=True) from exc
             delay = hint
-        active = _CURRENT.get()
+        active = ACTIVE_DEADLINE.get()
         if active is not None:
             left = left_in(active)
             if left <= 0.0 or delay >= left:

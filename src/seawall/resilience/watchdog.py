@@ -6,6 +6,9 @@ rounded up, so cancellation is never early and at most one slot late); one timer
 for the earliest slot and cancels the tasks still registered in it. Arming and disarming are one
 dict insert and one dict pop, so memory holds only the blocks still running (a list per slot with
 lazily dropped entries would keep every finished call of the last deadline-span alive).
+
+A named contract across layers: `arm_at` and `finish` are how `seawall.http.transport` ends an
+attempt's body read at its deadline without a per-call timer (tests/resilience/test_contracts.py).
 """
 
 from __future__ import annotations
