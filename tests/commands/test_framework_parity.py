@@ -235,6 +235,8 @@ async def test_data_sync_runs_in_version_order_and_alarms_on_a_gap(
     assert [a.sk for a in alarms] == ["o-1@3"]
     assert "next version must be 6 but got 3" in alarms[0].content["errorMessage"]["cause"]
     assert alarms[0].tenant_code == "t1"
+    assert await service.sync_pending() == 0  # an alarmed command is not retried
+    assert len([n for n in notes.got if n.action == "sfn-alarm"]) == 1
 
 
 async def test_a_missing_previous_command_does_not_block_the_next(store: Store) -> None:

@@ -112,6 +112,7 @@ DATA_SYNC_QUEUE = "seawall.commands.data-sync"
 _LATEST_RETRIES = 20
 _COMPARED = ("id", "code", "name", "tenant_code", "type", "seq")
 _DAY = 86400
+STATUS_GAP = command_status("check_version", FAILED)
 
 TtlDays = Mapping[str, int] | Callable[[str, str | None], int | None]
 """Days to keep rows per table type (`command`, `data`, `history`), or a function of
@@ -368,7 +369,7 @@ class CommandService:
                 progress=progress,
             )
         except VersionGapError as gap:
-            status = command_status("check_version", FAILED)
+            status = STATUS_GAP
             await tx.execute(self.tables.command_set_status, (status, *_key(row)))
             note = self._status_note(row, status, row["request_id"])
             alarm = CommandNotification(
@@ -407,7 +408,9 @@ class CommandService:
         notes: list[CommandNotification] = []
         count = 0
         async with self.store.transaction() as tx:
-            rows = await tx.fetchall(self.tables.command_unfinished, (STATUS_FINISHED, limit))
+            rows = await tx.fetchall(
+                self.tables.command_unfinished, (STATUS_FINISHED, STATUS_GAP, limit)
+            )
             for row in rows:
                 try:
                     found = await self._sync_in(tx, row, SyncProgress())

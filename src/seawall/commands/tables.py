@@ -182,8 +182,8 @@ class CommandTables:
 
     @cached_property
     def command_unfinished(self) -> str:
-        """Commands not finished yet, oldest item versions first: (finished, limit)."""
-        return self.command_select + " WHERE status <> ? ORDER BY pk, sk, version LIMIT ?"
+        """Commands to sync, item versions in order: (finished, alarmed, limit)."""
+        return self.command_select + " WHERE status NOT IN (?, ?) ORDER BY pk, sk, version LIMIT ?"
 
     @cached_property
     def data_raw(self) -> str:
