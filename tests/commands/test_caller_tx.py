@@ -15,10 +15,12 @@ from seawall.commands import (
     DetailKey,
     InvokeContext,
     VersionConflictError,
+    VersionMismatchError,
 )
 from seawall.jobs import Worker
 from seawall.store import Store, Tx
 from seawall.testing import FakeClock
+from tests.commands.helpers import drain
 
 CTX = InvokeContext(request_id="req-tx", source_ip="192.0.2.5", claims={"sub": "u-tx"})
 KEY = DetailKey("ORDER#t1", "o-1")
@@ -84,7 +86,8 @@ async def test_sync_publishes_commit_and_roll_back_with_the_callers_tx(store: St
         async with store.transaction() as tx:
             await tx.execute("INSERT INTO effects (name) VALUES ('first try')")
             created = await service.publish_sync(order(0), invoke_context=CTX, tx=tx)
-            assert created is not None and created.version == 1 and created.status == "synced"
+            assert created is not None and created.version == 1
+            assert created.status == "finish:FINISHED"
             noted = await service.publish_partial_update_sync(
                 note(1, "a"), invoke_context=CTX, tx=tx
             )
@@ -108,7 +111,7 @@ async def test_sync_publishes_commit_and_roll_back_with_the_callers_tx(store: St
     item = await service.get_item(KEY)
     assert item is not None and item.version == 2
     assert item.attributes == {"amount": 100, "note": "b"}
-    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1, 2]
+    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1]
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 2
     assert await count(store, "SELECT COUNT(*) FROM effects") == 1
 
@@ -130,12 +133,12 @@ async def test_async_publishes_write_command_and_job_in_the_callers_tx(
         await tx.execute("INSERT INTO effects (name) VALUES ('order placed')")
         first = await service.publish_async(order(0), invoke_context=CTX, tx=tx)
         second = await service.publish_partial_update_async(note(1, "a"), invoke_context=CTX, tx=tx)
-    assert first is not None and first.status == "pending"
-    assert second is not None and second.version == 2
+    assert first is not None and first.status == "publish_async:STARTED"
+    assert second is not None and second.version == 2 and second.sk == "o-1@2"
     assert await count(store, jobs, (DATA_SYNC_QUEUE,)) == 2
     worker = Worker(store, clock=clock, poll_interval=0.05)
     service.register_worker(worker)
-    assert await worker.run_until_idle() == 2
+    await drain(worker, clock)
     item = await service.get_item(KEY)
     assert item is not None and item.version == 2 and item.attributes["note"] == "a"
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 2
@@ -148,16 +151,18 @@ async def test_a_conflict_in_the_callers_tx_writes_nothing_and_leaves_it_usable(
     await service.publish_sync(order(0), invoke_context=CTX)
     async with store.transaction() as tx:
         await tx.execute("INSERT INTO effects (name) VALUES ('kept')")
-        with pytest.raises(VersionConflictError) as stale:
+        with pytest.raises(VersionMismatchError) as stale:
             await service.publish_sync(order(0, 5), invoke_context=CTX, tx=tx)
         assert (stale.value.expected, stale.value.actual) == (0, 1)
-        with pytest.raises(VersionConflictError):
+        with pytest.raises(VersionMismatchError):
             await service.publish_partial_update_sync(note(7, "x"), invoke_context=CTX, tx=tx)
-        with pytest.raises(VersionConflictError):
+        with pytest.raises(VersionMismatchError):
             await service.publish_async(order(3, 5), invoke_context=CTX, tx=tx)
+        with pytest.raises(VersionConflictError):  # sk@1 exists but sk@2 is taken: 409
+            await service.publish_async(order(0, 5), invoke_context=CTX, tx=tx)
         rebased = await service.publish_sync(order(1, 5), invoke_context=CTX, tx=tx)
         assert rebased is not None and rebased.version == 2
-    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1, 2]
+    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1]
     assert await count(store, "SELECT COUNT(*) FROM effects") == 1
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 2
 
@@ -165,7 +170,7 @@ async def test_a_conflict_in_the_callers_tx_writes_nothing_and_leaves_it_usable(
 async def test_a_conflict_propagating_rolls_back_the_callers_other_writes(store: Store) -> None:
     service = await setup(store)
     await service.publish_sync(order(0), invoke_context=CTX)
-    with pytest.raises(VersionConflictError):
+    with pytest.raises(VersionMismatchError):
         async with store.transaction() as tx:
             await tx.execute("INSERT INTO effects (name) VALUES ('half done')")
             await service.publish_sync(order(0, 7), invoke_context=CTX, tx=tx)
@@ -183,7 +188,7 @@ async def test_racing_caller_transactions_on_one_version_one_wins(store: Store) 
             async with store.transaction() as tx:
                 await tx.execute("INSERT INTO effects (name) VALUES (?)", (f"caller {i}",))
                 await service.publish_sync(order(1, 1000 + i), invoke_context=CTX, tx=tx)
-        except VersionConflictError:
+        except VersionMismatchError:
             return "conflict"
         return "won"
 

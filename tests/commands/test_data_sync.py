@@ -17,9 +17,11 @@ from seawall.commands import (
     VersionConflictError,
     project,
 )
+from seawall.commands.projection import PreviousVersionPending
 from seawall.jobs import Queue, Worker
 from seawall.store import Store, Tx
 from seawall.testing import FakeClock
+from tests.commands.helpers import drain
 
 CTX = InvokeContext(request_id="req-1", source_ip="192.0.2.1", claims={"sub": "u-1"})
 
@@ -112,7 +114,8 @@ async def test_publish_async_commits_command_and_job_then_worker_projects(
     service.register_data_sync_handler(ledger)
     service.register_data_sync_handler(audit)
     published = await service.publish_async(order(0), invoke_context=CTX)
-    assert published is not None and published.status == "pending" and published.version == 1
+    assert published is not None and published.status == "publish_async:STARTED"
+    assert published.version == 1 and published.sk == "o-1@1"
     assert (
         await count(store, "SELECT COUNT(*) FROM seawall_jobs WHERE queue = ?", (DATA_SYNC_QUEUE,))
         == 1
@@ -126,13 +129,17 @@ async def test_publish_async_commits_command_and_job_then_worker_projects(
         {"pk": "ORDER#t1", "sk": "o-1", "version": 2, "attributes": {"note": "x"}},
         invoke_context=CTX,
     )
-    assert await worker_for(store, service, clock).run_until_idle() == 3
+    assert await drain(worker_for(store, service, clock), clock) == 3
     item = await service.get_item(DetailKey("ORDER#t1", "o-1"))
     assert item is not None and item.version == 3
     assert item.attributes == {"amount": 200, "note": "x"}
-    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1, 2, 3]
-    assert sorted(ledger.ups) == [1, 2, 3] and sorted(audit.ups) == [1, 2, 3]
-    assert await count(store, "SELECT COUNT(*) FROM seawall_commands WHERE status = 'synced'") == 3
+    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1, 2]
+    # per item in version order, whatever order the jobs ran in
+    assert ledger.ups == [1, 2, 3] and audit.ups == [1, 2, 3]
+    assert (
+        await count(store, "SELECT COUNT(*) FROM seawall_commands WHERE status = 'finish:FINISHED'")
+        == 3
+    )
 
 
 async def test_outbox_rolls_back_command_and_job_together(store: Store) -> None:
@@ -167,16 +174,19 @@ async def test_crash_mid_projection_then_rerun_projects_once(
     assert await service.get_history("ORDER#t1", "o-1") == []
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 0  # rolled back with it
     clock.advance(600)  # past the retry backoff
+    command = await service.get_command("ORDER#t1", "o-1@1")
+    assert command is not None and command.status == "sync_data:FAILED"
     assert await worker.run_until_idle() == 1
-    history = await service.get_history("ORDER#t1", "o-1")
-    assert [h.version for h in history] == [1]
+    assert await service.get_history("ORDER#t1", "o-1") == []  # nothing before v1
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 1
     item = await service.get_item(DetailKey("ORDER#t1", "o-1"))
     assert item is not None and item.version == 1
     assert ledger.ups == [1, 1]  # ran twice, committed once
 
 
-async def test_projection_is_idempotent_and_never_moves_back(store: Store) -> None:
+async def test_projection_is_idempotent_and_waits_for_the_previous_version(
+    store: Store,
+) -> None:
     await make_ledger(store)
     service = CommandService(store)
     ledger = LedgerHandler()
@@ -185,15 +195,19 @@ async def test_projection_is_idempotent_and_never_moves_back(store: Store) -> No
     await service.publish_async(order(1, 2), invoke_context=CTX)
     async with store.read() as tx:
         rows = await tx.fetchall("SELECT * FROM seawall_commands ORDER BY version")
-    async with store.transaction() as tx:  # newest first, then the older one, then both again
-        assert await project(tx, rows[1], service.data_sync_handlers)
-        assert await project(tx, rows[0], service.data_sync_handlers)
-        assert not await project(tx, rows[1], service.data_sync_handlers)
-        assert not await project(tx, rows[0], service.data_sync_handlers)
+    handlers = service.data_sync_handlers
+    async with store.transaction() as tx:  # v2 first: it waits for v1
+        with pytest.raises(PreviousVersionPending):
+            await project(tx, rows[1], handlers)
+    async with store.transaction() as tx:
+        assert await project(tx, rows[0], handlers)
+        assert await project(tx, rows[1], handlers)
+        assert not await project(tx, rows[1], handlers)
+        assert not await project(tx, rows[0], handlers)
     item = await service.get_item(DetailKey("ORDER#t1", "o-1"))
     assert item is not None and item.version == 2 and item.attributes == {"amount": 2}
-    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1, 2]
-    assert sorted(ledger.ups) == [1, 2]
+    assert [h.version for h in await service.get_history("ORDER#t1", "o-1")] == [1]
+    assert ledger.ups == [1, 2]
     assert await count(store, "SELECT COUNT(*) FROM ledger") == 2
 
 
@@ -226,9 +240,9 @@ async def test_twenty_concurrent_async_publishes_one_command_one_job(
     )
     winners = [r for r in results if isinstance(r, CommandModel)]
     assert len(winners) == 1
-    assert sum(isinstance(r, VersionConflictError) for r in results) == 19
+    assert sum(isinstance(r, VersionConflictError) for r in results) == 19  # all 409
     assert await count(store, "SELECT COUNT(*) FROM seawall_jobs") == 1
-    assert await worker_for(store, service, clock).run_until_idle() == 1
+    assert await drain(worker_for(store, service, clock), clock) == 1
     item = await service.get_item(DetailKey("ORDER#t1", "o-1"))
     assert item is not None and item.version == 2
     assert item.attributes == winners[0].attributes

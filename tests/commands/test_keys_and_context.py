@@ -47,14 +47,29 @@ def test_key_helpers() -> None:
     assert add_sort_key_version("o-1", 3) == "o-1@3"
     assert add_sort_key_version("o-1@2", 3) == "o-1@3"
     assert remove_sort_key_version("o-1@3") == "o-1"
-    assert remove_sort_key_version("user@example.com") == "user@example.com"
-    assert get_sort_key_version("o-1@12") == 12 and get_sort_key_version("o-1") is None
+    # the framework gives -1 (VERSION_LATEST) for a key without `@`, and None for no `#`
+    assert get_sort_key_version("o-1@12") == 12
+    assert get_sort_key_version("o-1") == VERSION_LATEST
     assert get_tenant_code("ORDER#tenant-a") == "tenant-a"
     assert get_tenant_code("A#B#c") == "c"
-    assert get_tenant_code("plain") == "plain"
+    assert get_tenant_code("nohash") is None
+    assert get_tenant_code("") is None
+
+
+def test_key_helpers_keep_addresses_whole_where_the_framework_cuts() -> None:
+    # seawall differs on purpose: the framework's removeSortKeyVersion('USER#a@b.com') is
+    # 'USER#a' and getSortKeyVersion of it is NaN; only a numeric suffix is a version here
+    assert remove_sort_key_version("USER#a@b.com") == "USER#a@b.com"
+    assert get_sort_key_version("USER#a@b.com") == VERSION_LATEST
+    assert add_sort_key_version("USER#a@b.com", 2) == "USER#a@b.com@2"
+    assert remove_sort_key_version("USER#a@b.com@2") == "USER#a@b.com"
+    assert get_sort_key_version("USER#a@b.com@2") == 2
+    assert generate_id("USER#t1", "a@b.com@2") == "USER#t1#a@b.com"
 
 
 def test_input_model_defaults_and_validation() -> None:
+    defaulted = CommandInputModel(pk="NOHASH", sk="s", code="c", name="n", type="T")
+    assert defaulted.version == VERSION_FIRST and defaulted.tenant_code == ""
     item = CommandInputModel.model_validate(
         {
             "pk": "ORDER#t1",
@@ -87,6 +102,16 @@ def test_user_context_rules() -> None:
     assert get_user_context(other).tenant_role == "admin"  # falls back to the global entry
     by_header = InvokeContext(headers={"x-tenant-code": "HdR"}, claims={"sub": "u-2"})
     assert get_user_context(by_header) == UserContext("u-2", "hdr", "")
+    # two global roles: the last one counts; a tenant entry wins at once wherever it is
+    two = json.dumps([{"tenant": "", "role": "a"}, {"tenant": "", "role": "b"}])
+    assert get_user_context(InvokeContext(claims={"custom:roles": two})).tenant_role == "b"
+    first = json.dumps(
+        [{"role": "g1"}, {"tenant": "t1", "role": "u"}, {"tenant": "", "role": "g2"}]
+    )
+    ctx_t1 = InvokeContext(claims={"custom:tenant": "t1", "custom:roles": first})
+    assert get_user_context(ctx_t1).tenant_role == "u"
+    # no tenant and no user: None, as the framework's undefined
+    assert get_user_context(InvokeContext()) == UserContext(None, None, "")
     with pytest.raises(InvalidTokenError):
         get_user_context(InvokeContext(claims={"custom:roles": "not json"}))
     with pytest.raises(InvalidTokenError):
@@ -106,6 +131,10 @@ def test_lambda_events_v1_and_v2() -> None:
     }
     ctx = InvokeContext.from_lambda_event(v1)
     assert ctx.request_id == "req-1" and ctx.source_ip == "203.0.113.5"
+    assert (
+        InvokeContext.from_lambda_event(v1, type("C", (), {"aws_request_id": "aws-9"})()).request_id
+        == "aws-9"
+    )
     assert ctx.source == "POST /orders" and ctx.headers["x-tenant-code"] == "T9"
     assert get_user_context(ctx) == UserContext("u-9", "t9", "")
 
@@ -126,6 +155,32 @@ def test_lambda_events_v1_and_v2() -> None:
     assert get_user_context(ctx2) == UserContext("u-10", "aa", "")
     bearer_only = {"headers": {"Authorization": "Bearer " + make_jwt({"sub": "u-11"})}}
     assert get_user_context(InvokeContext.from_lambda_event(bearer_only)).user_id == "u-11"
+
+
+def test_raw_invoke_as_the_framework_reads_it() -> None:
+    invoke = {
+        "event": {
+            "routeKey": "POST /orders",
+            "headers": {"X-Tenant-Code": "T2"},
+            "requestContext": {
+                "requestId": "api-req",
+                "http": {"method": "POST", "sourceIp": "198.51.100.7"},
+                "authorizer": {
+                    "claims": {"sub": "not-read"},
+                    "jwt": {"claims": {"sub": "u-7", "custom:roles": '[{"role": "ops"}]'}},
+                },
+            },
+        },
+        "context": {"awsRequestId": "aws-7", "functionName": "fn"},
+    }
+    ctx = InvokeContext.from_invoke(invoke)
+    assert ctx.request_id == "aws-7" and ctx.source_ip == "198.51.100.7"
+    assert ctx.claims["sub"] == "u-7" and ctx.source == "fn:POST /orders"
+    assert get_user_context(invoke) == UserContext("u-7", "t2", "ops")
+    # only authorizer.jwt.claims are read; no awsRequestId gives an empty request id
+    bare = {"event": {"requestContext": {"authorizer": {"claims": {"sub": "x"}}}}}
+    assert get_user_context(bare) == UserContext(None, None, "")
+    assert InvokeContext.from_invoke(bare).request_id == ""
 
 
 def test_asgi_scope_and_bad_tokens() -> None:

@@ -78,8 +78,8 @@ async def test_faults_after_the_charge_never_charge_twice_and_repeats_are_versio
     record = await service.get_payment("o-1", invoke_context=CTX)
     assert record is not None and record.status == "success"
     assert record.tenant == "shop1" and record.transaction_id == first.transaction_id
-    history = await service.commands.get_history("PAYMENT#shop1", "ORDER#o-1")
-    assert history[0].version == 1 and history[0].attributes["status"] == "success"
+    first_version = await service.commands.get_command("PAYMENT#shop1", "ORDER#o-1@1")
+    assert first_version is not None and first_version.attributes["status"] == "success"
     assert service.stats.retries > 0 and service.stats.calls == 2
 
 

@@ -140,7 +140,7 @@ async def test_a_conflict_rolls_back_the_webhook_and_the_retry_applies_it(
     assert record.transaction_id == "pay_7" and record.attributes["event_ids"] == ["evt_1"]
     assert "racer" not in record.attributes  # the failed attempt's writes rolled back
     history = await commands.get_history("PAYMENT#shop1", "ORDER#o-7")
-    assert [h.version for h in history] == [1, 2]
+    assert [h.version for h in history] == [1] and record.version == 2  # history: before v2
     [stored] = await list_events(real_store)
     assert stored.status == "processed" and stored.attempts == 2
     assert "payments.apply" not in {s.queue for s in await queue.stats()}
@@ -172,7 +172,9 @@ async def test_webhook_effects_commit_with_the_processed_mark(real_store: Store)
     assert sorted(record.attributes["event_ids"]) == ["evt_1", "evt_2"]
     # one version per event, written by the webhook job itself: no follow-up jobs
     history = await commands.get_history("PAYMENT#shop1", "ORDER#o-7")
-    assert [h.source for h in history] == ["payments.webhook", "payments.webhook"]
+    current = await commands.get_item({"pk": "PAYMENT#shop1", "sk": "ORDER#o-7"})
+    assert current is not None and current.version == 2
+    assert [h.source for h in [*history, current]] == ["payments.webhook", "payments.webhook"]
     assert {e.status for e in await list_events(real_store)} == {"processed"}
     assert {s.queue for s in await queue.stats()} <= {"seawall.webhooks"}
     await service.aclose()

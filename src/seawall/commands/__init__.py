@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         CommandNotFoundError,
         InvalidTokenError,
         VersionConflictError,
+        VersionMismatchError,
     )
     from seawall.commands.keys import (
         VERSION_FIRST,
@@ -38,9 +39,10 @@ if TYPE_CHECKING:
         CommandPartialInputModel,
         DataModel,
     )
-    from seawall.commands.projection import DataSyncHandler, project
+    from seawall.commands.projection import DataSyncHandler, command_status, project
     from seawall.commands.service import (
         DATA_SYNC_QUEUE,
+        CommandNotification,
         CommandService,
         DetailKey,
         ItemPage,
@@ -58,6 +60,7 @@ __all__ = [
     "CommandInputModel",
     "CommandModel",
     "CommandNotFoundError",
+    "CommandNotification",
     "CommandPartialInputModel",
     "CommandService",
     "DataModel",
@@ -68,7 +71,9 @@ __all__ = [
     "ItemPage",
     "UserContext",
     "VersionConflictError",
+    "VersionMismatchError",
     "add_sort_key_version",
+    "command_status",
     "generate_id",
     "get_sort_key_version",
     "get_tenant_code",
@@ -87,6 +92,7 @@ _HOMES = {
     "CommandNotFoundError": "seawall.commands.errors",
     "InvalidTokenError": "seawall.commands.errors",
     "VersionConflictError": "seawall.commands.errors",
+    "VersionMismatchError": "seawall.commands.errors",
     "VERSION_FIRST": "seawall.commands.keys",
     "VERSION_LATEST": "seawall.commands.keys",
     "add_sort_key_version": "seawall.commands.keys",
@@ -99,8 +105,10 @@ _HOMES = {
     "CommandPartialInputModel": "seawall.commands.models",
     "DataModel": "seawall.commands.models",
     "DataSyncHandler": "seawall.commands.projection",
+    "command_status": "seawall.commands.projection",
     "project": "seawall.commands.projection",
     "DATA_SYNC_QUEUE": "seawall.commands.service",
+    "CommandNotification": "seawall.commands.service",
     "CommandService": "seawall.commands.service",
     "DetailKey": "seawall.commands.service",
     "ItemPage": "seawall.commands.service",

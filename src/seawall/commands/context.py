@@ -1,4 +1,5 @@
-"""Who is calling: `InvokeContext` from an ASGI request or a Lambda event, and `get_user_context`.
+"""Who is calling: `InvokeContext` from an ASGI request, a Lambda event or the framework's raw
+`{event, context}` (IInvoke), and `get_user_context`.
 
 JWT claims are decoded WITHOUT verifying the signature. This mirrors the framework, where the
 API gateway (a Cognito or JWT authorizer) has already verified the token before the request
@@ -72,7 +73,8 @@ class InvokeContext:
 
         The source IP is the peer address, or the first `X-Forwarded-For` entry when
         `trust_forwarded_for` is set (only behind a proxy that overwrites that header).
-        The request id is `X-Request-Id`, else `X-Amzn-Trace-Id`, else a new UUID.
+        The request id is the framework's off-Lambda `awsRequestId`: `X-Amz-Cf-Id`, else
+        `X-Amzn-Trace-Id`, else `X-Request-Id`, else a new UUID.
         """
         headers: dict[str, str] = {}
         for name, value in scope.get("headers", []):
@@ -85,7 +87,10 @@ class InvokeContext:
         if trust_forwarded_for and forwarded:
             source_ip = forwarded.split(",")[0].strip()
         request_id = (
-            headers.get("x-request-id") or headers.get("x-amzn-trace-id") or uuid.uuid4().hex
+            headers.get("x-amz-cf-id")
+            or headers.get("x-amzn-trace-id")
+            or headers.get("x-request-id")
+            or uuid.uuid4().hex
         )
         return cls(
             headers=headers,
@@ -104,13 +109,15 @@ class InvokeContext:
     def from_lambda_event(cls, event: Mapping[str, Any], context: Any = None) -> InvokeContext:
         """Build a context from an API Gateway (REST v1 or HTTP v2) Lambda proxy event.
 
-        Claims come from `requestContext.authorizer.claims` (Cognito authorizer) or
-        `requestContext.authorizer.jwt.claims` (JWT authorizer), else the bearer token.
+        Claims come from `requestContext.authorizer.jwt.claims` (JWT authorizer, where the
+        framework reads them), else `requestContext.authorizer.claims` (REST Cognito authorizer),
+        else the bearer token. The request id is the Lambda context's `aws_request_id` (as the
+        framework's `context.awsRequestId`), else `requestContext.requestId`, else a new UUID.
         """
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
         request_context: Mapping[str, Any] = event.get("requestContext") or {}
         authorizer: Mapping[str, Any] = request_context.get("authorizer") or {}
-        claims: Any = authorizer.get("claims") or (authorizer.get("jwt") or {}).get("claims")
+        claims: Any = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims")
         if not claims:
             claims = _claims_from_headers(headers)
         if not isinstance(claims, Mapping):
@@ -119,8 +126,8 @@ class InvokeContext:
         http: Mapping[str, Any] = request_context.get("http") or {}
         source_ip = str(identity.get("sourceIp") or http.get("sourceIp") or "")
         request_id = str(
-            request_context.get("requestId")
-            or getattr(context, "aws_request_id", None)
+            getattr(context, "aws_request_id", None)
+            or request_context.get("requestId")
             or uuid.uuid4().hex
         )
         method = event.get("httpMethod") or http.get("method") or ""
@@ -136,6 +143,33 @@ class InvokeContext:
         )
 
     @classmethod
+    def from_invoke(cls, invoke: Mapping[str, Any]) -> InvokeContext:
+        """Build a context from the framework's raw IInvoke `{"event": ..., "context": ...}`.
+
+        As the framework reads it: claims only from `event.requestContext.authorizer.jwt.claims`,
+        the source IP from `event.requestContext.http.sourceIp`, the request id from
+        `context.awsRequestId` (empty when absent; a publish's `request_id=` overrides it).
+        """
+        event: Mapping[str, Any] = invoke.get("event") or {}
+        context: Mapping[str, Any] = invoke.get("context") or {}
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        request_context: Mapping[str, Any] = event.get("requestContext") or {}
+        authorizer: Mapping[str, Any] = request_context.get("authorizer") or {}
+        claims: Any = (authorizer.get("jwt") or {}).get("claims") or {}
+        if not isinstance(claims, Mapping):
+            raise InvalidTokenError("requestContext.authorizer.jwt.claims is not an object")
+        http: Mapping[str, Any] = request_context.get("http") or {}
+        function = context.get("functionName")
+        route = str(event.get("routeKey") or "").strip()
+        return cls(
+            headers=headers,
+            source_ip=str(http.get("sourceIp") or ""),
+            request_id=str(context.get("awsRequestId") or ""),
+            claims=dict(claims),
+            source=f"{function}:{route}" if function else route,
+        )
+
+    @classmethod
     def system(cls, name: str, *, request_id: str | None = None) -> InvokeContext:
         """A context for background work with no HTTP request (jobs, scripts)."""
         return cls(source=name, request_id=request_id or uuid.uuid4().hex)
@@ -143,10 +177,14 @@ class InvokeContext:
 
 @dataclass(frozen=True, slots=True)
 class UserContext:
-    """The calling user: id (the `sub` claim), tenant code (lower-case) and role in that tenant."""
+    """The calling user: id (the `sub` claim), tenant code (lower-case) and role in that tenant.
 
-    user_id: str
-    tenant_code: str
+    As in the framework, `user_id` and `tenant_code` are None when the claims (and, for the
+    tenant, the `x-tenant-code` header) do not carry them; `tenant_role` is then "".
+    """
+
+    user_id: str | None
+    tenant_code: str | None
     tenant_role: str
 
 
@@ -165,17 +203,24 @@ def _roles(raw: Any) -> list[dict[str, str]]:
     ]
 
 
-def get_user_context(ctx: InvokeContext) -> UserContext:
-    """The user of an invocation, with the framework's rules.
+def get_user_context(ctx: InvokeContext | Mapping[str, Any]) -> UserContext:
+    """The user of an invocation (an InvokeContext or a raw IInvoke), with the framework's rules.
 
-    Tenant: the `custom:tenant` claim, else the `x-tenant-code` header, lower-cased. Role: from
-    the `custom:roles` claim, a JSON list like `[{"tenant": "", "role": "admin"},
-    {"tenant": "t1", "role": "user"}]`; an entry for the tenant beats a global (`""`) entry.
+    Tenant: the `custom:tenant` claim, else the `x-tenant-code` header, lower-cased; None when
+    neither. Role: from the `custom:roles` claim, a JSON list like `[{"tenant": "", "role":
+    "admin"}, {"tenant": "t1", "role": "user"}]`, read in order: the first entry for the tenant
+    wins at once; otherwise the LAST global (`""`) entry counts.
     """
+    if not isinstance(ctx, InvokeContext):
+        ctx = InvokeContext.from_invoke(ctx)
     claims = ctx.claims
-    tenant = str(claims.get("custom:tenant") or ctx.headers.get(HEADER_TENANT_CODE) or "").lower()
-    roles = _roles(claims.get("custom:roles"))
-    role = next((r["role"] for r in roles if tenant and r["tenant"] == tenant), "")
-    if not role:
-        role = next((r["role"] for r in roles if r["tenant"] == ""), "")
-    return UserContext(user_id=str(claims.get("sub") or ""), tenant_code=tenant, tenant_role=role)
+    raw_tenant = claims.get("custom:tenant") or ctx.headers.get(HEADER_TENANT_CODE)
+    tenant = str(raw_tenant).lower() if raw_tenant else None
+    role = ""
+    for entry in _roles(claims.get("custom:roles")):
+        if entry["tenant"] == "" or entry["tenant"] == tenant:
+            role = entry["role"]
+            if entry["tenant"] != "":
+                break
+    sub = claims.get("sub")
+    return UserContext(user_id=str(sub) if sub else None, tenant_code=tenant, tenant_role=role)

@@ -1,4 +1,11 @@
-"""Key helpers with the MBC CQRS Serverless framework's names and separators."""
+"""Key helpers with the MBC CQRS Serverless framework's names, separators and edge cases.
+
+One deliberate difference: the framework cuts a sort key at its last `@` whatever follows
+(`removeSortKeyVersion('USER#a@b.com')` is `'USER#a'`), which corrupts keys holding an e-mail
+address. seawall only treats a numeric suffix as a version, so such keys stay whole; a key with
+no numeric suffix has no version (`get_sort_key_version` gives VERSION_LATEST, as the framework
+does for a key without `@`).
+"""
 
 from __future__ import annotations
 
@@ -30,22 +37,25 @@ def add_sort_key_version(sk: str, version: int) -> str:
     return f"{remove_sort_key_version(sk)}{VERSION_SEPARATOR}{version}"
 
 
+def _split(sk: str) -> tuple[str, int | None]:
+    head, sep, tail = sk.rpartition(VERSION_SEPARATOR)
+    if sep and tail.isdigit():
+        return head, int(tail)
+    return sk, None
+
+
 def remove_sort_key_version(sk: str) -> str:
     """`sk` without a trailing `@version` suffix (unchanged when it has none)."""
-    head, sep, tail = sk.rpartition(VERSION_SEPARATOR)
-    if sep and tail.lstrip("-").isdigit():
-        return head
-    return sk
+    return _split(sk)[0]
 
 
-def get_sort_key_version(sk: str) -> int | None:
-    """The version in a versioned sort key `sk@version`, or None when it has none."""
-    _, sep, tail = sk.rpartition(VERSION_SEPARATOR)
-    if sep and tail.lstrip("-").isdigit():
-        return int(tail)
-    return None
+def get_sort_key_version(sk: str) -> int:
+    """The version in a versioned sort key `sk@version`; VERSION_LATEST (-1) when it has none."""
+    version = _split(sk)[1]
+    return VERSION_LATEST if version is None else version
 
 
-def get_tenant_code(pk: str) -> str:
-    """The tenant code of a partition key: the text after its last `#` (all of it if none)."""
-    return pk.rpartition(KEY_SEPARATOR)[2]
+def get_tenant_code(pk: str) -> str | None:
+    """The tenant code of a partition key: the text after its last `#`; None without a `#`."""
+    _, sep, tail = pk.rpartition(KEY_SEPARATOR)
+    return tail if sep else None

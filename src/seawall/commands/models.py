@@ -1,14 +1,22 @@
 """Command and data models with the framework's fields (camelCase aliases accepted on input).
 
 - `CommandInputModel`: what a caller publishes (`version` is the version the change is based on:
-  0 creates, -1 means "on top of the latest", N must be the latest).
-- `CommandPartialInputModel`: a partial update; unset fields keep the latest values and
-  `attributes` are deep-merged.
-- `CommandModel`: a stored command (one per version) with status, source, request id and audit.
-- `DataModel`: the latest projection of an item; `cpk`/`csk` name the command it came from.
+  0 creates and is the default, -1 means "on top of the latest", N must be the current one).
+- `CommandPartialInputModel`: a partial update; fields not given keep the item's values,
+  `attributes` are deep-merged, and a field given as null overwrites (the framework's
+  `mergeDeep`): `seq`, `ttl` and attribute values become null. Fields seawall stores as NOT NULL
+  (`code`, `name`, `type`, `tenantCode`, `isDeleted`, `attributes`) refuse null instead of
+  storing it as the framework would.
+- `CommandModel`: a stored command (one per version) with status, source, request id and its
+  own audit (`createdAt/By/Ip` of the request that published it); `sk` is the versioned sort
+  key `sk@version`, as the framework stores and returns it.
+- `DataModel`: the latest projection of an item (plain `sk`); `cpk`/`csk` name the command it
+  came from; `createdAt/By/Ip` are the item's first version's.
 
-Times are UTC datetimes; `attributes` must be JSON-able (they are stored as JSON text). `ttl`
-is kept as given (epoch seconds, as the framework's DynamoDB TTL); seawall deletes nothing by it.
+Times are UTC datetimes (stored as epoch seconds; they serialise as ISO 8601 strings, the
+framework's stored form). `attributes` must be JSON-able (stored as JSON text). `ttl` is epoch
+seconds, as the framework's DynamoDB TTL: a row whose ttl has passed is no longer read and
+`CommandService.purge_expired` deletes it.
 
 Stored commands and data records are built from rows of seawall's own tables, whose attributes
 were checked when they were published: `from_row` skips the JSON-ability check (a full encode)
@@ -31,7 +39,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from seawall.commands.keys import VERSION_LATEST, generate_id, get_tenant_code
+from seawall.commands.keys import (
+    VERSION_FIRST,
+    VERSION_LATEST,
+    add_sort_key_version,
+    generate_id,
+    get_tenant_code,
+)
 from seawall.store import Row
 
 __all__ = [
@@ -79,7 +93,7 @@ class CommandInputModel(_Keyed):
     id: str = ""
     code: str
     name: str
-    version: int = Field(ge=VERSION_LATEST)
+    version: int = Field(default=VERSION_FIRST, ge=VERSION_LATEST)
     tenant_code: str = ""
     type: str
     is_deleted: bool = False
@@ -99,7 +113,7 @@ class CommandInputModel(_Keyed):
         if not self.id:
             object.__setattr__(self, "id", generate_id(self.pk, self.sk))
         if not self.tenant_code:
-            object.__setattr__(self, "tenant_code", get_tenant_code(self.pk))
+            object.__setattr__(self, "tenant_code", get_tenant_code(self.pk) or "")
         return self
 
 
@@ -121,6 +135,24 @@ class CommandPartialInputModel(_Keyed):
     def _json_attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if value is None else _check_json(value)
 
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> CommandPartialInputModel:
+        for name in _NOT_NULL:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null (seawall stores it NOT NULL)")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """The fields the caller set (a null among them overwrites), key and version excluded."""
+        return {
+            name: getattr(self, name)
+            for name in self.model_fields_set
+            if name not in ("pk", "sk", "version")
+        }
+
+
+_NOT_NULL = ("code", "name", "tenant_code", "type", "is_deleted", "attributes")
+
 
 class CommandModel(CommandInputModel):
     """A stored command: one immutable row per (pk, sk, version)."""
@@ -138,8 +170,10 @@ class CommandModel(CommandInputModel):
 
     @classmethod
     def from_row(cls, row: Row) -> CommandModel:
-        """Build a command from a `seawall_commands` row."""
-        return cls.model_validate(_decode(row), context=_FROM_ROW)
+        """Build a command from a command-table row (`sk` gets its `@version`)."""
+        data = _decode(row)
+        data["sk"] = add_sort_key_version(data["sk"], int(data["version"]))
+        return cls.model_validate(data, context=_FROM_ROW)
 
 
 class DataModel(CommandInputModel):

@@ -1,118 +1,114 @@
-"""Projection of a stored command into the data and history tables, plus DataSyncHandlers.
+"""Data sync: a stored command projected into the data and history tables, in version order.
 
-`project(tx, command_row, handlers)` is idempotent per (pk, sk, version): the history row is
-inserted with ON CONFLICT DO NOTHING, the data row only moves forward (an upsert guarded by
-`version < excluded.version`), and handlers run only when this call inserted the history row.
-Run inside the worker's transaction, a crash mid-projection rolls everything back and the retry
-projects from scratch; run twice after a commit, the second run changes nothing.
+The steps follow the framework's data-sync state machine, per command:
 
-`insert_projected(tx, command_row, handlers)` is the synchronous publish path: it inserts the
-command (unique on pk, sk, version) and, when the insert won, projects it in the same
-transaction. On PostgreSQL the insert, the history row and the data upsert go in one statement
-(data-modifying CTEs), one round trip instead of three; SQLite runs them as three statements on
-the writer connection, where each costs microseconds.
+- `check_version`: the data row must be at `version - 1`. Further behind while the previous
+  command exists: wait (`PreviousVersionPending`; the worker retries the job). Further behind
+  with the previous command missing (a gap): go on, as the framework does. At or past this
+  version while this command never finished: the versions do not match; an alarm is raised
+  (`VersionGapError`) and the command is marked `check_version:FAILED`.
+- `set_ttl_command`: the previous command gets the `command` TTL (when one is configured).
+- `history_copy`: the data row as it was (the previous version) is copied to history with the
+  `history` TTL, so after v4 history holds v1 to v3.
+- `sync_data`: the data row moves to this version (the first version's created_* stay), then
+  the DataSyncHandlers run, in the same transaction.
+- `finish`: the command's status becomes `finish:FINISHED`.
+
+`project(tx, row, handlers)` is idempotent: a finished command is not projected again.
+`insert_projected` is the synchronous publish path: insert the command as
+`publish_sync:STARTED`, then run the same steps in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
+from seawall.commands.errors import CommandError
 from seawall.commands.keys import add_sort_key_version
 from seawall.commands.models import CommandModel
+from seawall.commands.tables import COMMAND_COLUMNS, DATA_COLUMNS, CommandTables
 from seawall.store import Row, Tx
 
 __all__ = [
     "COMMAND_COLUMNS",
-    "COMMAND_INSERT",
     "DATA_COLUMNS",
+    "STATUS_FINISHED",
     "STATUS_PENDING",
-    "STATUS_SYNCED",
+    "STATUS_SYNC_FAILED",
+    "STATUS_SYNC_STARTED",
     "DataSyncHandler",
+    "PreviousVersionPending",
+    "SyncProgress",
+    "VersionGapError",
+    "command_status",
     "insert_projected",
     "project",
 ]
 
 log = logging.getLogger("seawall.commands")
 
-STATUS_PENDING = "pending"
-STATUS_SYNCED = "synced"
+STARTED, FAILED, FINISHED = "STARTED", "FAILED", "FINISHED"
 
-_COMMON = (
-    "pk",
-    "sk",
-    "version",
-    "id",
-    "code",
-    "name",
-    "tenant_code",
-    "type",
-    "is_deleted",
-    "seq",
-    "ttl",
-    "attributes",
-)
-_AUDIT = (
-    "source",
-    "request_id",
-    "created_at",
-    "created_by",
-    "created_ip",
-    "updated_at",
-    "updated_by",
-    "updated_ip",
-)
-COMMAND_COLUMNS = (*_COMMON, "status", *_AUDIT)
-DATA_COLUMNS = (*_COMMON, "cpk", "csk", *_AUDIT)
 
-COMMAND_INSERT = (
-    f"INSERT INTO seawall_commands ({', '.join(COMMAND_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COMMAND_COLUMNS)}) "
-    "ON CONFLICT (pk, sk, version) DO NOTHING"
-)
-_MARKS = ", ".join("?" for _ in DATA_COLUMNS)
-_HISTORY_INSERT = (
-    f"INSERT INTO seawall_command_history ({', '.join(DATA_COLUMNS)}) VALUES ({_MARKS}) "
-    "ON CONFLICT (pk, sk, version) DO NOTHING"
-)
-_DATA_FORWARD = (
-    "ON CONFLICT (pk, sk) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in DATA_COLUMNS if c not in ("pk", "sk"))
-    + " WHERE seawall_command_data.version < excluded.version"
-)
-_DATA_UPSERT = (
-    f"INSERT INTO seawall_command_data ({', '.join(DATA_COLUMNS)}) VALUES ({_MARKS}) "
-    + _DATA_FORWARD
-)
-# PostgreSQL: command, history and data in one statement. `c` yields the inserted command (no
-# row when (pk, sk, version) already exists, and then nothing else is written); the history and
-# data rows are built from it, with the versioned sort key `csk` as the one extra parameter.
-_FROM_COMMAND = (
-    f"SELECT {', '.join(_COMMON)}, pk, CAST(? AS TEXT), {', '.join(_AUDIT)} FROM inserted_command"
-)
-_PG_INSERT_PROJECTED = (
-    f"WITH inserted_command AS ({COMMAND_INSERT} RETURNING {', '.join(COMMAND_COLUMNS)}), "
-    f"history AS (INSERT INTO seawall_command_history ({', '.join(DATA_COLUMNS)}) "
-    f"{_FROM_COMMAND} ON CONFLICT (pk, sk, version) DO NOTHING RETURNING 1), "
-    f"data AS (INSERT INTO seawall_command_data ({', '.join(DATA_COLUMNS)}) "
-    f"{_FROM_COMMAND} {_DATA_FORWARD} RETURNING 1) "
-    "SELECT (SELECT count(*) FROM inserted_command) AS inserted, "
-    "(SELECT count(*) FROM history) AS fresh"
-)
-_MARK_SYNCED = (
-    "UPDATE seawall_commands SET status = ? WHERE pk = ? AND sk = ? AND version = ? AND status <> ?"
-)
+def command_status(step: str, status: str) -> str:
+    """The framework's `{step}:{STARTED|FAILED|FINISHED}`."""
+    return f"{step}:{status}"
+
+
+STATUS_SYNC_STARTED = command_status("publish_sync", STARTED)
+STATUS_SYNC_FAILED = command_status("publish_sync", FAILED)
+STATUS_FINISHED = command_status("finish", FINISHED)
+STATUS_PENDING = command_status("publish_async", STARTED)
+"""A stored async command its data sync has not run for (the framework leaves it unset)."""
+
+TtlFor = Callable[[str, str | None], int | None]
+"""`ttl_for(table_type, tenant_code)`: epoch seconds for a new row of that table, or None."""
+
+
+def _no_ttl(table_type: str, tenant_code: str | None) -> int | None:
+    return None
+
+
+class PreviousVersionPending(CommandError):
+    """The previous version of this command is stored but not synced yet: retry later."""
+
+    status_code = 409
+
+
+class VersionGapError(CommandError):
+    """The data row is at or past this command's version although it never finished (alarm)."""
+
+    status_code = 409
+
+    def __init__(self, pk: str, sk: str, next_version: int, version: int) -> None:
+        super().__init__(
+            f"version is not match on {pk}#{sk}: next version must be {next_version} but got "
+            f"{version}"
+        )
+        self.next_version = next_version
+        self.version = version
+
+
+@dataclass
+class SyncProgress:
+    """The step a data sync is in (to name it in a `<step>:FAILED` status)."""
+
+    step: str = "check_version"
+    row: Row | None = None
 
 
 @runtime_checkable
 class DataSyncHandler(Protocol):
     """Code that reacts to each projected command (the framework's IDataSyncHandler).
 
-    `up` runs in the projection's transaction, once per command version, so its database
-    effects commit with the projection. When a later handler's `up` fails, `down` runs on the
-    handlers that already ran (in reverse order, before the transaction rolls back) to undo
-    effects outside the database; the projection is then retried by the queue.
+    `up` runs in the projection's transaction, once per command version and in version order
+    per item, so its database effects commit with the projection. `cmd.sk` is the versioned
+    sort key (`sk@version`). When a later handler's `up` fails, `down` runs on the handlers
+    that already ran (in reverse order, before the transaction rolls back) to undo effects
+    outside the database; the projection is then retried by the queue.
     """
 
     name: str
@@ -134,49 +130,116 @@ def data_values(command: Row) -> tuple[object, ...]:
     return tuple(values[c] for c in DATA_COLUMNS)
 
 
-async def _write(tx: Tx, command: Row) -> bool:
-    """Write the history and data rows; True when the history row is new."""
-    values = data_values(command)
-    fresh = await tx.execute(_HISTORY_INSERT, values) == 1
-    await tx.execute(_DATA_UPSERT, values)
-    if command["status"] != STATUS_SYNCED:
-        await tx.execute(
-            _MARK_SYNCED,
-            (STATUS_SYNCED, command["pk"], command["sk"], command["version"], STATUS_SYNCED),
-        )
-    return fresh
+def tenant_of(pk: str) -> str:
+    """The framework's notification tenant: the text after the FIRST `#` of pk."""
+    return pk[pk.index("#") + 1 :] if "#" in pk else pk
 
 
-async def project(tx: Tx, command: Row, handlers: Sequence[DataSyncHandler] = ()) -> bool:
-    """Project one stored command; True when this call projected it, False if already done."""
-    fresh = await _write(tx, command)
-    if fresh and handlers:
-        await _run_handlers(tx, command, handlers)
-    return fresh
-
-
-async def insert_projected(tx: Tx, command: Row, handlers: Sequence[DataSyncHandler] = ()) -> bool:
-    """Insert a `synced` command row and project it; False (nothing written) if it exists."""
-    if command["status"] != STATUS_SYNCED:
-        raise ValueError("insert_projected stores synced commands only")
+async def _lock_item(tx: Tx, command: Row) -> None:
+    """Serialise data syncs of one item on PostgreSQL (SQLite has one writer already)."""
     if tx.engine == "postgresql":
-        csk = add_sort_key_version(command["sk"], int(command["version"]))
-        params = (*(command[c] for c in COMMAND_COLUMNS), csk, csk)
-        counts = await tx.fetchone(_PG_INSERT_PROJECTED, params)
-        if counts is None or int(counts["inserted"]) != 1:
-            return False
-        fresh = int(counts["fresh"]) == 1
-    else:
-        if await tx.execute(COMMAND_INSERT, tuple(command[c] for c in COMMAND_COLUMNS)) != 1:
-            return False
-        fresh = await _write(tx, command)
-    if fresh and handlers:
-        await _run_handlers(tx, command, handlers)
+        await tx.fetchval(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 7))",
+            (f"{command['pk']}\x1f{command['sk']}",),
+        )
+
+
+async def project(
+    tx: Tx,
+    command: Row,
+    handlers: Sequence[DataSyncHandler] = (),
+    *,
+    tables: CommandTables | None = None,
+    ttl_for: TtlFor = _no_ttl,
+    progress: SyncProgress | None = None,
+) -> bool:
+    """Sync one stored command; True when this call synced it, False if it had finished.
+
+    Raises PreviousVersionPending (wait) or VersionGapError (alarm) from `check_version`.
+    """
+    tables = tables or CommandTables()
+    progress = progress or SyncProgress()
+    progress.step = "check_version"
+    await _lock_item(tx, command)
+    current = await tx.fetchone(tables.command_one, _key(command))
+    if current is None:
+        log.warning("data sync of a command that is not stored", extra={"sk": command["sk"]})
+        return False
+    if current["status"] == STATUS_FINISHED:
+        return False
+    await _check_version(tx, tables, current)
+    await _steps(tx, tables, dict(current), handlers, ttl_for, progress)
     return True
 
 
-async def _run_handlers(tx: Tx, command: Row, handlers: Sequence[DataSyncHandler]) -> None:
-    model = CommandModel.from_row({**command, "status": STATUS_SYNCED})
+async def insert_projected(
+    tx: Tx,
+    command: Row,
+    handlers: Sequence[DataSyncHandler] = (),
+    *,
+    tables: CommandTables | None = None,
+    ttl_for: TtlFor = _no_ttl,
+    progress: SyncProgress | None = None,
+) -> bool:
+    """Insert a `publish_sync:STARTED` command and sync it; False (nothing written) if the
+    version exists. The caller checked the version against the data row."""
+    tables = tables or CommandTables()
+    progress = progress or SyncProgress("publish_sync")
+    if command["status"] != STATUS_SYNC_STARTED:
+        raise ValueError("insert_projected stores publish_sync:STARTED commands only")
+    if await tx.execute(tables.command_insert, tuple(command[c] for c in COMMAND_COLUMNS)) != 1:
+        return False
+    await _steps(tx, tables, command, handlers, ttl_for, progress)
+    return True
+
+
+def _key(command: Row) -> tuple[Any, ...]:
+    return (command["pk"], command["sk"], int(command["version"]))
+
+
+async def _check_version(tx: Tx, tables: CommandTables, command: Row) -> None:
+    pk, sk, version = _key(command)
+    data = await tx.fetchone(tables.data_raw, (pk, sk))
+    next_version = 1 + (int(data["version"]) if data is not None else 0)
+    if version == next_version:
+        return
+    if version > next_version:
+        if await tx.fetchone(tables.command_one, (pk, sk, version - 1)) is not None:
+            raise PreviousVersionPending(
+                f"{pk}#{sk}@{version} waits for version {version - 1} to be synced"
+            )
+        return  # a gap in the commands (expired or never stored): go on, as the framework
+    raise VersionGapError(pk, sk, next_version, version)
+
+
+async def _steps(
+    tx: Tx,
+    tables: CommandTables,
+    command: Row,
+    handlers: Sequence[DataSyncHandler],
+    ttl_for: TtlFor,
+    progress: SyncProgress,
+) -> None:
+    pk, sk, version = _key(command)
+    tenant = command["tenant_code"] or None
+    progress.step = "set_ttl_command"
+    if version > 1:
+        ttl = ttl_for("command", tenant)
+        if ttl is not None:
+            await tx.execute(tables.command_set_ttl, (ttl, pk, sk, version - 1))
+    progress.step = "history_copy"
+    await tx.execute(tables.history_copy, (ttl_for("history", tenant), pk, sk))
+    progress.step = "sync_data"
+    await tx.execute(tables.data_upsert, data_values(command))
+    if handlers:
+        await _run_handlers(command, handlers, tx)
+    progress.step = "finish"
+    await tx.execute(tables.command_set_status, (STATUS_FINISHED, pk, sk, version))
+    command["status"] = STATUS_FINISHED
+
+
+async def _run_handlers(command: Row, handlers: Sequence[DataSyncHandler], tx: Tx) -> None:
+    model = CommandModel.from_row(command)
     done: list[DataSyncHandler] = []
     try:
         for handler in handlers:

@@ -1,50 +1,76 @@
 """`CommandService`: the framework's command module on a seawall store.
 
-Version rules (input `version` is the version a change is based on; stored versions start at 1):
+Version rules (input `version` is the version a change is based on; stored versions start at 1;
+a missing version is 0). Errors answer as the framework does: 400 for a version that does not
+fit (VersionMismatchError, CommandNotFoundError), 409 for a lost race (VersionConflictError).
 
-- `VERSION_FIRST` (0) creates the item; if it exists (even soft-deleted), VersionConflictError
-  (409); revive a deleted item by publishing on its latest version.
-- `VERSION_LATEST` (-1) publishes on top of whatever is latest (retrying if a concurrent
-  publish wins the race).
-- Any other N must equal the latest version, else VersionConflictError carrying expected/actual.
-- A command identical to the latest one (same fields and attributes) is not stored: None.
+- `publish_sync`: checked against the DATA table. 0 creates (400 if the item exists); -1 builds
+  on the data row's version (or creates); N must equal the data row's version, else 400.
+- `publish_async`: -1 builds on the latest command; N only needs the command `sk@N` to exist
+  (400 if not); the next version `sk@N+1` must then be free (409 if another publish took it).
+- `publish_partial_update_sync`: the data row must exist and `version` must equal its version
+  (400 otherwise; -1 is not accepted, as in the framework). The given fields are merged onto the
+  data row (a null overwrites; see models) and published with `publish_sync`.
+- `publish_partial_update_async`: merged onto the command `sk@N` (or the latest with 0 / -1) and
+  published with `publish_async`.
+- A command equal to what it is based on (same fields and attributes) is not stored: None.
+
+Each command is stored as its own row with the versioned sort key `sk@version` (returned as
+`cmd.sk`), its own `createdAt/By/Ip` and a status: `publish_sync:STARTED` then `finish:FINISHED`
+for sync publishes; `publish_async:STARTED` (stored, not synced) then `finish:FINISHED` for async
+ones; `<step>:FAILED` when a data-sync step fails. Each status change is announced to the
+notification hooks (`add_notifier`) as a `command-status` notification, and a version gap as an
+`sfn-alarm`, like the framework's SNS messages.
 
 Concurrency: commands are unique on (pk, sk, version) and inserted with ON CONFLICT DO NOTHING,
-so of N concurrent publishes based on the same version exactly one is stored, on both engines.
+so of N concurrent publishes based on the same version exactly one is stored, on both engines;
+with -1 a lost race is retried on the new latest version.
 
 `publish_async` stores the command and enqueues a data-sync job in ONE transaction (outbox); a
-worker registered with `register_worker` projects it into the data and history tables and runs
-the DataSyncHandlers. `publish_sync` projects in the publishing transaction itself. Data-sync
-jobs for different versions may run in any order: the data row keeps the highest version, and
-history holds every version.
+worker registered with `register_worker` syncs it (see `projection`): per item in version order
+(a job whose previous version is not synced yet waits and is retried), history gets the data as
+it was before the change, then the DataSyncHandlers run. `publish_sync` runs the same steps in
+the publishing transaction itself.
 
 The caller's transaction: every publish method takes `tx=`. The command (and, for the `_sync`
 forms, its projection and the DataSyncHandlers' writes; for the `_async` forms, its data-sync
 job) is then written in that transaction instead of a new one, and commits or rolls back with
-it: a webhook handler records its effects together with the inbox's processed mark and the job
-ack. A VersionConflictError (or a None for an unchanged command) writes nothing, so the caller
+it. A VersionMismatchError (or a None for an unchanged command) writes nothing, so the caller
 may go on or roll back; after any other error the caller's transaction must be rolled back.
-Read the version to build on with `get_latest_item(pk, sk, tx=tx)`. Do not open a second
-transaction of the same store while holding the caller's (SQLite has one writer: it would wait
-for itself).
+Status notifications of a publish in the caller's transaction are sent when the publish
+returns, before the caller commits. Do not open a second transaction of the same store while
+holding the caller's (SQLite has one writer: it would wait for itself).
+
+TTL: `ttl_days` gives days per table type (`command`, `data`, `history`), as the framework's
+master data does: a new command (and its data row) gets the `data` TTL unless it carries its own
+`ttl`; the previous command gets the `command` TTL when the next version syncs; a history row
+gets the `history` TTL. Rows whose ttl has passed are not read any more; `purge_expired`
+deletes them.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from seawall.clock import Clock
 from seawall.commands.context import InvokeContext, get_user_context
-from seawall.commands.errors import CommandError, CommandNotFoundError, VersionConflictError
+from seawall.commands.errors import (
+    CommandError,
+    CommandNotFoundError,
+    VersionConflictError,
+    VersionMismatchError,
+)
 from seawall.commands.keys import (
+    VERSION_FIRST,
     VERSION_LATEST,
+    add_sort_key_version,
     get_sort_key_version,
+    get_tenant_code,
     remove_sort_key_version,
 )
 from seawall.commands.models import (
@@ -54,29 +80,44 @@ from seawall.commands.models import (
     DataModel,
 )
 from seawall.commands.projection import (
-    COMMAND_COLUMNS,
-    COMMAND_INSERT,
-    DATA_COLUMNS,
+    FAILED,
+    STATUS_FINISHED,
     STATUS_PENDING,
-    STATUS_SYNCED,
+    STATUS_SYNC_FAILED,
+    STATUS_SYNC_STARTED,
     DataSyncHandler,
+    PreviousVersionPending,
+    SyncProgress,
+    VersionGapError,
+    command_status,
     insert_projected,
     project,
+    tenant_of,
 )
+from seawall.commands.tables import COMMAND_COLUMNS, CommandTables
 from seawall.store import Row, Store, Tx
 
-__all__ = ["DATA_SYNC_QUEUE", "CommandService", "DetailKey", "ItemPage", "deep_merge"]
+__all__ = [
+    "DATA_SYNC_QUEUE",
+    "CommandNotification",
+    "CommandService",
+    "DetailKey",
+    "ItemPage",
+    "deep_merge",
+]
 
 log = logging.getLogger("seawall.commands")
 
 DATA_SYNC_QUEUE = "seawall.commands.data-sync"
 _LATEST_RETRIES = 20
-_COMPARED = ("id", "code", "name", "tenant_code", "type", "seq", "ttl")
+_COMPARED = ("id", "code", "name", "tenant_code", "type", "seq")
+_DAY = 86400
+STATUS_GAP = command_status("check_version", FAILED)
 
-_COMMAND_SELECT = f"SELECT {', '.join(COMMAND_COLUMNS)} FROM seawall_commands"
-_DATA_SELECT = f"SELECT {', '.join(DATA_COLUMNS)} FROM seawall_command_data"
-_HISTORY_SELECT = f"SELECT {', '.join(DATA_COLUMNS)} FROM seawall_command_history"
-_LATEST = _COMMAND_SELECT + " WHERE pk = ? AND sk = ? ORDER BY version DESC LIMIT 1"
+TtlDays = Mapping[str, int] | Callable[[str, str | None], int | None]
+"""Days to keep rows per table type (`command`, `data`, `history`), or a function of
+(table type, tenant code) giving them (None: no TTL)."""
+Notifier = Callable[["CommandNotification"], Awaitable[None]]
 
 
 class _Enqueuer(Protocol):
@@ -86,7 +127,7 @@ class _Enqueuer(Protocol):
 
 
 class _Worker(Protocol):
-    def register(self, queue_name: str, handler: Any, *, transactional: bool = True) -> Any: ...
+    def register(self, queue_name: str, handler: Any, *, commit_block: bool = False) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +140,40 @@ class DetailKey:
 
 @dataclass(frozen=True, slots=True)
 class ItemPage:
-    """One page of a listing; pass `cursor` back to get the next page (None at the end)."""
+    """One page of `list_items_by_pk`, as the framework's `{lastSk, items}`.
+
+    `last_sk` is the sort key to pass back as `start_from_sk` for the next page; None at the end
+    (only set when more items follow, where DynamoDB may also set it on a full last page).
+    """
 
     items: list[DataModel]
-    cursor: str | None
+    last_sk: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandNotification:
+    """The framework's INotification: `command-status` on each status change, `sfn-alarm` on a
+    data-sync version gap. `sk` is versioned; `tenant_code` is pk after its first `#`."""
+
+    action: str
+    id: str
+    table: str
+    pk: str
+    sk: str
+    tenant_code: str
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `patch` merged in: nested objects merge key by key; anything else replaces."""
+    """`base` with `patch` merged in: nested objects merge key by key; anything else (arrays,
+    null) replaces, as the framework's `mergeDeep`."""
     merged = dict(base)
     for key, value in patch.items():
         current = merged.get(key)
         if isinstance(value, Mapping) and isinstance(current, Mapping):
             merged[key] = deep_merge(current, value)
+        elif isinstance(value, Mapping):
+            merged[key] = deep_merge({}, value)
         else:
             merged[key] = value
     return merged
@@ -121,19 +183,24 @@ def _canonical(attributes: Any) -> str:
     return json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _unchanged(latest: Row, item: CommandInputModel, encoded: str) -> bool:
-    """True when `item` (attributes `encoded` as stored) equals the latest stored command."""
-    if any(latest[name] != getattr(item, name) for name in _COMPARED):
+def _unchanged(base: Row, item: CommandInputModel, encoded: str) -> bool:
+    """True when `item` (attributes `encoded` as stored) equals the stored row it is based on.
+
+    A `ttl` of None in the input is not compared (the stored one came from the TTL policy).
+    """
+    if any(base[name] != getattr(item, name) for name in _COMPARED):
         return False
-    if bool(latest["is_deleted"]) != item.is_deleted:
+    if item.ttl is not None and base["ttl"] != item.ttl:
         return False
-    stored: str = latest["attributes"]
+    if bool(base["is_deleted"]) != item.is_deleted:
+        return False
+    stored: str = base["attributes"]
     if stored == encoded:
         return True
     # Both texts come from the same encoder, so equal objects differ at most in key order,
     # which keeps the length: a different length settles it without decoding. Decoded values
-    # that differ settle it too (decoding is cheaper than canonical encoding); equal ones may
-    # still differ in JSON (1 == 1.0 == true), which the canonical texts decide.
+    # that differ settle it too; equal ones may still differ in JSON (1 == 1.0 == true), which
+    # the canonical texts decide.
     if len(stored) != len(encoded):
         return False
     current = json.loads(stored)
@@ -142,21 +209,13 @@ def _unchanged(latest: Row, item: CommandInputModel, encoded: str) -> bool:
     return _canonical(current) == _canonical(item.attributes)
 
 
-def _encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CommandError(
-            f"invalid listing cursor {cursor!r}; pass back a cursor as returned"
-        ) from exc
-
-
 class CommandService:
-    """Publishes versioned commands and serves their projections (see the module docstring)."""
+    """Publishes versioned commands and serves their projections (see the module docstring).
+
+    `module` (with `env`/`app`, defaulting to NODE_ENV/APP_NAME) uses the framework's table
+    names `{env}-{app}-{module}-command|data|history` (create them with `create_tables`);
+    without it the service uses seawall's migrated `seawall_command*` tables.
+    """
 
     def __init__(
         self,
@@ -165,17 +224,39 @@ class CommandService:
         queue: _Enqueuer | None = None,
         clock: Clock | None = None,
         source: str = "seawall",
+        module: str | None = None,
+        env: str | None = None,
+        app: str | None = None,
+        ttl_days: TtlDays | None = None,
+        notify: Notifier | None = None,
+        data_sync_wait: float = 1.0,
     ) -> None:
         self.store = store
         self.clock = clock or store.clock
         self.default_source = source
+        self.tables = (
+            CommandTables()
+            if module is None
+            else CommandTables.for_module(module, env=env, app=app)
+        )
+        self.data_sync_queue = (
+            DATA_SYNC_QUEUE if module is None else f"{DATA_SYNC_QUEUE}:{self.tables.command}"
+        )
+        self.data_sync_wait = data_sync_wait
+        self._ttl_days = ttl_days
         self._queue = queue
         self._handlers: list[DataSyncHandler] = []
+        self._notifiers: list[Notifier] = [notify] if notify is not None else []
 
     # -- wiring ------------------------------------------------------------------------------
 
+    async def create_tables(self) -> None:
+        """Create this module's tables (idempotent); the default ones come from `migrate()`."""
+        async with self.store.transaction() as tx:
+            await self.tables.create(tx)
+
     def register_data_sync_handler(self, handler: DataSyncHandler) -> None:
-        """Run `handler.up(cmd, tx)` for every projected command, after the ones added before."""
+        """Run `handler.up(cmd, tx)` for every synced command, after the ones added before."""
         if not callable(getattr(handler, "up", None)) or not callable(
             getattr(handler, "down", None)
         ):
@@ -187,9 +268,14 @@ class CommandService:
         """The registered handlers, in run order."""
         return tuple(self._handlers)
 
+    def add_notifier(self, notify: Notifier) -> None:
+        """Call `notify(notification)` for each command status change and alarm (a later AWS
+        mode publishes them to SNS). A failing notifier is logged, never raised."""
+        self._notifiers.append(notify)
+
     def register_worker(self, worker: _Worker) -> None:
-        """Let `worker` project data-sync jobs; projection and ack commit together."""
-        worker.register(DATA_SYNC_QUEUE, self.handle_data_sync_job, transactional=True)
+        """Let `worker` run data-sync jobs; a job's sync and its ack commit together."""
+        worker.register(self.data_sync_queue, self.handle_data_sync_run, commit_block=True)
 
     def _get_queue(self) -> _Enqueuer:
         if self._queue is None:
@@ -202,30 +288,151 @@ class CommandService:
             self._queue = Queue(self.store)
         return self._queue
 
-    async def handle_data_sync_job(self, job: Any, tx: Tx) -> None:
-        """Worker handler: project the command named by the job's payload in `tx`."""
-        payload = job.payload
-        row = await tx.fetchone(
-            _COMMAND_SELECT + " WHERE pk = ? AND sk = ? AND version = ?",
-            (payload["pk"], payload["sk"], int(payload["version"])),
+    def ttl_for(self, table_type: str, tenant_code: str | None) -> int | None:
+        """Epoch seconds at which a row of `table_type` written now expires, or None."""
+        spec = self._ttl_days
+        if spec is None:
+            return None
+        days = spec(table_type, tenant_code) if callable(spec) else spec.get(table_type)
+        if not days:
+            return None
+        if days < 0:
+            raise CommandError(f"TTL days must be greater than 0 (got {days} for {table_type})")
+        return int(self.clock.time()) + int(days) * _DAY
+
+    def _now(self) -> int:
+        return int(self.clock.time())
+
+    # -- notifications -----------------------------------------------------------------------
+
+    def _status_note(self, row: Row, status: str, request_id: str | None) -> CommandNotification:
+        pk = str(row["pk"])
+        sk = add_sort_key_version(str(row["sk"]), int(row["version"]))
+        return CommandNotification(
+            action="command-status",
+            id=request_id or f"{self.tables.command}#{pk}#{sk}",
+            table=self.tables.command,
+            pk=pk,
+            sk=sk,
+            tenant_code=tenant_of(pk),
+            content={"status": status, "source": row.get("source")},
         )
-        if row is None:
-            log.warning("data-sync job names no stored command", extra={"payload": payload})
-            return
-        await project(tx, row, self._handlers)
+
+    async def _announce(self, notes: list[CommandNotification]) -> None:
+        for note in notes:
+            for notify in self._notifiers:
+                try:
+                    await notify(note)
+                except Exception:
+                    log.exception("command notification hook failed", extra={"action": note.action})
+
+    # -- data sync ---------------------------------------------------------------------------
+
+    async def handle_data_sync_run(self, run: Any) -> None:
+        """Worker handler (commit block): sync the command named by the job's payload.
+
+        Waiting for the previous version raises RetryLater; a version gap is alarmed and the
+        command marked `check_version:FAILED` (the job ends); another failure marks
+        `<step>:FAILED` and is retried by the queue.
+        """
+        from seawall.jobs import RetryLater
+
+        payload = run.payload
+        key = (payload["pk"], remove_sort_key_version(payload["sk"]), int(payload["version"]))
+        progress = SyncProgress()
+        notes: list[CommandNotification] = []
+        row: Row | None = None
+        try:
+            async with run.commit() as tx:
+                row = await tx.fetchone(self.tables.command_one, key)
+                if row is None:
+                    log.warning("data-sync job names no stored command", extra={"sk": key[1]})
+                    return
+                notes = await self._sync_in(tx, row, progress)
+        except PreviousVersionPending as exc:
+            raise RetryLater(self.data_sync_wait, str(exc)) from exc
+        except Exception:
+            if row is not None:
+                await self._mark_failed(row, command_status(progress.step, FAILED))
+            raise
+        await self._announce(notes)
+
+    async def _sync_in(self, tx: Tx, row: Row, progress: SyncProgress) -> list[CommandNotification]:
+        """Sync `row` in `tx`; the notifications to send after the commit."""
+        try:
+            synced = await project(
+                tx,
+                row,
+                self._handlers,
+                tables=self.tables,
+                ttl_for=self.ttl_for,
+                progress=progress,
+            )
+        except VersionGapError as gap:
+            status = STATUS_GAP
+            await tx.execute(self.tables.command_set_status, (status, *_key(row)))
+            note = self._status_note(row, status, row["request_id"])
+            alarm = CommandNotification(
+                action="sfn-alarm",
+                id=f"{row['pk']}#{note.sk}",
+                table=self.tables.command,
+                pk=note.pk,
+                sk=note.sk,
+                tenant_code=note.tenant_code,
+                content={
+                    "errorMessage": {
+                        "result": -1,
+                        "error": "version is not match",
+                        "cause": str(gap),
+                    }
+                },
+            )
+            log.error("data-sync version gap", extra={"cause": str(gap)})
+            return [note, alarm]
+        if not synced:
+            return []
+        return [self._status_note(row, STATUS_FINISHED, row["request_id"])]
+
+    async def _mark_failed(self, row: Row, status: str) -> None:
+        try:
+            async with self.store.transaction() as tx:
+                await tx.execute(self.tables.command_set_status, (status, *_key(row)))
+        except Exception:
+            log.exception("could not record a failed data-sync status")
+        await self._announce([self._status_note(row, status, row["request_id"])])
 
     async def sync_pending(self, *, limit: int = 100) -> int:
-        """Project commands still pending (repair after lost jobs); return how many."""
+        """Sync commands not finished yet, per item in version order (repair after lost jobs);
+        return how many were synced. A command still waiting for its previous version is left
+        for the next call."""
+        notes: list[CommandNotification] = []
+        count = 0
         async with self.store.transaction() as tx:
             rows = await tx.fetchall(
-                _COMMAND_SELECT + " WHERE status = ? ORDER BY updated_at, pk, sk, version LIMIT ?",
-                (STATUS_PENDING, limit),
+                self.tables.command_unfinished, (STATUS_FINISHED, STATUS_GAP, limit)
             )
-            count = 0
             for row in rows:
-                if await project(tx, row, self._handlers):
+                try:
+                    found = await self._sync_in(tx, row, SyncProgress())
+                except PreviousVersionPending:
+                    continue
+                if any(
+                    n.action == "command-status" and n.content["status"] == STATUS_FINISHED
+                    for n in found
+                ):
                     count += 1
+                notes += found
+        await self._announce(notes)
         return count
+
+    async def purge_expired(self) -> int:
+        """Delete the rows whose ttl has passed from the three tables; how many."""
+        now = self._now()
+        total = 0
+        async with self.store.transaction() as tx:
+            for table in (self.tables.command, self.tables.data, self.tables.history):
+                total += await tx.execute(self.tables.purge(table), (now,))
+        return total
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -241,19 +448,13 @@ class CommandService:
             return nullcontext(tx)
         return self.store.read()
 
-    async def _enqueue_sync(self, queue: _Enqueuer, tx: Tx, row: Row) -> None:
-        await queue.enqueue(
-            DATA_SYNC_QUEUE,
-            {"pk": row["pk"], "sk": row["sk"], "version": row["version"]},
-            tx=tx,
-        )
-
     async def publish_async(
         self,
         input: CommandInputModel | Mapping[str, Any],
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        request_id: str | None = None,
         tx: Tx | None = None,
     ) -> CommandModel | None:
         """Store the command and enqueue its data-sync job in one transaction; None if unchanged.
@@ -263,10 +464,14 @@ class CommandService:
         item = _full(input)
         queue = self._get_queue()
         async with self._transaction(tx) as work:
-            row = await self._store_command(work, item, invoke_context, source)
+            row = await self._store_async(work, item, invoke_context, source, request_id)
             if row is None:
                 return None
-            await self._enqueue_sync(queue, work, row)
+            await queue.enqueue(
+                self.data_sync_queue,
+                {"pk": row["pk"], "sk": row["sk"], "version": row["version"]},
+                tx=work,
+            )
         return CommandModel.from_row(row)
 
     async def publish_sync(
@@ -275,19 +480,45 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        request_id: str | None = None,
         tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Store the command and project it in the same transaction; None if unchanged.
+        """Store the command and sync it in the same transaction; None if unchanged.
 
         With `tx`, the command, its projection and the DataSyncHandlers' writes go into the
         caller's transaction (see the module docstring).
         """
         item = _full(input)
-        async with self._transaction(tx) as work:
-            row = await self._store_command(
-                work, item, invoke_context, source, STATUS_SYNCED, handlers=self._handlers
-            )
-        return None if row is None else CommandModel.from_row(row)
+        return await self._publish_sync(
+            tx, lambda work: _ready(item), invoke_context, source, request_id
+        )
+
+    async def _publish_sync(
+        self,
+        tx: Tx | None,
+        build: Callable[[Tx], Awaitable[CommandInputModel]],
+        ctx: InvokeContext,
+        source: str | None,
+        request_id: str | None,
+    ) -> CommandModel | None:
+        """Build the input in the transaction, store and sync it; announce the status after
+        the commit (or, in the caller's transaction, when done)."""
+        progress = SyncProgress("publish_sync")
+        try:
+            async with self._transaction(tx) as work:
+                item = await build(work)
+                row = await self._store_sync(work, item, ctx, source, request_id, progress)
+        except Exception:
+            failed = progress.row
+            if progress.step != "publish_sync" and failed is not None:
+                await self._announce(
+                    [self._status_note(failed, STATUS_SYNC_FAILED, failed["request_id"])]
+                )
+            raise
+        if row is None:
+            return None
+        await self._announce([self._status_note(row, STATUS_FINISHED, row["request_id"])])
+        return CommandModel.from_row(row)
 
     async def publish_partial_update_async(
         self,
@@ -295,17 +526,32 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        request_id: str | None = None,
         tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Deep-merge the given fields onto the latest command and publish it asynchronously."""
+        """Merge the given fields onto command `sk@version` (the latest for 0 or -1) and publish
+        it asynchronously; CommandNotFoundError (400) when there is none."""
         partial = _partial(input)
-        queue = self._get_queue()
+        sk = remove_sort_key_version(partial.sk)
         async with self._transaction(tx) as work:
-            row = await self._store_partial(work, partial, invoke_context, source)
-            if row is None:
-                return None
-            await self._enqueue_sync(queue, work, row)
-        return CommandModel.from_row(row)
+            if partial.version > VERSION_FIRST:
+                base = await work.fetchone(
+                    self.tables.command_live, (partial.pk, sk, partial.version, self._now())
+                )
+            else:
+                base = await work.fetchone(
+                    self.tables.command_latest, (partial.pk, sk, self._now())
+                )
+            if base is None:
+                raise CommandNotFoundError(partial.pk, sk)
+            merged = _merge(base, partial)
+            return await self.publish_async(
+                merged,
+                invoke_context=invoke_context,
+                source=source,
+                request_id=request_id,
+                tx=work,
+            )
 
     async def publish_partial_update_sync(
         self,
@@ -313,202 +559,273 @@ class CommandService:
         *,
         invoke_context: InvokeContext,
         source: str | None = None,
+        request_id: str | None = None,
         tx: Tx | None = None,
     ) -> CommandModel | None:
-        """Deep-merge the given fields onto the latest command and project it at once."""
+        """Merge the given fields onto the data row, whose version `input.version` must be, and
+        publish it synchronously; 400 when the item is missing or the version differs."""
         partial = _partial(input)
-        async with self._transaction(tx) as work:
-            row = await self._store_partial(
-                work, partial, invoke_context, source, STATUS_SYNCED, handlers=self._handlers
-            )
-        return None if row is None else CommandModel.from_row(row)
+        sk = remove_sort_key_version(partial.sk)
 
-    async def _store_partial(
+        async def build(work: Tx) -> CommandInputModel:
+            data = await work.fetchone(self.tables.data_live, (partial.pk, sk, self._now()))
+            if data is None:
+                raise CommandNotFoundError(partial.pk, sk)
+            if int(data["version"]) != partial.version:
+                raise VersionMismatchError(partial.pk, sk, partial.version, int(data["version"]))
+            return _merge(data, partial)
+
+        return await self._publish_sync(tx, build, invoke_context, source, request_id)
+
+    def _row(
         self,
-        tx: Tx,
-        partial: CommandPartialInputModel,
+        item: CommandInputModel,
+        version: int,
+        status: str,
         ctx: InvokeContext,
         source: str | None,
-        status: str = STATUS_PENDING,
-        handlers: Sequence[DataSyncHandler] = (),
-    ) -> Row | None:
-        sk = remove_sort_key_version(partial.sk)
-        for _ in range(_LATEST_RETRIES):
-            latest = await tx.fetchone(_LATEST, (partial.pk, sk))
-            if latest is None:
-                raise CommandNotFoundError(partial.pk, sk)
-            version = int(latest["version"])
-            if partial.version not in (VERSION_LATEST, version):
-                raise VersionConflictError(partial.pk, sk, partial.version, version)
-            attributes = json.loads(latest["attributes"])
-            merged = CommandInputModel(
-                pk=partial.pk,
-                sk=sk,
-                id=latest["id"],
-                code=_pick(partial.code, latest["code"]),
-                name=_pick(partial.name, latest["name"]),
-                version=version,
-                tenant_code=_pick(partial.tenant_code, latest["tenant_code"]),
-                type=_pick(partial.type, latest["type"]),
-                is_deleted=_pick(partial.is_deleted, bool(latest["is_deleted"])),
-                seq=_pick(partial.seq, latest["seq"]),
-                ttl=_pick(partial.ttl, latest["ttl"]),
-                attributes=deep_merge(attributes, partial.attributes or {}),
-            )
-            try:
-                return await self._store_command(tx, merged, ctx, source, status, handlers)
-            except VersionConflictError:
-                if partial.version != VERSION_LATEST:
-                    raise
-        raise VersionConflictError(partial.pk, sk, partial.version, -1)
+        request_id: str | None,
+        encoded: str,
+    ) -> Row:
+        user = get_user_context(ctx)
+        now = self.clock.time()
+        sk = remove_sort_key_version(item.sk)
+        ttl = item.ttl
+        if ttl is None:
+            ttl = self.ttl_for("data", get_tenant_code(item.pk))
+        return {
+            "pk": item.pk,
+            "sk": sk,
+            "version": version,
+            "id": item.id,
+            "code": item.code,
+            "name": item.name,
+            "tenant_code": item.tenant_code,
+            "type": item.type,
+            "is_deleted": 1 if item.is_deleted else 0,
+            "seq": item.seq,
+            "ttl": ttl,
+            "attributes": encoded,
+            "status": status,
+            "source": source or ctx.source or self.default_source,
+            "request_id": request_id or ctx.request_id,
+            "created_at": now,
+            "created_by": user.user_id or "",
+            "created_ip": ctx.source_ip,
+            "updated_at": now,
+            "updated_by": user.user_id or "",
+            "updated_ip": ctx.source_ip,
+        }
 
-    async def _store_command(
+    async def _store_sync(
         self,
         tx: Tx,
         item: CommandInputModel,
         ctx: InvokeContext,
         source: str | None,
-        status: str = STATUS_PENDING,
-        handlers: Sequence[DataSyncHandler] = (),
+        request_id: str | None,
+        progress: SyncProgress,
     ) -> Row | None:
-        """Insert the next version of `item` per the version rules; None when unchanged.
-
-        A `synced` command is projected in `tx` as it is inserted (running `handlers`); a
-        `pending` one is left for the data-sync worker. A conflict writes nothing, so `tx` stays
-        usable after a VersionConflictError.
-        """
+        """Check the version against the data row, insert the next version and sync it."""
         sk = remove_sort_key_version(item.sk)
-        user = get_user_context(ctx)
         encoded = json.dumps(item.attributes, separators=(",", ":"))
         for _ in range(_LATEST_RETRIES):
-            latest = await tx.fetchone(_LATEST, (item.pk, sk))
-            current = 0 if latest is None else int(latest["version"])
-            if item.version != VERSION_LATEST and item.version != current:
-                raise VersionConflictError(item.pk, sk, item.version, current)
-            if latest is not None and _unchanged(latest, item, encoded):
+            data = await tx.fetchone(self.tables.data_live, (item.pk, sk, self._now()))
+            current = 0 if data is None else int(data["version"])
+            if item.version not in (VERSION_LATEST, current):
+                raise VersionMismatchError(item.pk, sk, item.version, current)
+            if data is not None and _unchanged(data, item, encoded):
                 return None
-            now = self.clock.time()
-            row: Row = {
-                "pk": item.pk,
-                "sk": sk,
-                "version": current + 1,
-                "id": item.id,
-                "code": item.code,
-                "name": item.name,
-                "tenant_code": item.tenant_code,
-                "type": item.type,
-                "is_deleted": 1 if item.is_deleted else 0,
-                "seq": item.seq,
-                "ttl": item.ttl,
-                "attributes": encoded,
-                "status": status,
-                "source": source or ctx.source or self.default_source,
-                "request_id": ctx.request_id,
-                "created_at": now if latest is None else latest["created_at"],
-                "created_by": user.user_id if latest is None else latest["created_by"],
-                "created_ip": ctx.source_ip if latest is None else latest["created_ip"],
-                "updated_at": now,
-                "updated_by": user.user_id,
-                "updated_ip": ctx.source_ip,
-            }
-            if status == STATUS_SYNCED:
-                inserted = await insert_projected(tx, row, handlers)
+            row = self._row(
+                item, current + 1, STATUS_SYNC_STARTED, ctx, source, request_id, encoded
+            )
+            progress.row = row
+            if await insert_projected(
+                tx,
+                row,
+                self._handlers,
+                tables=self.tables,
+                ttl_for=self.ttl_for,
+                progress=progress,
+            ):
+                return row
+            progress.row = None
+            if item.version != VERSION_LATEST:
+                raise VersionConflictError(
+                    item.pk, sk, item.version, await self._max(tx, item.pk, sk)
+                )
+        raise VersionConflictError(item.pk, sk, VERSION_LATEST, await self._max(tx, item.pk, sk))
+
+    async def _store_async(
+        self,
+        tx: Tx,
+        item: CommandInputModel,
+        ctx: InvokeContext,
+        source: str | None,
+        request_id: str | None,
+    ) -> Row | None:
+        """Check the version against the commands and insert the next version (not synced)."""
+        sk = remove_sort_key_version(item.sk)
+        encoded = json.dumps(item.attributes, separators=(",", ":"))
+        for _ in range(_LATEST_RETRIES):
+            base: Row | None = None
+            if item.version == VERSION_LATEST:
+                base = await tx.fetchone(self.tables.command_latest, (item.pk, sk, self._now()))
+                current = 0 if base is None else int(base["version"])
+            elif item.version > VERSION_FIRST:
+                base = await tx.fetchone(
+                    self.tables.command_live, (item.pk, sk, item.version, self._now())
+                )
+                if base is None:
+                    raise VersionMismatchError(
+                        item.pk, sk, item.version, await self._max(tx, item.pk, sk)
+                    )
+                current = item.version
             else:
-                values = tuple(row[c] for c in COMMAND_COLUMNS)
-                inserted = await tx.execute(COMMAND_INSERT, values) == 1
-            if inserted:
+                current = VERSION_FIRST
+            if base is not None and _unchanged(base, item, encoded):
+                return None
+            row = self._row(item, current + 1, STATUS_PENDING, ctx, source, request_id, encoded)
+            values = tuple(row[c] for c in COMMAND_COLUMNS)
+            if await tx.execute(self.tables.command_insert, values) == 1:
                 return row
             if item.version != VERSION_LATEST:
-                actual = await tx.fetchval(
-                    "SELECT MAX(version) FROM seawall_commands WHERE pk = ? AND sk = ?",
-                    (item.pk, sk),
+                raise VersionConflictError(
+                    item.pk, sk, item.version, await self._max(tx, item.pk, sk)
                 )
-                raise VersionConflictError(item.pk, sk, item.version, int(actual or 0))
-        raise VersionConflictError(item.pk, sk, VERSION_LATEST, current)
+        raise VersionConflictError(item.pk, sk, VERSION_LATEST, await self._max(tx, item.pk, sk))
+
+    async def _max(self, tx: Tx, pk: str, sk: str) -> int:
+        return int(await tx.fetchval(self.tables.command_max_version, (pk, sk)) or 0)
 
     # -- queries -----------------------------------------------------------------------------
 
     async def get_item(
         self, key: DetailKey | Mapping[str, str], *, tx: Tx | None = None
     ) -> DataModel | None:
-        """The projected item, or one version of it when `key.sk` ends in `@version`.
+        """The item's data row; with `sk@N`, version N of it (history, or the data row when it
+        is at N). Expired rows are not returned.
 
         With `tx`, read in the caller's transaction (seeing its uncommitted writes).
         """
         pk, sk = _key(key)
         version = get_sort_key_version(sk)
+        base = remove_sort_key_version(sk)
+        now = self._now()
         async with self._reading(tx) as work:
-            if version is None:
-                row = await work.fetchone(_DATA_SELECT + " WHERE pk = ? AND sk = ?", (pk, sk))
+            if version == VERSION_LATEST:
+                row = await work.fetchone(self.tables.data_live, (pk, base, now))
             else:
-                row = await work.fetchone(
-                    _HISTORY_SELECT + " WHERE pk = ? AND sk = ? AND version = ?",
-                    (pk, remove_sort_key_version(sk), version),
-                )
+                row = await work.fetchone(self.tables.history_one, (pk, base, version, now))
+                if row is None:
+                    row = await work.fetchone(self.tables.data_live, (pk, base, now))
+                    if row is not None and int(row["version"]) != version:
+                        row = None
         return None if row is None else DataModel.from_row(row)
 
-    async def get_command(self, pk: str, sk: str, version: int) -> CommandModel | None:
-        """One stored command version, projected or not."""
-        async with self.store.read() as tx:
-            row = await tx.fetchone(
-                _COMMAND_SELECT + " WHERE pk = ? AND sk = ? AND version = ?",
-                (pk, remove_sort_key_version(sk), version),
-            )
+    async def get_command(
+        self, pk: str, sk: str, version: int | None = None, *, tx: Tx | None = None
+    ) -> CommandModel | None:
+        """One stored command: `sk@N` (or `version=N`), else the latest; None if expired."""
+        if version is None:
+            version = get_sort_key_version(sk)
+        base = remove_sort_key_version(sk)
+        async with self._reading(tx) as work:
+            if version == VERSION_LATEST:
+                row = await work.fetchone(self.tables.command_latest, (pk, base, self._now()))
+            else:
+                row = await work.fetchone(
+                    self.tables.command_live, (pk, base, version, self._now())
+                )
         return None if row is None else CommandModel.from_row(row)
 
     async def get_latest_item(
         self, pk: str, sk: str, *, tx: Tx | None = None
     ) -> CommandModel | None:
-        """The latest stored command of an item (it may not be projected yet).
+        """The latest stored command of an item (it may not be synced yet).
 
         With `tx`, read in the caller's transaction: the version to publish on top of in it.
         """
-        async with self._reading(tx) as work:
-            row = await work.fetchone(_LATEST, (pk, remove_sort_key_version(sk)))
-        return None if row is None else CommandModel.from_row(row)
+        return await self.get_command(pk, remove_sort_key_version(sk), VERSION_LATEST, tx=tx)
 
     async def list_items_by_pk(
         self,
         pk: str,
         *,
         sk_prefix: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        include_deleted: bool = False,
+        start_from_sk: str | None = None,
+        limit: int = 10,
+        order: Literal["asc", "desc"] = "asc",
+        include_deleted: bool = True,
     ) -> ItemPage:
-        """Projected items of a partition ordered by sk, optionally under an sk prefix, paged."""
+        """A partition's data rows ordered by sk (soft-deleted ones included, as the framework),
+        optionally under an sk prefix, `limit` (default 10) at a time after `start_from_sk`."""
         if not 1 <= limit <= 1000:
             raise CommandError(f"limit must be between 1 and 1000 (got {limit})")
-        sql = _DATA_SELECT + " WHERE pk = ?"
-        params: list[Any] = [pk]
+        if order not in ("asc", "desc"):
+            raise CommandError(f"order must be 'asc' or 'desc' (got {order!r})")
+        sql = self.tables.list_data(
+            prefix=bool(sk_prefix), start=start_from_sk is not None, descending=order == "desc"
+        )
+        params: list[Any] = [pk, self._now()]
         if sk_prefix:
-            sql += " AND substr(sk, 1, ?) = ?"
             params += [len(sk_prefix), sk_prefix]
-        if cursor is not None:
-            sql += " AND sk > ?"
-            params.append(_decode_cursor(cursor))
-        if not include_deleted:
-            sql += " AND is_deleted = 0"
-        sql += " ORDER BY sk LIMIT ?"
+        if start_from_sk is not None:
+            params.append(start_from_sk)
         params.append(limit + 1)
+        if not include_deleted:
+            sql = sql.replace(" ORDER BY", " AND is_deleted = 0 ORDER BY")
         async with self.store.read() as tx:
             rows = await tx.fetchall(sql, params)
         more = len(rows) > limit
         items = [DataModel.from_row(row) for row in rows[:limit]]
-        return ItemPage(items, _encode_cursor(items[-1].sk) if more else None)
+        return ItemPage(items, items[-1].sk if more else None)
 
     async def get_history(self, pk: str, sk: str) -> list[DataModel]:
-        """Every projected version of an item, oldest first."""
+        """The item's data as it was before each change, oldest first (after v4: v1 to v3)."""
         async with self.store.read() as tx:
             rows = await tx.fetchall(
-                _HISTORY_SELECT + " WHERE pk = ? AND sk = ? ORDER BY version",
-                (pk, remove_sort_key_version(sk)),
+                self.tables.history_all, (pk, remove_sort_key_version(sk), self._now())
             )
         return [DataModel.from_row(row) for row in rows]
 
 
-def _pick(value: Any, fallback: Any) -> Any:
-    return fallback if value is None else value
+def _key(key: DetailKey | Mapping[str, str] | Row) -> tuple[Any, ...]:
+    if isinstance(key, DetailKey):
+        return key.pk, key.sk
+    if "version" in key:
+        return key["pk"], key["sk"], int(key["version"])
+    return key["pk"], key["sk"]
+
+
+def _merge(base: Row, partial: CommandPartialInputModel) -> CommandInputModel:
+    """The framework's `mergeDeep({}, item, input, {version: item.version})` on a stored row;
+    the item's ttl is dropped unless the input gives one (the TTL policy applies again)."""
+    given = partial.given()
+    fields: dict[str, Any] = {
+        "pk": partial.pk,
+        "sk": remove_sort_key_version(base["sk"]),
+        "id": base["id"],
+        "code": base["code"],
+        "name": base["name"],
+        "tenant_code": base["tenant_code"],
+        "type": base["type"],
+        "is_deleted": bool(base["is_deleted"]),
+        "seq": base["seq"],
+        "ttl": None,
+        "version": int(base["version"]),
+    }
+    attributes = json.loads(base["attributes"])
+    for name, value in given.items():
+        if name == "attributes":
+            attributes = deep_merge(attributes, value)
+        else:
+            fields[name] = value
+    return CommandInputModel(**fields, attributes=attributes)
+
+
+async def _ready(item: CommandInputModel) -> CommandInputModel:
+    return item
 
 
 def _full(value: CommandInputModel | Mapping[str, Any]) -> CommandInputModel:
@@ -521,9 +838,3 @@ def _partial(value: CommandPartialInputModel | Mapping[str, Any]) -> CommandPart
     if isinstance(value, CommandPartialInputModel):
         return value
     return CommandPartialInputModel.model_validate(value)
-
-
-def _key(key: DetailKey | Mapping[str, str]) -> tuple[str, str]:
-    if isinstance(key, DetailKey):
-        return key.pk, key.sk
-    return key["pk"], key["sk"]

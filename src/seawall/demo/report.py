@@ -49,15 +49,15 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 async def load_records(commands: CommandService, tenant: str) -> dict[str, dict[str, Any]]:
     """Every payment record of `tenant`, by order id (the projected latest versions)."""
     records: dict[str, dict[str, Any]] = {}
-    cursor: str | None = None
+    last_sk: str | None = None
     while True:
         page = await commands.list_items_by_pk(
-            f"PAYMENT#{tenant}", sk_prefix="ORDER#", limit=1000, cursor=cursor
+            f"PAYMENT#{tenant}", sk_prefix="ORDER#", limit=1000, start_from_sk=last_sk
         )
         for item in page.items:
             records[item.code] = dict(item.attributes)
-        cursor = page.cursor
-        if cursor is None:
+        last_sk = page.last_sk
+        if last_sk is None:
             return records
 
 

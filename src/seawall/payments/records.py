@@ -8,7 +8,7 @@ update merged again (`state.merge` is idempotent and never moves a payment backw
 concurrent writers can neither crash nor overwrite each other's newer state.
 
 Inside a caller's transaction (`tx=`, how webhook handlers record an event) the merge is read and
-published in that transaction, and a conflict is not retried there: the VersionConflictError
+published in that transaction, and a conflict is not retried there: the VersionMismatchError
 propagates, the whole transaction rolls back, and its job is retried later with backoff.
 """
 
@@ -23,7 +23,7 @@ from seawall.commands import (
     CommandModel,
     CommandService,
     InvokeContext,
-    VersionConflictError,
+    VersionMismatchError,
 )
 from seawall.payments.models import PaymentError
 from seawall.payments.state import PaymentUpdate, merge
@@ -88,7 +88,7 @@ class PaymentRecords:
 
         Without `tx` each attempt commits on its own and a conflict is retried on the re-read
         record. With `tx` the merge is written in the caller's transaction, on top of the
-        version read in it; a VersionConflictError (a concurrent writer won) propagates.
+        version read in it; a VersionMismatchError (a concurrent writer won) propagates.
         """
         if not tenant:
             raise PaymentError("a payment record needs a tenant code")
@@ -98,7 +98,7 @@ class PaymentRecords:
         for _ in range(_CONFLICT_RETRIES):
             try:
                 return await self._merge_once(tenant, update, invoke_context, None)
-            except VersionConflictError:
+            except VersionMismatchError:
                 continue
         raise PaymentError(
             f"payment record {pk} {sk} changed under each of {_CONFLICT_RETRIES} updates"

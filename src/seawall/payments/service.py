@@ -359,7 +359,7 @@ class PaymentGatewayService:
         """Merge `update` into the order's record in `tx` (how webhook handlers record events).
 
         The new version commits or rolls back with `tx`. If a concurrent writer moved the record
-        on since it was read in `tx`, VersionConflictError propagates: roll back and retry (the
+        on since it was read in `tx`, VersionMismatchError propagates: roll back and retry (the
         webhook worker does, with backoff).
         """
         ctx = _context_for(tenant, {"request_id": request_id}, "payments.webhook")

@@ -4,7 +4,7 @@ Each handler turns the verified event into a `PaymentUpdate` and merges it into 
 record in the webhook's own transaction: the record's new version, the inbox's processed mark and
 the job's ack commit together, so each event is applied once, and a redelivery merges idempotently
 (by event id and refund id). When another writer moved the record on since it was read, the
-VersionConflictError rolls the whole transaction back and the worker retries the webhook job with
+VersionMismatchError rolls the whole transaction back and the worker retries the webhook job with
 backoff: nothing is half-applied. The record never moves backwards: a late `payment.completed`
 cannot undo a refund, and nothing can turn a settled payment back into `pending` (see
 `seawall.payments.state`).

@@ -2,9 +2,9 @@
 
 `exception_handlers()` is the mapping `Starlette(exception_handlers=...)` takes;
 `add_problem_handlers` installs it on an existing Starlette or FastAPI app. An error that carries
-its own `status_code` (the command service's: `VersionConflictError` 409, `CommandNotFoundError`
-404, ...) answers with it; the others answer with their row's status in `STATUSES`. A
-`retry_after` on the error becomes a `Retry-After` header.
+its own `status_code` (the command service's: `VersionConflictError` 409, `VersionMismatchError`
+and `CommandNotFoundError` 400, ...) answers with it; the others answer with their row's status
+in `STATUSES`. A `retry_after` on the error becomes a `Retry-After` header.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 # The most specific class first: the first row an error is an instance of gives its status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
-    (CommandError, 400),  # the error's own status_code wins (409, 404, 401)
+    (CommandError, 400),  # the error's own status_code wins (409, 401)
     (IdempotencyInProgressError, 409),
     (IdempotencyKeyMismatchError, 422),
     (IdempotencyKeyError, 400),
