@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
-from seawall.aws.clients import AwsClients  # noqa: E402
-from seawall.aws.local import local_aws  # noqa: E402
-from seawall.aws.resources import AwsNames, QueueUrls, ensure_resources  # noqa: E402
+from seawall.aws.clients import AwsClients
+from seawall.aws.local import local_aws
+from seawall.aws.resources import AwsNames, QueueUrls, ensure_resources
 
 _numbers = itertools.count(1)
 

@@ -26,9 +26,7 @@ def require_boto3() -> Any:
     try:
         import boto3
     except ImportError:
-        raise AwsModeMissingError(
-            "the AWS mode needs boto3: pip install 'seawall[aws]'"
-        ) from None
+        raise AwsModeMissingError("the AWS mode needs boto3: pip install 'seawall[aws]'") from None
     return boto3
 
 

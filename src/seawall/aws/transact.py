@@ -193,9 +193,7 @@ class DynamoTx:
         try:
             db.transact_write_items(**request)
         except db.exceptions.TransactionCanceledException as exc:
-            reasons = [
-                r.get("Code") for r in exc.response.get("CancellationReasons", []) or []
-            ]
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", []) or []]
             raise TransactionCancelledError(
                 reasons or [None] * len(self._labels), self._labels
             ) from None
