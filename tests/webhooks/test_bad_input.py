@@ -66,7 +66,8 @@ HAND_CASES: list[tuple[str, bytes, Any, int, str]] = [
     ("float timestamp", GOOD, lambda b: signed(b, x_timestamp="1.5e9"), 400, "invalid_timestamp"),
     ("negative timestamp", GOOD, lambda b: signed(b, x_timestamp="-5"), 400, "invalid_timestamp"),
     ("empty timestamp", GOOD, lambda b: signed(b, x_timestamp=""), 400, "invalid_timestamp"),
-    ("empty body", b"", guide_headers, 400, "empty_body"),
+    ("empty body, unsigned", b"", lambda b: {}, 400, "empty_body"),
+    ("empty body, wrong secret", b"", wrong_secret, 400, "empty_body"),
     ("10 MB body", BIG, guide_headers, 413, "body_too_large"),
     (
         "long signature header",
@@ -100,6 +101,7 @@ HAND_CASES: list[tuple[str, bytes, Any, int, str]] = [
 
 
 SHAPE_CASES: list[tuple[str, bytes, str]] = [
+    ("empty body", b"", "empty_body"),
     ("invalid JSON", b'{"id": "x", "type": ', "invalid_json"),
     ("invalid UTF-8", b'{"id": "\xff\xfe", "type": "t"}', "invalid_utf8"),
     ("JSON array", b'[{"id": "x"}]', "invalid_json"),

@@ -200,6 +200,7 @@ async def test_github_form_mode_uses_the_payload_field_and_headers(
         ("invalid JSON", b'{"id": "evt_x", "type": ', None, None),
         ("invalid UTF-8", b'{"id": "\xff\xfe", "type": "t"}', None, None),
         ("plain text", b"hello, world", None, None),
+        ("empty", b"", None, None),
         ("null id", b'{"id":null,"type":"payment.completed"}', None, "same"),
     ],
 )
@@ -244,6 +245,7 @@ async def test_authentic_bodies_of_any_shape_are_stored_and_answered_200(
         (b"[1,2,3]", "application/json"),
         (b"command=%2Fdeploy&text=now", FORM),
         (b"not json at all", "text/plain"),
+        (b"", "text/plain"),
     ],
 )
 async def test_the_same_body_twice_is_stored_once(

@@ -5,18 +5,20 @@ Answers (JSON bodies; the first two are the guide's):
   a repeated (source, event id) answers 200 `{"received": true, "duplicate": true}`.
 - 400 (or the endpoint's 401) `{"message": "Invalid webhook signature", "reason": ...}` when
   verification fails; `reason` is a FailureReason value (bad_signature, stale_timestamp, ...).
-- 400 `{"message": ..., "reason": ...}` for other bad input: empty_body,
+- 400 `{"message": ..., "reason": ...}` for other bad input: empty_body (an empty body
+  that is not authentic, as before the signature check; an authentic one is stored, see below),
   invalid_content_length; 413 with reason body_too_large; 431 headers_too_large (total header
   names and values over the endpoint's `max_header_bytes`, 16 KiB by default); 408 body_timeout
   (the body took longer than `body_timeout_s`, 30 s by default, to arrive); 405 for a method
   other than POST. These come before (or are) the signature check and protect the server.
 - Never a refusal for the shape of an authentic body (DESIGN guarantee 12): once the signature
-  verifies, a body that is not a JSON object, is a form (see `seawall.webhooks.shape`), or has
-  no usable id or type is stored and answered 200 like any other. Its id falls back to
+  verifies, a body that is not a JSON object (or empty), is a form (see `seawall.webhooks.shape`),
+  or has no usable id or type is stored and answered 200 like any other. Its id falls back to
   `sha256:<hex of the raw body>`, its type to `unhandled` (`UNHANDLED_TYPE`); a log line says
-  why. An endpoint with `strict=True` refuses those bodies instead, with 400 and the reasons
-  invalid_json, invalid_utf8, json_too_deep, invalid_event_id, missing_event_type and
-  invalid_event_type.
+  why. (Every authentic empty body of a source has the same derived id: it is stored once and
+  later ones answer as duplicates.) An endpoint with `strict=True` refuses those bodies instead,
+  with 400 and the reasons empty_body, invalid_json, invalid_utf8, json_too_deep,
+  invalid_event_id, missing_event_type and invalid_event_type.
 - Ids and types are checked before anything is stored: 1 to 256 characters, no NUL and no lone
   surrogate (text neither engine can hold), so one unstorable event never fails the batch its
   neighbours are written in. A value that fails the check is not used: the derived id or the
@@ -187,14 +189,14 @@ class Receiver:
 
     def _check(self, body: bytes, headers: dict[str, str]) -> InboxEntry:
         ep = self.endpoint
-        if not body:
-            raise Rejected(400, "empty_body", "The webhook body is empty")
         now = self.clock.time()
         try:
             verified = ep.scheme.verify(
                 body, headers, ep.secrets, now=now, tolerance_s=ep.tolerance_s
             )
         except VerificationError as exc:
+            if not body:
+                raise _empty() from None
             raise Rejected(
                 ep.invalid_signature_status,
                 exc.reason.value,
@@ -204,6 +206,8 @@ class Receiver:
         event_id = verified.event_id
         event_type = verified.event_type if verified.type_signed else None
         if ep.strict:
+            if not body:
+                raise _empty()
             if event_id is None or event_type is None:
                 doc = _json_object(body)
                 if event_id is None:
@@ -311,6 +315,10 @@ def _headers(scope: Scope, limit: int) -> dict[str, str]:
 
 def _without(headers: dict[str, str], names: frozenset[str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in names}
+
+
+def _empty() -> Rejected:
+    return Rejected(400, "empty_body", "The webhook body is empty")
 
 
 def _too_large(limit: int) -> Rejected:
