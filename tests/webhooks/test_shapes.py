@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from seawall.config import parse_config
+from seawall.config import load_config
 from seawall.jobs import Worker
 from seawall.store import Store, Tx
 from seawall.webhooks import (
@@ -311,21 +312,15 @@ async def test_the_guides_payload_still_routes_by_its_event_field(
     assert seen == ["pay_2"]
 
 
-def test_strict_is_an_endpoint_option_in_the_configuration() -> None:
-    config = parse_config(
-        {
-            "webhooks": [
-                {
-                    "source": "a",
-                    "path": "/a",
-                    "secrets": ["literal:s3cret-value-0123"],
-                    "strict": True,
-                },
-                {"source": "b", "path": "/b", "secrets": ["literal:s3cret-value-0123"]},
-            ]
-        }
+def test_strict_is_an_endpoint_option_in_the_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "seawall.toml"
+    path.write_text(
+        "[[webhooks]]\n"
+        'source = "a"\npath = "/a"\nsecrets = ["literal:s3cret-value-0123"]\nstrict = true\n'
+        "[[webhooks]]\n"
+        'source = "b"\npath = "/b"\nsecrets = ["literal:s3cret-value-0123"]\n'
     )
-    strict, default = (WebhookEndpoint.from_config(w) for w in config.webhooks)
+    strict, default = (WebhookEndpoint.from_config(w) for w in load_config(path).webhooks)
     assert strict.strict is True
     assert default.strict is False
 
