@@ -105,6 +105,9 @@ class WebhookEndpointConfig(_Model):
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     scheme_options: dict[str, Any] = Field(default_factory=dict)
     max_receives: int | None = Field(default=None, ge=1)
+    strict: bool = False
+    """True: a verified body that is not a JSON object with a usable id and type gets a 400
+    (the old behaviour); False: it is stored and routed (as `unhandled` without a type)."""
 
 
 class DashboardConfig(_Model):

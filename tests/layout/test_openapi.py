@@ -31,6 +31,7 @@ CONFIG = {
             "scheme": "standard-webhooks",
             "secrets": ["literal:whsec_c2VjcmV0LWZvci1vcGVuYXBpLXRlc3Q="],
             "invalid_signature_status": 401,
+            "strict": True,
         },
     ]
 }
@@ -67,6 +68,12 @@ def test_openapi_lists_each_webhook_with_its_scheme_headers_and_the_probes(
     }
     assert "401" in std["responses"] and "401" not in guide["responses"]
     assert {"200", "400", "413", "503"} <= set(guide["responses"])
+    # Any authentic body is stored, forms included, unless the endpoint is strict.
+    assert set(guide["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert set(std["requestBody"]["content"]) == {"application/json"}
 
 
 def test_schemathesis_finds_the_document_true(service_url: str, tmp_path: Path) -> None:

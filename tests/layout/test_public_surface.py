@@ -115,6 +115,7 @@ SURFACE: dict[str, set[str]] = {
         "GUIDE_SOURCE",
         "PermanentWebhookError",
         "QUEUE_NAME",
+        "UNHANDLED_TYPE",
         "Router",
         "StoredEvent",
         "WebhookEndpoint",

@@ -1,4 +1,8 @@
-"""Bad input over real HTTP: always a 4xx with a reason, never a 5xx, and nothing stored."""
+"""Bad input over real HTTP: always a 4xx with a reason, never a 5xx, and nothing stored.
+
+Authentic bodies of an unexpected shape are not bad input (they are stored, see test_shapes);
+only an endpoint configured `strict` refuses them, which the shape cases here check.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seawall.store import Store
+from seawall.webhooks import guide_endpoint
 from tests.webhooks.support import SECRET, count, event_body, guide_headers
 
 URL = "/api/webhooks/payment-provider"
@@ -61,14 +66,8 @@ HAND_CASES: list[tuple[str, bytes, Any, int, str]] = [
     ("float timestamp", GOOD, lambda b: signed(b, x_timestamp="1.5e9"), 400, "invalid_timestamp"),
     ("negative timestamp", GOOD, lambda b: signed(b, x_timestamp="-5"), 400, "invalid_timestamp"),
     ("empty timestamp", GOOD, lambda b: signed(b, x_timestamp=""), 400, "invalid_timestamp"),
-    ("empty body", b"", guide_headers, 400, "empty_body"),
-    ("invalid JSON", b'{"id": "x", "type": ', guide_headers, 400, "invalid_json"),
-    ("invalid UTF-8", b'{"id": "\xff\xfe", "type": "t"}', guide_headers, 400, "invalid_utf8"),
-    ("JSON array", b'[{"id": "x"}]', guide_headers, 400, "invalid_json"),
-    ("no type", b'{"id": "evt_nt"}', guide_headers, 400, "missing_event_type"),
-    ("object id", b'{"id": {"a": 1}, "type": "t"}', guide_headers, 400, "invalid_event_id"),
-    ("empty id", b'{"id": "", "type": "t"}', guide_headers, 400, "invalid_event_id"),
-    ("numeric type", b'{"id": "i", "type": 7}', guide_headers, 400, "invalid_event_type"),
+    ("empty body, unsigned", b"", lambda b: {}, 400, "empty_body"),
+    ("empty body, wrong secret", b"", wrong_secret, 400, "empty_body"),
     ("10 MB body", BIG, guide_headers, 413, "body_too_large"),
     (
         "long signature header",
@@ -101,6 +100,20 @@ HAND_CASES: list[tuple[str, bytes, Any, int, str]] = [
 ]
 
 
+SHAPE_CASES: list[tuple[str, bytes, str]] = [
+    ("empty body", b"", "empty_body"),
+    ("invalid JSON", b'{"id": "x", "type": ', "invalid_json"),
+    ("invalid UTF-8", b'{"id": "\xff\xfe", "type": "t"}', "invalid_utf8"),
+    ("JSON array", b'[{"id": "x"}]', "invalid_json"),
+    ("no type", b'{"id": "evt_nt"}', "missing_event_type"),
+    ("object id", b'{"id": {"a": 1}, "type": "t"}', "invalid_event_id"),
+    ("empty id", b'{"id": "", "type": "t"}', "invalid_event_id"),
+    ("numeric type", b'{"id": "i", "type": 7}', "invalid_event_type"),
+    ("form", b"command=%2Fweather&text=94070", "invalid_json"),
+]
+"""Authentic bodies of an unexpected shape: stored by default (see test_shapes), 400 when strict."""
+
+
 @pytest.mark.parametrize(
     ("label", "body", "make_headers", "status", "reason"),
     HAND_CASES,
@@ -119,6 +132,23 @@ async def test_hand_cases(
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         resp = await client.post(URL, content=body, headers=make_headers(body))
     assert resp.status_code == status, resp.text
+    assert resp.json()["reason"] == reason
+    assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 0
+    assert await count(wstore, "SELECT COUNT(*) FROM seawall_jobs") == 0
+    assert app.state.webhooks.stats.rejected[("payment-provider", reason)] == 1
+
+
+@pytest.mark.parametrize(("label", "body", "reason"), SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
+async def test_strict_endpoint_refuses_authentic_bodies_of_another_shape(
+    label: str, body: bytes, reason: str, make_server: Any, wstore: Store
+) -> None:
+    base, app = make_server(guide_endpoint([SECRET], strict=True))
+    headers = guide_headers(body)
+    if label == "form":
+        headers["content-type"] = "application/x-www-form-urlencoded"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        resp = await client.post(URL, content=body, headers=headers)
+    assert resp.status_code == 400, resp.text
     assert resp.json()["reason"] == reason
     assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 0
     assert await count(wstore, "SELECT COUNT(*) FROM seawall_jobs") == 0

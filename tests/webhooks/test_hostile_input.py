@@ -1,12 +1,14 @@
 """The receiver against hostile senders, over real sockets on both engines.
 
-Unstorable ids never fail their neighbours, deep JSON and huge headers get a 4xx with a reason,
+Unstorable ids never fail their neighbours (they fall back to the derived id, or are refused by a
+strict endpoint), deep JSON is stored as unhandled (refused when strict), huge headers get a 4xx,
 slow senders are cut off, and the guide's own payload (`event`, not `type`) is accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import time
@@ -35,10 +37,10 @@ def signed(body: bytes) -> dict[str, str]:
         ("surrogate in type", {"id": "e2", "type": "\udfff"}, "invalid_event_type"),
     ],
 )
-async def test_unstorable_ids_and_types_are_400(
-    label: str, doc: dict[str, Any], reason: str, guide_server: Any, wstore: Store
+async def test_unstorable_ids_and_types_are_400_when_strict(
+    label: str, doc: dict[str, Any], reason: str, make_server: Any, wstore: Store
 ) -> None:
-    base, _ = guide_server
+    base, _ = make_server(guide_endpoint([SECRET], strict=True))
     body = json.dumps(doc).encode()  # escapes: \u0000 and \ud800 are valid JSON text
     async with httpx.AsyncClient(base_url=base) as client:
         answer = await client.post(URL, content=body, headers=signed(body))
@@ -47,10 +49,35 @@ async def test_unstorable_ids_and_types_are_400(
     assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 0
 
 
-async def test_one_unstorable_event_never_fails_its_neighbours(
-    guide_server: Any, wstore: Store
+@pytest.mark.parametrize(
+    ("doc", "event_id", "event_type"),
+    [
+        ({"id": "evt\x00x", "type": "t"}, None, "t"),
+        ({"id": "s\ud800", "type": "t"}, None, "t"),
+        ({"id": "e1", "type": "pay\x00ment"}, "e1", "unhandled"),
+        ({"id": "e2", "type": "\udfff"}, "e2", "unhandled"),
+    ],
+)
+async def test_unstorable_ids_and_types_fall_back_by_default(
+    doc: dict[str, Any], event_id: str | None, event_type: str, guide_server: Any, wstore: Store
 ) -> None:
+    """An authentic body is stored: under its derived id, or as unhandled, never with the text."""
     base, _ = guide_server
+    body = json.dumps(doc).encode()
+    async with httpx.AsyncClient(base_url=base) as client:
+        answer = await client.post(URL, content=body, headers=signed(body))
+    assert answer.status_code == 200, answer.text
+    async with wstore.read() as tx:
+        rows = await tx.fetchall("SELECT event_id, event_type FROM seawall_webhook_inbox")
+    expected_id = event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    assert rows == [{"event_id": expected_id, "event_type": event_type}]
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "default"])
+async def test_one_unstorable_event_never_fails_its_neighbours(
+    strict: bool, make_server: Any, wstore: Store
+) -> None:
+    base, _ = make_server(guide_endpoint([SECRET], strict=strict))
     bad = json.dumps({"id": "s\ud800", "type": "payment.completed"}).encode()
     statuses: list[int] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -60,20 +87,34 @@ async def test_one_unstorable_event_never_fails_its_neighbours(
                 client.post(URL, content=bad, headers=signed(bad)),
                 *(client.post(URL, content=b, headers=signed(b)) for b in bodies),
             )
-            assert answers[0].status_code == 400
+            assert answers[0].status_code == (400 if strict else 200)
             statuses += [a.status_code for a in answers[1:]]
     assert statuses == [200] * 300
-    assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 300
+    # By default the bad body is stored once, under the id derived from its bytes.
+    stored = 300 if strict else 301
+    assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == stored
 
 
-async def test_deeply_nested_json_is_400(guide_server: Any, wstore: Store) -> None:
-    base, _ = guide_server
+async def test_deeply_nested_json_is_400_when_strict(make_server: Any, wstore: Store) -> None:
+    base, _ = make_server(guide_endpoint([SECRET], strict=True))
     body = b'{"id":"deep","type":"t","data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     async with httpx.AsyncClient(base_url=base) as client:
         answer = await client.post(URL, content=body, headers=signed(body))
     assert answer.status_code == 400
     assert answer.json()["reason"] == "json_too_deep"
     assert await count(wstore, "SELECT COUNT(*) FROM seawall_webhook_inbox") == 0
+
+
+async def test_deeply_nested_json_is_stored_as_unhandled(guide_server: Any, wstore: Store) -> None:
+    base, _ = guide_server
+    body = b'{"id":"deep","type":"t","data":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        answer = await client.post(URL, content=body, headers=signed(body))
+    assert answer.status_code == 200, answer.text
+    async with wstore.read() as tx:
+        rows = await tx.fetchall("SELECT event_id, event_type FROM seawall_webhook_inbox")
+    derived = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert rows == [{"event_id": derived, "event_type": "unhandled"}]
 
 
 async def test_an_8_mb_header_is_431_and_nothing_is_stored(

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from seawall.store import Tx
-from seawall.webhooks import Router, WebhookEvent
+from seawall.webhooks import UNHANDLED_TYPE, Router, WebhookEvent
 
 
 async def exact(event: WebhookEvent[Any], tx: Tx) -> None:
@@ -80,3 +80,11 @@ def test_model_must_be_pydantic() -> None:
     Router().on("x", model=Payload)(exact)
     with pytest.raises(TypeError, match="pydantic"):
         Router().on("x", model=dict)
+
+
+def test_untyped_deliveries_reach_only_handlers_named_for_them() -> None:
+    router = make_router()
+    assert names(router, "any", UNHANDLED_TYPE) == []
+    router.on(UNHANDLED_TYPE)(exact)
+    assert names(router, "any", UNHANDLED_TYPE) == ["exact"]
+    assert names(router, "any", "unhandled.x") == ["catch_all"]

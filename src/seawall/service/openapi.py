@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from seawall._version import __version__
 from seawall.webhooks import WebhookEndpoint
+from seawall.webhooks.shape import FORM_MEDIA_TYPE
 
 __all__ = ["openapi_document", "openapi_route"]
 
@@ -67,6 +68,9 @@ def _webhook_operation(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
     if endpoint.invalid_signature_status != 400:
         responses[str(endpoint.invalid_signature_status)] = refused
+    content: dict[str, Any] = {"application/json": {"schema": {}}}
+    if not endpoint.strict:  # any authentic body is stored; forms are read as fields
+        content[FORM_MEDIA_TYPE] = {"schema": {}}
     return {
         "operationId": f"webhook_{endpoint.source}",
         "summary": f"Receive {endpoint.source} webhooks ({endpoint.scheme.name})",
@@ -76,7 +80,7 @@ def _webhook_operation(endpoint: WebhookEndpoint) -> dict[str, Any]:
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {}}},
+            "content": content,
         },
         "responses": responses,
     }

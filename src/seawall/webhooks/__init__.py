@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         STATUSES as STATUSES,
     )
     from seawall.webhooks.events import (
+        UNHANDLED_TYPE,
         EventNotFoundError,
         PermanentWebhookError,
         WebhookEvent,
@@ -31,6 +32,7 @@ __all__ = [
     "GUIDE_PATH",
     "GUIDE_SOURCE",
     "QUEUE_NAME",
+    "UNHANDLED_TYPE",
     "EventNotFoundError",
     "PermanentWebhookError",
     "Router",
@@ -53,6 +55,7 @@ _HOMES = {
     "WebhookEndpoint": "seawall.webhooks.endpoint",
     "guide_endpoint": "seawall.webhooks.endpoint",
     "STATUSES": "seawall.webhooks.events",
+    "UNHANDLED_TYPE": "seawall.webhooks.events",
     "EventNotFoundError": "seawall.webhooks.events",
     "PermanentWebhookError": "seawall.webhooks.events",
     "WebhookEvent": "seawall.webhooks.events",

@@ -48,6 +48,13 @@ class WebhookEndpoint:
     body_timeout_s: float = 30.0
     """Longest a client may take to send its whole body; slower answers 408."""
     redact: frozenset[str] = field(default=frozenset())
+    strict: bool = False
+    """True: refuse with 400 a verified body that is not a JSON object with a usable id and
+    type (missing_event_type, invalid_json, invalid_utf8, json_too_deep, invalid_event_id,
+    invalid_event_type), as seawall did before it accepted every shape. False (the default):
+    such a delivery is stored and acknowledged, under the type `unhandled` if it names none
+    (see `seawall.webhooks.shape`); a provider answered 400 for an authentic event retries it
+    for days and may disable the endpoint."""
 
     @property
     def type_fields(self) -> tuple[str, ...]:
@@ -86,6 +93,7 @@ class WebhookEndpoint:
             max_receives=config.max_receives,
             max_header_bytes=config.max_header_bytes,
             body_timeout_s=config.body_timeout_s,
+            strict=config.strict,
         )
 
 

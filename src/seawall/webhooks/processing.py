@@ -33,6 +33,7 @@ from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
 from seawall.webhooks.job_payload import event_of_job
 from seawall.webhooks.router import Registration, Router
+from seawall.webhooks.shape import read_document
 
 __all__ = ["QUEUE_NAME", "make_processor"]
 
@@ -45,23 +46,16 @@ _SAVEPOINT = "seawall_webhook_handlers"
 _MAX_ERROR_CHARS = 2000
 
 
-def _parse(body: bytes) -> Any:
-    """The JSON body, or None for a body that is not JSON (handlers then read `event.body`)."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 def _event_from_row(row: Row, attempt: int) -> WebhookEvent[Any]:
     body = bytes(row["body"])
+    headers: dict[str, str] = json.loads(row["headers"])
     return WebhookEvent(
         source=row["source"],
         id=row["event_id"],
         type=row["event_type"],
-        payload=_parse(body),
+        payload=read_document(body, headers.get("content-type")),
         body=body,
-        headers=json.loads(row["headers"]),
+        headers=headers,
         received_at=float(row["received_at"]),
         attempt=attempt,
     )

@@ -5,30 +5,38 @@ Answers (JSON bodies; the first two are the guide's):
   a repeated (source, event id) answers 200 `{"received": true, "duplicate": true}`.
 - 400 (or the endpoint's 401) `{"message": "Invalid webhook signature", "reason": ...}` when
   verification fails; `reason` is a FailureReason value (bad_signature, stale_timestamp, ...).
-- 400 `{"message": ..., "reason": ...}` for other bad input: empty_body, invalid_json,
-  invalid_utf8, json_too_deep, invalid_event_id, missing_event_type, invalid_event_type,
+- 400 `{"message": ..., "reason": ...}` for other bad input: empty_body (an empty body
+  that is not authentic, as before the signature check; an authentic one is stored, see below),
   invalid_content_length; 413 with reason body_too_large; 431 headers_too_large (total header
   names and values over the endpoint's `max_header_bytes`, 16 KiB by default); 408 body_timeout
   (the body took longer than `body_timeout_s`, 30 s by default, to arrive); 405 for a method
-  other than POST.
+  other than POST. These come before (or are) the signature check and protect the server.
+- Never a refusal for the shape of an authentic body (DESIGN guarantee 12): once the signature
+  verifies, a body that is not a JSON object (or empty), is a form (see `seawall.webhooks.shape`),
+  or has no usable id or type is stored and answered 200 like any other. Its id falls back to
+  `sha256:<hex of the raw body>`, its type to `unhandled` (`UNHANDLED_TYPE`); a log line says
+  why. (Every authentic empty body of a source has the same derived id: it is stored once and
+  later ones answer as duplicates.) An endpoint with `strict=True` refuses those bodies instead,
+  with 400 and the reasons empty_body, invalid_json, invalid_utf8, json_too_deep,
+  invalid_event_id, missing_event_type and invalid_event_type.
 - Ids and types are checked before anything is stored: 1 to 256 characters, no NUL and no lone
   surrogate (text neither engine can hold), so one unstorable event never fails the batch its
-  neighbours are written in. JSON nested deeper than the parser's limit (about 1,000 levels,
-  Python's recursion limit) is refused as json_too_deep.
+  neighbours are written in. A value that fails the check is not used: the derived id or the
+  `unhandled` type stands in (strict endpoints refuse it). JSON nested deeper than the parser's
+  limit (about 1,000 levels, Python's recursion limit) has no document.
 - 503 with `Retry-After` when the store cannot commit: the provider delivers again later.
 
 Event id: the scheme's signed id header (Standard Webhooks, GitHub, Shopify) when it has one, else
-the JSON body's `event_id_field` (a string or integer), else `sha256:<hex of the raw body>` so
-that byte-identical redeliveries still deduplicate. Event type: the body's `event_type_field`
-(covered by the signature) is preferred; a scheme's type header is used when it is signed, or
-when the body has no type (GitHub's `X-GitHub-Event` and Shopify's topic header are not signed;
-trust them only as far as the id and signature of the body they came with).
+the document's `event_id_field` (a string or integer), else `sha256:<hex of the raw body>` so
+that byte-identical redeliveries still deduplicate. Event type: the document's first present
+`event_type_field` (covered by the signature) is preferred; a scheme's type header is used when it
+is signed, or when the body has no usable type (GitHub's `X-GitHub-Event` and Shopify's topic
+header are not signed; trust them only as far as the id and signature of the body they came with).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -37,9 +45,11 @@ from typing import Any
 
 from seawall.clock import Clock
 from seawall.webhooks.endpoint import WebhookEndpoint
+from seawall.webhooks.events import UNHANDLED_TYPE
 from seawall.webhooks.inbox import InboxEntry
 from seawall.webhooks.ingest import Ingestor
-from seawall.webhooks.schemes import VerificationError
+from seawall.webhooks.schemes import VerificationError, VerifiedRequest
+from seawall.webhooks.shape import derived_id, read_document
 
 __all__ = ["Receiver", "Rejected", "WebhookStats"]
 
@@ -179,14 +189,14 @@ class Receiver:
 
     def _check(self, body: bytes, headers: dict[str, str]) -> InboxEntry:
         ep = self.endpoint
-        if not body:
-            raise Rejected(400, "empty_body", "The webhook body is empty")
         now = self.clock.time()
         try:
             verified = ep.scheme.verify(
                 body, headers, ep.secrets, now=now, tolerance_s=ep.tolerance_s
             )
         except VerificationError as exc:
+            if not body:
+                raise _empty() from None
             raise Rejected(
                 ep.invalid_signature_status,
                 exc.reason.value,
@@ -195,18 +205,98 @@ class Receiver:
             ) from None
         event_id = verified.event_id
         event_type = verified.event_type if verified.type_signed else None
-        if event_id is None or event_type is None:
-            doc = _json_object(body)
-            if event_id is None:
-                event_id = _body_id(doc, ep.event_id_field, body)
-            if event_type is None:
-                event_type = _body_type(doc, ep.type_fields, verified.event_type)
-        _check_storable(event_id, "invalid_event_id", "event id")
-        _check_storable(event_type, "invalid_event_type", "event type")
+        if ep.strict:
+            if not body:
+                raise _empty()
+            if event_id is None or event_type is None:
+                doc = _json_object(body)
+                if event_id is None:
+                    event_id = _body_id(doc, ep.event_id_field, body)
+                if event_type is None:
+                    event_type = _body_type(doc, ep.type_fields, verified.event_type)
+            _check_storable(event_id, "invalid_event_id", "event id")
+            _check_storable(event_type, "invalid_event_type", "event type")
+        elif (
+            event_id is None
+            or event_type is None
+            or not _storable(event_id)
+            or not _storable(event_type)
+        ):
+            event_id, event_type = self._any_shape(body, headers, verified)
         redact = ep.redact
         # Usually nothing is redacted: then the headers are stored as they are, without a copy.
         kept = headers if redact.isdisjoint(headers) else _without(headers, redact)
         return InboxEntry(ep.source, event_id, event_type, body, _compact_json(kept), now)
+
+    def _any_shape(
+        self, body: bytes, headers: dict[str, str], verified: VerifiedRequest
+    ) -> tuple[str, str]:
+        """Id and type of an authentic body of any shape; never refuses (see the docstring)."""
+        ep = self.endpoint
+        event_id = _kept(verified.event_id)
+        event_type = _kept(verified.event_type) if verified.type_signed else None
+        doc = None
+        if event_id is None or event_type is None:
+            doc = read_document(body, headers.get("content-type"))
+        if event_id is None:
+            event_id = _doc_id(doc, ep.event_id_field) or derived_id(body)
+        if event_type is None:
+            event_type = _doc_type(doc, ep.type_fields) or _kept(verified.event_type)
+            if event_type is None:
+                event_type = UNHANDLED_TYPE
+                log.info(
+                    "webhook accepted without a type, stored as %r: source=%s event=%s (%s)",
+                    UNHANDLED_TYPE,
+                    ep.source,
+                    event_id,
+                    _no_type_reason(doc, ep.type_fields),
+                )
+        return event_id, event_type
+
+
+def _kept(header: str | None) -> str | None:
+    """A scheme's header id or type, unless neither engine could store it."""
+    return header if header and _storable(header) else None
+
+
+def _usable(text: str | None) -> str | None:
+    """`text` when it can be an id or a type (1 to 256 storable characters), else None."""
+    if text is None or not text or len(text) > _MAX_ID_CHARS or not _storable(text):
+        return None
+    return text
+
+
+def _doc_id(doc: Any, field: str) -> str | None:
+    """The document's usable id in `field` (a string or an integer), else None."""
+    if not isinstance(doc, dict):
+        return None
+    value = doc.get(field)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return _usable(str(value))
+
+
+def _doc_type(doc: Any, fields: tuple[str, ...]) -> str | None:
+    """The document's first present type field when it is usable text, else None."""
+    if not isinstance(doc, dict):
+        return None
+    for name in fields:
+        value = doc.get(name)
+        if value is not None:
+            return _usable(value) if isinstance(value, str) else None
+    return None
+
+
+def _no_type_reason(doc: Any, fields: tuple[str, ...]) -> str:
+    """Why an authentic body has no usable type, for the log line."""
+    if doc is None:
+        return "the body is neither JSON nor a decodable form"
+    if not isinstance(doc, dict):
+        return f"the body is a JSON {type(doc).__name__}, not an object"
+    names = " or ".join(repr(f) for f in fields)
+    if all(doc.get(f) is None for f in fields):
+        return f"the body has no {names} field"
+    return f"the body's {names} is not 1 to {_MAX_ID_CHARS} storable characters"
 
 
 def _headers(scope: Scope, limit: int) -> dict[str, str]:
@@ -225,6 +315,10 @@ def _headers(scope: Scope, limit: int) -> dict[str, str]:
 
 def _without(headers: dict[str, str], names: frozenset[str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in names}
+
+
+def _empty() -> Rejected:
+    return Rejected(400, "empty_body", "The webhook body is empty")
 
 
 def _too_large(limit: int) -> Rejected:
@@ -254,7 +348,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 def _body_id(doc: dict[str, Any], field: str, body: bytes) -> str:
     value = doc.get(field)
     if value is None and field not in doc:
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return derived_id(body)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Rejected(400, "invalid_event_id", f"The body's {field!r} must be a string or integer")
     text = str(value)
@@ -263,6 +357,18 @@ def _body_id(doc: dict[str, Any], field: str, body: bytes) -> str:
             400, "invalid_event_id", f"The body's {field!r} must be 1 to {_MAX_ID_CHARS} characters"
         )
     return text
+
+
+def _storable(text: str) -> bool:
+    """True when both engines can store `text` (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def _check_storable(text: str, reason: str, what: str) -> None:

@@ -3,6 +3,11 @@
 Every matching handler runs, most specific first (exact, then longer wildcard prefixes, then
 `*`), each in registration order. A handler may name a pydantic model: the payload is validated
 into it before the call, and a validation failure is permanent (the event is marked failed).
+
+`*` answers every typed event, not the reserved type `unhandled` (`UNHANDLED_TYPE`) that an
+authentic delivery without a usable type is stored under: its payload may be a list, form fields
+or None, which catch-all handlers written for the provider's objects never expected. Register
+`@on("unhandled")` (exact name) to handle those deliveries.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seawall.store import Tx
-from seawall.webhooks.events import WebhookEvent
+from seawall.webhooks.events import UNHANDLED_TYPE, WebhookEvent
 
 __all__ = ["Handler", "Registration", "Router", "default_router", "on"]
 
@@ -34,7 +39,7 @@ class Registration:
         if self.source is not None and self.source != source:
             return False
         if self.pattern == "*":
-            return True
+            return event_type != UNHANDLED_TYPE
         if self.pattern.endswith(".*"):
             return event_type.startswith(self.pattern[:-1])
         return self.pattern == event_type

@@ -1,7 +1,10 @@
 """Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{ts}:{body}">`, timestamp header beside it.
 
 Slack sends no event id header (ids such as `event_id` are in the signed body), so the receiver
-takes id and type from the body.
+takes id and type from the body. Events API bodies are JSON with a `type`; interactivity posts a
+form whose `payload` field is a JSON object with a `type` (`block_actions`, `view_submission`);
+slash commands post plain form fields with no type, so their `command` (`/weather`) is the type:
+route them with `@on("/weather", source=...)`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class SlackScheme(Scheme):
     """Slack's v0 request signing with its timestamp window."""
 
     name = "slack"
+    type_fields = ("type", "command")
+    """`type` (Events API, interactivity), else a slash command's `command` (`/weather`)."""
 
     def __init__(self) -> None:
         self._keys = KeyCache(utf8_deriver("sha256"))
