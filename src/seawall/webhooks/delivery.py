@@ -31,6 +31,9 @@ _compact_json = json.JSONEncoder(separators=(",", ":")).encode
 class Rejected(Exception):
     """A request refused with `status`, a machine-readable `reason` and a human `message`."""
 
+    signature = False
+    """True for a failed signature check (a rotated secret may explain it)."""
+
     def __init__(self, status: int, reason: str, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -59,12 +62,11 @@ def check_delivery(
     except VerificationError as exc:
         if not body:
             raise _empty() from None
-        raise Rejected(
-            ep.invalid_signature_status,
-            exc.reason.value,
-            "Invalid webhook signature",
-            exc.message,
-        ) from None
+        refused = Rejected(
+            ep.invalid_signature_status, exc.reason.value, "Invalid webhook signature", exc.message
+        )
+        refused.signature = True
+        raise refused from None
     event_id = verified.event_id
     event_type = verified.event_type if verified.type_signed else None
     if ep.strict:

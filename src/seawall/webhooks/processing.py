@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from seawall.jobs.model import Job
 from seawall.observability.logging import bind_context
-from seawall.store import Row, Tx
+from seawall.store import Tx
 from seawall.store.savepoints import open_savepoint, release_savepoint, rollback_savepoint
 from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
@@ -35,7 +35,14 @@ from seawall.webhooks.job_payload import event_of_job
 from seawall.webhooks.router import Registration, Router
 from seawall.webhooks.shape import read_document
 
-__all__ = ["QUEUE_NAME", "make_processor"]
+__all__ = [
+    "PERMANENT_ERRORS",
+    "QUEUE_NAME",
+    "describe_failure",
+    "event_from_row",
+    "make_processor",
+    "run_handlers",
+]
 
 QUEUE_NAME = "seawall.webhooks"
 """The queue that carries one processing job per stored webhook."""
@@ -46,7 +53,8 @@ _SAVEPOINT = "seawall_webhook_handlers"
 _MAX_ERROR_CHARS = 2000
 
 
-def _event_from_row(row: Row, attempt: int) -> WebhookEvent[Any]:
+def event_from_row(row: Mapping[str, Any], attempt: int) -> WebhookEvent[Any]:
+    """The WebhookEvent a handler sees, from a stored inbox row or item (any backend)."""
     body = bytes(row["body"])
     headers: dict[str, str] = json.loads(row["headers"])
     return WebhookEvent(
@@ -61,9 +69,10 @@ def _event_from_row(row: Row, attempt: int) -> WebhookEvent[Any]:
     )
 
 
-async def _run_handlers(
-    registrations: tuple[Registration, ...], event: WebhookEvent[Any], tx: Tx
+async def run_handlers(
+    registrations: tuple[Registration, ...], event: WebhookEvent[Any], tx: Any
 ) -> None:
+    """Run each matched handler in order with `tx` (a model, when registered, parses first)."""
     for reg in registrations:
         if reg.model is None:
             await reg.handler(event, tx)
@@ -72,9 +81,14 @@ async def _run_handlers(
             await reg.handler(event.with_payload(parsed), tx)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """A failure as stored and logged: `Type: message`, at most 2,000 characters."""
     text = f"{type(exc).__name__}: {exc}"
     return text[:_MAX_ERROR_CHARS]
+
+
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (ValidationError, PermanentWebhookError)
+"""Handler errors retrying cannot help: the event is marked `failed` at once, on every backend."""
 
 
 def make_processor(
@@ -102,7 +116,7 @@ def make_processor(
                 job.id,
             )
             return
-        event = _event_from_row(row, job.receives)
+        event = event_from_row(row, job.receives)
         bind_context(source=source, event_id=event_id)  # on every line the handlers log
         registrations = router.match(source, event.type)
         attempts = int(row["attempts"]) + job.receives  # earlier jobs (replays) + this one
@@ -126,15 +140,15 @@ def make_processor(
             return
         await open_savepoint(tx, _SAVEPOINT)
         try:
-            await _run_handlers(registrations, event, tx)
-        except (ValidationError, PermanentWebhookError) as exc:
+            await run_handlers(registrations, event, tx)
+        except PERMANENT_ERRORS as exc:
             await rollback_savepoint(tx, _SAVEPOINT)
             log.error(
                 "webhook %s/%s (%s) failed permanently: %s",
                 source,
                 event_id,
                 event.type,
-                _describe(exc),
+                describe_failure(exc),
             )
             await inbox.mark_outcome(
                 tx,
@@ -142,7 +156,7 @@ def make_processor(
                 event_id,
                 status="failed",
                 attempts=attempts,
-                error=_describe(exc),
+                error=describe_failure(exc),
                 processed_at=clock_time(),
                 job_id=job.id,
             )
@@ -157,7 +171,7 @@ def make_processor(
                 event_id,
                 event.type,
                 job.receives,
-                _describe(exc),
+                describe_failure(exc),
             )
             await inbox.mark_outcome(
                 tx,
@@ -165,7 +179,7 @@ def make_processor(
                 event_id,
                 status="dead",
                 attempts=attempts,
-                error=_describe(exc),
+                error=describe_failure(exc),
                 processed_at=clock_time(),
                 job_id=job.id,
             )
