@@ -18,6 +18,7 @@ __all__ = [
     "register_resolver",
     "resolve_secret",
     "resolve_secrets",
+    "unregister_resolver",
 ]
 
 
@@ -68,13 +69,34 @@ def register_resolver(prefix: str, resolver: Resolver) -> None:
     _RESOLVERS[prefix] = resolver
 
 
+def unregister_resolver(prefix: str, resolver: Resolver | None = None) -> None:
+    """Stop resolving `prefix:...` references (they are refused again, as without the AWS mode).
+
+    With `resolver`, only that resolver is removed: one that replaced it stays registered.
+    """
+    if resolver is None or _RESOLVERS.get(prefix) == resolver:
+        _RESOLVERS.pop(prefix, None)
+
+
+def _unwrap_placeholder(reference: str) -> str:
+    """`${ssm:/path}` as `ssm:/path` when that prefix's resolver is registered, else unchanged."""
+    if reference.startswith("${") and reference.endswith("}"):
+        inner = reference[2:-1]
+        match = _PREFIX.match(inner)
+        if match and match.group(1) in _RESOLVERS:
+            return inner
+    return reference
+
+
 def resolve_secret(reference: str, *, name: str = "secret", plain_ok: bool = False) -> Secret:
     """Resolve a secret reference into a Secret; anything unrecognised is refused.
 
     Forms: `env:NAME`, `file:/path`, `literal:VALUE`, and `ssm:/path` / `secretsmanager:NAME`
     once the AWS mode registered their resolvers. A bare string, another `name:` prefix or the
     guide's shell form `${...}` raise SecretError naming the supported forms: a reference that
-    was mistyped must never become the key itself. `plain_ok=True` is for settings that are not
+    was mistyped must never become the key itself; only `${ssm:/path}` and
+    `${secretsmanager:NAME}` are read as their plain forms, once the AWS mode registered their
+    resolvers (the guide writes them that way). `plain_ok=True` is for settings that are not
     secrets but may come from a reference (a URL): plain text is then the value.
     An unset variable, a missing file or an empty value raises SecretError naming the fix.
     """
@@ -82,6 +104,7 @@ def resolve_secret(reference: str, *, name: str = "secret", plain_ok: bool = Fal
         raise SecretError(
             f"{name}: expected a string like 'env:NAME', got {type(reference).__name__}"
         )
+    reference = _unwrap_placeholder(reference)
     if reference.startswith("${") and not plain_ok:
         raise SecretError(
             f"{name}: {reference[:40]!r} is a shell-style placeholder, not a reference; write the "
@@ -115,7 +138,11 @@ def resolve_secret(reference: str, *, name: str = "secret", plain_ok: bool = Fal
                 f"{name}: a '{prefix}:' reference needs the AWS mode, which is not installed "
                 "or not enabled here; use 'env:NAME' or 'file:/path' meanwhile"
             )
-        value, label = resolver(rest), reference
+        try:
+            value = resolver(rest)
+        except SecretError as exc:  # same class (a missing secret stays SecretMissingError)
+            raise type(exc)(f"{name}: {exc}") from None
+        label = reference
     elif plain_ok:
         value, label = reference, "<plain>"
     elif prefix is not None:
