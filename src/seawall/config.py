@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +26,9 @@ __all__ = [
     "StoreConfig",
     "WebhookEndpointConfig",
     "WorkerConfig",
+    "cannot_import",
+    "handler_dirs",
+    "import_handlers",
     "load_config",
     "parse_config",
 ]
@@ -206,3 +211,43 @@ def load_config(path: str | Path) -> SeawallConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(file), [f"invalid TOML: {exc}"]) from None
     return parse_config(data, path=str(file))
+
+
+def handler_dirs(config_path: str | Path | None) -> list[Path]:
+    """Where handler modules are looked up first (like uvicorn's --app-dir), now on sys.path.
+
+    The configuration file's folder, then the working directory: `handlers = "myapp.handlers"`
+    next to `seawall.toml` imports whether the console script or `python -m seawall` runs it.
+    """
+    dirs = [Path(config_path).resolve().parent] if config_path is not None else []
+    dirs.append(Path.cwd())
+    for folder in reversed(dirs):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    return list(dict.fromkeys(dirs))
+
+
+def import_handlers(config: SeawallConfig, config_path: str | Path | None = None) -> None:
+    """Import every `[[webhooks]] handlers` module; ConfigError listing each one that fails."""
+    dirs = handler_dirs(config_path)
+    problems: list[str] = []
+    for index, hook in enumerate(config.webhooks):
+        if not hook.handlers:
+            continue
+        module = hook.handlers.split(":")[0]
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            where = f"webhooks[{index}] ({hook.source})"
+            problems.append(cannot_import(where, module, f"{type(exc).__name__}: {exc}", dirs))
+    if problems:
+        raise ConfigError(str(config_path or "<config>"), problems)
+
+
+def cannot_import(where: str, module: str, why: str, dirs: list[Path]) -> str:
+    """The one message for a handlers module that does not import: where it looked, what to do."""
+    looked = " and ".join(str(d) for d in dirs)
+    return (
+        f"{where}.handlers: cannot import {module!r} ({why}); looked in {looked}, then "
+        "PYTHONPATH and the installed packages: put the module there, install it, or fix the name"
+    )

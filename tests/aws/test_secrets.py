@@ -207,22 +207,22 @@ def test_refresh_after_a_failed_signature_is_rate_limited(
     reference = f"ssm:{prefix}/hook"
     used = resolve_secret(reference)
     put_parameter(aws, f"{prefix}/hook", "rotated-value")
-    # read a moment ago: a flood of bad signatures makes no call
-    for _ in range(100):
-        assert secrets.refresh_after_failure(reference) is None
-    assert aws.total_calls() == 0
-    clock.advance(30)
+    # rotated a moment after it was read: the first failure re-reads it at once
     fresh = secrets.refresh_after_failure(reference)
     assert fresh is not None and fresh != used and fresh.value == "rotated-value"
     assert resolve_secret(reference).value == "rotated-value"  # the cache has it too
+    # a flood of bad signatures makes no further call within refresh_interval_s
     for _ in range(100):
         clock.advance(0.1)
         assert secrets.refresh_after_failure(reference) is None
     assert aws.calls == {"ssm.GetParameter": 1}
+    clock.advance(30)
+    assert secrets.refresh_after_failure(reference) is not None
+    assert aws.calls == {"ssm.GetParameter": 2}
     # a missing parameter is retried no more often, and its failure is not raised
     for _ in range(10):
         assert secrets.refresh_after_failure(f"ssm:{prefix}/absent") is None
-    assert aws.calls == {"ssm.GetParameter": 2}
+    assert aws.calls == {"ssm.GetParameter": 3}
 
 
 def test_a_failed_reread_keeps_serving_the_cached_value(

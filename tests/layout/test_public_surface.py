@@ -268,6 +268,18 @@ SURFACE: dict[str, set[str]] = {
         "cli",
         "main",
     },
+    "seawall.aws": {
+        "AwsClients",
+        "AwsNames",
+        "DynamoInbox",
+        "DynamoTx",
+        "LambdaWebhookReceiver",
+        "SqsQueue",
+        "SqsWebhookWorker",
+        "TransactionCancelledError",
+        "enable_aws_secrets",
+        "ensure_resources",
+    },
 }
 
 

@@ -125,6 +125,7 @@ class AwsSecretResolvers:
         self._lock = threading.Lock()
         self._cache: dict[_Target, _Entry] = {}
         self._last_read: dict[_Target, float] = {}
+        self._last_forced: dict[_Target, float] = {}
 
     def __repr__(self) -> str:
         return (
@@ -156,20 +157,21 @@ class AwsSecretResolvers:
         return self._secret(self._fetch_and_store(target), target, key, label)
 
     def refresh_after_failure(self, reference: str) -> Secret | None:
-        """Re-read the secret unless it was read less than `refresh_interval_s` ago.
+        """Re-read the secret unless such a re-read happened less than `refresh_interval_s` ago.
 
-        For a caller whose signature check just failed: the secret may have been rotated.
-        Returns the freshly read Secret (compare it with the one used), or None when it was read
-        too recently or the read failed (logged): a flood of bad signatures makes at most one
-        AWS call per reference per `refresh_interval_s`.
+        For a caller whose signature check just failed: the secret may have been rotated, even
+        a moment after it was last read. Returns the freshly read Secret (compare it with the one
+        used), or None when the last forced re-read was too recent or the read failed (logged):
+        a flood of bad signatures makes at most one AWS call per reference per
+        `refresh_interval_s`.
         """
         target, key, label = _parse(reference)
         now = self._clock.monotonic()
         with self._lock:
-            last = self._last_read.get(target)
+            last = self._last_forced.get(target)
             if last is not None and now - last < self.refresh_interval_s:
                 return None
-            self._last_read[target] = now
+            self._last_forced[target] = now
         try:
             return self._secret(self._fetch_and_store(target), target, key, label)
         except SecretError as exc:

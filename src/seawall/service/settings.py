@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,15 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from seawall.config import ConfigError, SeawallConfig, load_config, parse_config
+from seawall.config import (
+    ConfigError,
+    SeawallConfig,
+    cannot_import,
+    handler_dirs,
+    import_handlers,
+    load_config,
+    parse_config,
+)
 from seawall.secrets import SecretError, SecretMissingError, resolve_secret
 from seawall.webhooks.schemes import UnknownSchemeError, get_scheme
 
@@ -89,46 +96,6 @@ def load_settings(path: str | Path | None) -> SeawallConfig:
         ) from None
 
 
-def handler_dirs(config_path: str | Path | None) -> list[Path]:
-    """Where handler modules are looked up first (like uvicorn's --app-dir), now on sys.path.
-
-    The configuration file's folder, then the working directory: `handlers = "myapp.handlers"`
-    next to `seawall.toml` imports whether the console script or `python -m seawall` runs it.
-    """
-    dirs = [Path(config_path).resolve().parent] if config_path is not None else []
-    dirs.append(Path.cwd())
-    for folder in reversed(dirs):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    return list(dict.fromkeys(dirs))
-
-
-def import_handlers(config: SeawallConfig, config_path: str | Path | None = None) -> None:
-    """Import every `[[webhooks]] handlers` module; ConfigError listing each one that fails."""
-    dirs = handler_dirs(config_path)
-    problems: list[str] = []
-    for index, hook in enumerate(config.webhooks):
-        if not hook.handlers:
-            continue
-        module = hook.handlers.split(":")[0]
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            where = f"webhooks[{index}] ({hook.source})"
-            problems.append(_cannot_import(where, module, f"{type(exc).__name__}: {exc}", dirs))
-    if problems:
-        raise ConfigError(str(config_path or "<config>"), problems)
-
-
-def _cannot_import(where: str, module: str, why: str, dirs: list[Path]) -> str:
-    """The one message for a handlers module that does not import: where it looked, what to do."""
-    looked = " and ".join(str(d) for d in dirs)
-    return (
-        f"{where}.handlers: cannot import {module!r} ({why}); looked in {looked}, then "
-        "PYTHONPATH and the installed packages: put the module there, install it, or fix the name"
-    )
-
-
 def resolve_dashboard_token(config: SeawallConfig) -> str | None:
     """The dashboard's admin token, resolved from its reference; None when the dashboard is off."""
     if not config.dashboard.token:
@@ -175,7 +142,7 @@ def config_problems(config: SeawallConfig, config_path: str | Path | None = None
                 problems.append(str(exc))
         module = (hook.handlers or "").split(":")[0]
         if module and _module_missing(module):
-            problems.append(_cannot_import(where, module, "no such module", dirs))
+            problems.append(cannot_import(where, module, "no such module", dirs))
     try:
         resolve_dashboard_token(config)
     except SecretError as exc:
