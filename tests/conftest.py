@@ -71,12 +71,27 @@ async def store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
     opened = open_store(store_url, clock=clock)
     await opened.migrate()
     yield opened
-    await _dispose(opened)
+    await dispose(opened)
 
 
-async def _dispose(store: Store) -> None:
+async def dispose(store: Store) -> None:
+    """Drop a PostgreSQL test schema (if any) and close the store."""
     drop: Callable[[], object] | None = getattr(store, "drop_schema", None)
     if drop is not None and store.engine == "postgresql":
         await drop()  # type: ignore[misc]
     else:
         await store.close()
+
+
+# -- AWS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> object:
+    """The URL of a moto server (a real AWS API endpoint on 127.0.0.1) started for this run."""
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto.server")
+    from seawall.aws.local import local_aws
+
+    with local_aws() as url:
+        yield url

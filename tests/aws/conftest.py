@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,17 +11,9 @@ pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
 from seawall.aws.clients import AwsClients
-from seawall.aws.local import local_aws
 from seawall.aws.resources import AwsNames, QueueUrls, ensure_resources
 
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def aws_endpoint() -> Iterator[str]:
-    """The URL of a moto server started for this test run."""
-    with local_aws() as url:
-        yield url
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _mark(inbox: DynamoInbox, tx: DynamoTx, status: str = "processed") -> None:
     )
 
 
-def test_concurrent_deliveries_store_one_item(
+async def test_concurrent_deliveries_store_one_item(
     aws: AwsClients, names: AwsNames, resources: QueueUrls
 ) -> None:
     inbox = DynamoInbox(aws, names.inbox_table)
@@ -44,19 +44,21 @@ def test_concurrent_deliveries_store_one_item(
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
-    stored = inbox.get_event("stripe", "evt_1")
+    stored = await inbox.get_event("stripe", "evt_1")
     assert stored.status == "received" and stored.body == b'{"id":"evt_1"}'
     assert stored.headers == {"x-a": "1"}
 
 
-def test_binary_bodies_round_trip(aws: AwsClients, names: AwsNames, resources: QueueUrls) -> None:
+async def test_binary_bodies_round_trip(
+    aws: AwsClients, names: AwsNames, resources: QueueUrls
+) -> None:
     inbox = DynamoInbox(aws, names.inbox_table)
     raw = bytes(range(256)) * 4
     assert inbox.insert(_entry("bin", raw))
-    assert inbox.get_event("stripe", "bin").body == raw
+    assert (await inbox.get_event("stripe", "bin")).body == raw
 
 
-def test_effects_and_mark_commit_together_and_only_once(
+async def test_effects_and_mark_commit_together_and_only_once(
     aws: AwsClients, names: AwsNames, resources: QueueUrls
 ) -> None:
     inbox = DynamoInbox(aws, names.inbox_table)
@@ -74,10 +76,10 @@ def test_effects_and_mark_commit_together_and_only_once(
     assert caught.value.failed(MARK_LABEL)
     got = aws.dynamodb.get_item(TableName=effects, Key={"id": {"S": "charge-2"}})
     assert "Item" not in got
-    assert inbox.get_event("stripe", "evt_1").status == "processed"
+    assert (await inbox.get_event("stripe", "evt_1")).status == "processed"
 
 
-def test_replay_resets_and_listing_and_counts(
+async def test_replay_resets_and_listing_and_counts(
     aws: AwsClients, names: AwsNames, resources: QueueUrls
 ) -> None:
     inbox = DynamoInbox(aws, names.inbox_table)
@@ -89,18 +91,18 @@ def test_replay_resets_and_listing_and_counts(
     assert not inbox.mark(
         "stripe", "evt_1", status="processed", attempts=4, error=None, processed_at=2.0, job_id="m"
     )
-    assert inbox.counts_by_status() == {"dead": 1, "received": 1}
-    [dead] = inbox.list_events(status="dead")
+    assert await inbox.counts_by_status() == {"dead": 1, "received": 1}
+    [dead] = await inbox.list_events(status="dead")
     assert dead.event_id == "evt_1" and dead.last_error == "boom" and dead.body is None
-    inbox.reset_for_replay("stripe", "evt_1")
-    assert inbox.get_event("stripe", "evt_1").status == "received"
+    await inbox.reset_for_replay("stripe", "evt_1")
+    assert (await inbox.get_event("stripe", "evt_1")).status == "received"
     with pytest.raises(EventNotFoundError):
-        inbox.reset_for_replay("stripe", "nope")
+        await inbox.reset_for_replay("stripe", "nope")
     with pytest.raises(ValueError, match="unknown status"):
-        inbox.list_events(status="bogus")
+        await inbox.list_events(status="bogus")
 
 
-def test_a_transaction_holds_at_most_one_hundred_items(aws: AwsClients) -> None:
+async def test_a_transaction_holds_at_most_one_hundred_items(aws: AwsClients) -> None:
     tx = DynamoTx(aws)
     for i in range(100):
         tx.put("t", {"id": str(i)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -55,6 +56,11 @@ class Deployment:
         self.queue.delete_many([m.receipt for m in messages if m.id not in failed])
         return answer
 
+    @staticmethod
+    def sync(awaitable: Any) -> Any:
+        """Run one of the inbox's async operator methods from a sync (Lambda-style) test."""
+        return asyncio.run(awaitable)
+
     def effects(self) -> list[dict[str, Any]]:
         items = self.aws.dynamodb.scan(TableName=self.names.idempotency_table)["Items"]
         return sorted(items, key=lambda i: i["id"]["S"])
@@ -86,7 +92,10 @@ def test_a_delivery_is_stored_queued_and_processed_once(
     router.on("payment.completed")(_effect_handler(deployment))
     first = deployment.deliver("evt_1", version=version)
     assert first["statusCode"] == 200 and json.loads(first["body"]) == {"received": True}
-    assert deployment.inbox.get_event("payment-provider", "evt_1").status == "received"
+    assert (
+        deployment.sync(deployment.inbox.get_event("payment-provider", "evt_1")).status
+        == "received"
+    )
     assert (
         deployment.aws.calls["dynamodb.PutItem"] == 1
         and deployment.aws.calls["sqs.SendMessage"] == 1
@@ -98,7 +107,7 @@ def test_a_delivery_is_stored_queued_and_processed_once(
     while not deployment.run_worker().get("empty"):
         pass
     assert [e["id"]["S"] for e in deployment.effects()] == ["charge:evt_1"]
-    stored = deployment.inbox.get_event("payment-provider", "evt_1")
+    stored = deployment.sync(deployment.inbox.get_event("payment-provider", "evt_1"))
     assert stored.status == "processed" and stored.attempts == 1
 
 
@@ -106,7 +115,7 @@ def test_base64_bodies_are_verified_over_their_raw_bytes(deployment: Deployment)
     body = event_body("evt_b64", note="caf\u00e9 \u2603")
     answer = deployment.receiver(http_v2(PATH, body, guide_headers(body), b64=True))
     assert answer["statusCode"] == 200
-    assert deployment.inbox.get_event("payment-provider", "evt_b64").body == body
+    assert deployment.sync(deployment.inbox.get_event("payment-provider", "evt_b64")).body == body
 
 
 @pytest.mark.parametrize(
@@ -129,7 +138,7 @@ def test_bad_requests_get_a_reason_and_store_nothing(
     mutate(event)
     answer = deployment.receiver(event)
     assert answer["statusCode"] == status and json.loads(answer["body"])["reason"] == reason
-    assert deployment.inbox.counts_by_status() == {}
+    assert deployment.sync(deployment.inbox.counts_by_status()) == {}
     assert deployment.aws.calls["sqs.SendMessage"] == 0
 
 
@@ -155,7 +164,7 @@ def test_failures_retry_with_partial_batches_then_the_event_is_dead(
         failures.append({f["itemIdentifier"] for f in answer["batchItemFailures"]})
     assert failures[0] and len(failures) == 3  # one failure reported per try until the last
     assert failures[-1] == set()  # the third receive marks it dead and acknowledges it
-    dead = deployment.inbox.get_event("payment-provider", "evt_bad")
+    dead = deployment.sync(deployment.inbox.get_event("payment-provider", "evt_bad"))
     assert dead.status == "dead" and dead.last_error == "ConnectionError: gateway down"
     assert [e["id"]["S"] for e in deployment.effects()] == ["charge:evt_ok"]
     assert seen.count("evt_bad") == 3
@@ -172,8 +181,13 @@ def test_permanent_errors_and_unhandled_types_are_final_at_once(
     deployment.deliver("evt_p", event_type="payment.failed")
     deployment.deliver("evt_u", event_type="refund.created")
     assert deployment.run_worker()["batchItemFailures"] == []
-    assert deployment.inbox.get_event("payment-provider", "evt_p").status == "failed"
-    assert deployment.inbox.get_event("payment-provider", "evt_u").status == "unhandled"
+    assert (
+        deployment.sync(deployment.inbox.get_event("payment-provider", "evt_p")).status == "failed"
+    )
+    assert (
+        deployment.sync(deployment.inbox.get_event("payment-provider", "evt_u")).status
+        == "unhandled"
+    )
 
 
 def test_outbound_deadline_is_the_remaining_lambda_time_minus_the_margin(

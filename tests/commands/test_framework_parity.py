@@ -28,7 +28,7 @@ from seawall.store.migrator import load_migrations
 from seawall.store.schema import apply_migrations
 from seawall.testing import FakeClock
 from tests.commands.helpers import drain
-from tests.conftest import _dispose
+from tests.conftest import dispose
 
 CTX = InvokeContext(request_id="req-1", source_ip="192.0.2.1", claims={"sub": "u-1"})
 KEY = DetailKey("ORDER#t1", "o-1")
@@ -460,7 +460,7 @@ async def v01_store(store_url: str, clock: FakeClock) -> AsyncIterator[Store]:
         old = [m for m in load_migrations(tx.engine) if m.version <= 5]
         await apply_migrations(tx, old, clock.time())
     yield opened
-    await _dispose(opened)
+    await dispose(opened)
 
 
 async def test_a_v01_database_migrates(v01_store: Store, clock: FakeClock) -> None:

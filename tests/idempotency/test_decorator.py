@@ -24,7 +24,7 @@ from seawall.idempotency import (
 from seawall.resilience import Deadline
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock
-from tests.conftest import _dispose
+from tests.conftest import dispose
 
 
 async def test_repeat_returns_stored_result_without_running(store: Store) -> None:
@@ -115,7 +115,7 @@ async def test_fifty_concurrent_waiters_share_one_result(store_url: str) -> None
         assert results == [42] * 50
         assert runs == 1
     finally:
-        await _dispose(real)
+        await dispose(real)
 
 
 async def test_waiting_gives_up_after_its_timeout(store: Store, clock: FakeClock) -> None:
@@ -326,7 +326,7 @@ def sync_store(store_url: str) -> Iterator[tuple[Store, FakeClock]]:
 
     run_sync(migrate())
     yield opened, clock
-    run_sync(_dispose(opened))
+    run_sync(dispose(opened))
 
 
 def test_sync_function_runs_once_across_threads(sync_store: tuple[Store, FakeClock]) -> None:

@@ -15,7 +15,7 @@ from seawall.jobs import Queue, Worker
 from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from seawall.webhooks import Router, WebhookEndpoint, Webhooks, guide_endpoint
-from tests.conftest import _dispose
+from tests.conftest import dispose
 from tests.serving import serve_in_thread
 from tests.webhooks.support import SECRET
 
@@ -39,7 +39,7 @@ async def wstore(store_url: str, wclock: FakeClock) -> AsyncIterator[Store]:
     opened = open_store(store_url, clock=wclock)
     await opened.migrate()
     yield opened
-    await _dispose(opened)
+    await dispose(opened)
 
 
 def served_app(store_url: str, endpoints: list[WebhookEndpoint], router: Router) -> Starlette:

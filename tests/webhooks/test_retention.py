@@ -14,7 +14,7 @@ from seawall.store import Store, open_store
 from seawall.testing import FakeClock
 from seawall.webhooks import Webhooks, guide_endpoint
 from seawall.webhooks.inbox import InboxEntry, insert_entries, mark_outcome, purge_events
-from tests.conftest import _dispose
+from tests.conftest import dispose
 
 STATUSES = ("received", "processing", "processed", "unhandled", "failed", "dead")
 
@@ -134,4 +134,4 @@ async def test_service_runs_retention_beside_the_worker(store_url: str) -> None:
             began = time.monotonic()
         assert time.monotonic() - began < 3  # worker and clean-up loop stop promptly
     finally:
-        await _dispose(store)
+        await dispose(store)

@@ -12,6 +12,7 @@ millions, add a global secondary index on `status` (the SAM template shows where
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from typing import Any
@@ -115,8 +116,36 @@ class DynamoInbox:
             return False
         return True
 
-    def reset_for_replay(self, source: str, event_id: str) -> None:
+    async def save(self, entry: InboxEntry) -> bool:
+        """Store a verified delivery; False when (source, event id) is already stored."""
+        return await asyncio.to_thread(self.insert, entry)
+
+    async def mark_final(
+        self,
+        source: str,
+        event_id: str,
+        *,
+        status: str,
+        attempts: int,
+        error: str | None,
+        processed_at: float,
+        job_id: str,
+    ) -> bool:
+        """Record an event's outcome if it is still `received`; False when it was not."""
+        fields = {
+            "status": status,
+            "attempts": attempts,
+            "error": error,
+            "processed_at": processed_at,
+            "job_id": job_id,
+        }
+        return await asyncio.to_thread(lambda: self.mark(source, event_id, **fields))
+
+    async def reset_for_replay(self, source: str, event_id: str) -> None:
         """Put a stored event back to `received` (EventNotFoundError when absent)."""
+        await asyncio.to_thread(self._reset, source, event_id)
+
+    def _reset(self, source: str, event_id: str) -> None:
         db = self.clients.dynamodb
         try:
             db.update_item(
@@ -130,9 +159,9 @@ class DynamoInbox:
         except db.exceptions.ConditionalCheckFailedException:
             raise EventNotFoundError(source, event_id) from None
 
-    def get_event(self, source: str, event_id: str) -> StoredEvent:
+    async def get_event(self, source: str, event_id: str) -> StoredEvent:
         """One stored event with its body; EventNotFoundError when absent."""
-        item = self.load(source, event_id)
+        item = await asyncio.to_thread(self.load, source, event_id)
         if item is None:
             raise EventNotFoundError(source, event_id)
         return _stored(item, with_body=True)
@@ -149,7 +178,7 @@ class DynamoInbox:
                 return items
             request["ExclusiveStartKey"] = last
 
-    def list_events(
+    async def list_events(
         self, *, source: str | None = None, status: str | None = None, limit: int = 50
     ) -> list[StoredEvent]:
         """Stored events (newest first), optionally of one source and status, without bodies."""
@@ -157,16 +186,16 @@ class DynamoInbox:
             raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
         found = [
             i
-            for i in self._scan()
+            for i in await asyncio.to_thread(self._scan)
             if (source is None or i["source"] == source)
             and (status is None or i["status"] == status)
         ]
         found.sort(key=lambda i: (-float(i["received_at"]), i["source"], i["event_id"]))
         return [_stored(i, with_body=False) for i in found[:limit]]
 
-    def counts_by_status(self) -> dict[str, int]:
+    async def counts_by_status(self) -> dict[str, int]:
         """Stored events by status."""
-        return dict(Counter(str(i["status"]) for i in self._scan()))
+        return dict(Counter(str(i["status"]) for i in await asyncio.to_thread(self._scan)))
 
 
 def _stored(item: dict[str, Any], *, with_body: bool) -> StoredEvent:

@@ -23,6 +23,7 @@ __all__ = [
     "insert_entries",
     "list_events",
     "load_row",
+    "mark_if_received",
     "mark_outcome",
     "minute_counts",
     "purge_events",
@@ -159,6 +160,26 @@ async def mark_outcome(
         "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ?",
         (status, attempts, error, processed_at, job_id, source, event_id),
     )
+
+
+async def mark_if_received(
+    tx: Tx,
+    source: str,
+    event_id: str,
+    *,
+    status: str,
+    attempts: int,
+    error: str | None,
+    processed_at: float | None,
+    job_id: str,
+) -> bool:
+    """Write an event's outcome only if it is still `received`; False when it was not."""
+    changed = await tx.execute(
+        "UPDATE seawall_webhook_inbox SET status = ?, attempts = ?, last_error = ?, "
+        "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ? AND status = 'received'",
+        (status, attempts, error, processed_at, job_id, source, event_id),
+    )
+    return bool(changed)
 
 
 async def mark_dead(
