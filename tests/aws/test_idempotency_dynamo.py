@@ -310,6 +310,10 @@ def test_key_rules_are_the_sql_stores(store: Any, aws: AwsClients) -> None:
         store.claim("s" * 2000, "k" * MAX_KEY_LENGTH, FP)
     assert aws.calls == {}
     assert store.claim("charge", "k" * MAX_KEY_LENGTH, FP).outcome == "claimed"
+    # A key may hold '#': the id splits at the first one, which ends the scope.
+    store.claim("charge", "a#b", FP)
+    record = store.get("charge", "a#b")
+    assert (record.scope, record.key, record.fingerprint) == ("charge", "a#b", FP)
 
 
 def test_oversized_result_is_refused(store: Any) -> None:

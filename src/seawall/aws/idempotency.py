@@ -19,6 +19,10 @@
   is added to the caller's `DynamoTx`, so the handler's effects and the completed record commit
   together in one `TransactWriteItems`.
 - `release` is one conditional `DeleteItem` (or a transaction item with `tx=`).
+- An item holds `id` (`scope#key`), `status`, `fingerprint`, `token`, `lease_expires_at` (while in
+  progress), `expires_at`, `ttl`, `result` (JSON text, once completed), `created_at` and
+  `updated_at` (from the first change on). Scope and key are read back from `id`; every
+  attribute left out of the claim's item is one less for the SDK to serialise on every call.
 - `ttl` holds the record's expiry as whole epoch seconds (rounded up), so DynamoDB's TTL sweeper
   deletes expired records; that is the DynamoDB version of `purge_expired`.
 
@@ -142,18 +146,20 @@ def _record(item: Mapping[str, Any]) -> IdempotencyRecord:
         return None if value is None else float(value["N"])
 
     result = item.get("result")
+    scope, key = item["id"]["S"].split("#", 1)  # a scope holds no '#'
+    created_at = num("created_at")
     return IdempotencyRecord.from_row(
         {
-            "scope": item["scope"]["S"],
-            "key": item["key"]["S"],
+            "scope": scope,
+            "key": key,
             "status": item["status"]["S"],
             "fingerprint": item["fingerprint"]["S"],
             "token": item["token"]["S"],
             "lease_expires_at": num("lease_expires_at"),
             "expires_at": num("expires_at"),
             "result": None if result is None else result["S"],
-            "created_at": num("created_at"),
-            "updated_at": num("updated_at"),
+            "created_at": created_at,
+            "updated_at": num("updated_at") or created_at,
         }
     )
 
@@ -235,8 +241,6 @@ class DynamoIdempotencyStore:
                 TableName=self.table,
                 Item={
                     "id": {"S": record_id},
-                    "scope": {"S": scope},
-                    "key": {"S": key},
                     "status": {"S": _PROGRESS},
                     "fingerprint": {"S": fingerprint},
                     "token": {"S": token},
@@ -244,7 +248,6 @@ class DynamoIdempotencyStore:
                     "expires_at": _n(expires_at),
                     "ttl": {"N": str(_ttl(expires_at))},
                     "created_at": _n(now),
-                    "updated_at": _n(now),
                 },
                 ConditionExpression=_CLAIM_CONDITION,
                 ExpressionAttributeNames=_NAMES,
