@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["local_aws"]
 
@@ -29,17 +31,16 @@ def local_aws(region: str = "us-east-1") -> Iterator[str]:
     nothing signed here could be used against a real AWS account.
     """
     try:
-        from moto.server import ThreadedMotoServer
+        server = _atomic_server()
     except ImportError:
         raise ImportError(
             "a local AWS endpoint needs moto's server: pip install 'moto[server]'"
         ) from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # an access-log line per AWS call
     saved = {k: os.environ.get(k) for k in (*_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION")}
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ[key] = value
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
@@ -51,3 +52,39 @@ def local_aws(region: str = "us-east-1") -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def _atomic_server() -> Any:
+    """moto's threaded server, applying DynamoDB requests one at a time.
+
+    DynamoDB applies each request atomically; moto's server does not across threads (under
+    concurrent TransactWriteItems it can fail with "dictionary changed size during iteration" or
+    let two conditional writes both pass), so its DynamoDB requests are serialised here. Other
+    services' requests, such as SQS long polls, still run side by side.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class AtomicDynamoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+                if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+                    with lock:
+                        return list(app(environ, start_response))
+                return app(environ, start_response)
+
+            self._server = make_server(
+                self._ip_address, self._port, serialised, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicDynamoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -150,7 +150,12 @@ _RATE = click.FloatRange(0.0, 1.0)
 @click.option("--forged-rate", type=_RATE, default=0.05, show_default=True)
 @click.option("--stale-rate", type=_RATE, default=0.05, show_default=True)
 @click.option("--duplicate-rate", type=_RATE, default=0.1, show_default=True)
-@click.option("--store", "store_url", default=None, help="Store URL (default: temp SQLite file).")
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="Store URL (default: temp SQLite file), or 'aws' for the AWS mode on a local endpoint.",
+)
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -192,6 +197,9 @@ def demo(
         if code:
             raise click.exceptions.Exit(code)
         return
+    if store_url == "aws":
+        _aws_demo(payments, seed, duplicate_rate, forged_rate, stale_rate, report)
+        return
     from seawall.demo import main as run_demo_main
 
     if chaos_kills and not worker_processes:
@@ -215,6 +223,39 @@ def demo(
     )
     if result:
         raise click.exceptions.Exit(result)
+
+
+def _aws_demo(
+    payments: int,
+    seed: int,
+    duplicate_rate: float,
+    forged_rate: float,
+    stale_rate: float,
+    report: Path | None,
+) -> None:
+    """`demo --store aws`: the webhook pipeline on a local AWS endpoint (moto's server)."""
+    try:
+        from seawall.demo.aws import AwsDemoOptions, run_aws_demo
+    except ImportError as exc:
+        raise click.UsageError(
+            f"the AWS demo needs boto3 and moto's server: pip install 'seawall[aws]' "
+            f"'moto[server]' ({exc})"
+        ) from None
+    options = AwsDemoOptions(
+        payments=payments,
+        seed=seed,
+        duplicate_rate=duplicate_rate,
+        forged_rate=forged_rate,
+        stale_rate=stale_rate,
+    )
+    try:
+        result = run_aws_demo(options)
+    except ImportError as exc:
+        raise click.UsageError(str(exc)) from None
+    if report is not None:
+        report.write_text(json.dumps(result, indent=2))
+    if not result["ok"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command("fake-provider")
