@@ -23,12 +23,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from seawall.commands.context import InvokeContext, get_user_context
 from seawall.commands.errors import CommandError, CommandNotFoundError, VersionMismatchError
 from seawall.commands.keys import VERSION_LATEST, add_sort_key_version, remove_sort_key_version
 from seawall.commands.models import CommandInputModel, CommandPartialInputModel
 
 __all__ = [
     "DAY",
+    "KEPT_FROM_FIRST",
     "CommandNotification",
     "Notifier",
     "TtlDays",
@@ -36,6 +38,8 @@ __all__ = [
     "as_partial",
     "check_partial_sync",
     "check_sync_version",
+    "command_row",
+    "data_row",
     "deep_merge",
     "gap_alarm",
     "merge_partial",
@@ -197,6 +201,64 @@ def merge_partial(base: Mapping[str, Any], partial: CommandPartialInputModel) ->
         else:
             fields[name] = value
     return CommandInputModel(**fields, attributes=attributes)
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+KEPT_FROM_FIRST = ("created_at", "created_by", "created_ip")
+"""Data-row fields that keep the item's first version's values when it moves forward."""
+
+
+def command_row(
+    item: CommandInputModel,
+    *,
+    version: int,
+    status: str,
+    ctx: InvokeContext,
+    source: str,
+    request_id: str | None,
+    now: float,
+    ttl: int | None,
+    attributes: Any,
+) -> dict[str, Any]:
+    """A stored command (unversioned `sk` plus `version`) with its own audit: who published it,
+    from where and when (`createdAt/By/Ip` = `updatedAt/By/Ip` of this request)."""
+    user = get_user_context(ctx)
+    return {
+        "pk": item.pk,
+        "sk": remove_sort_key_version(item.sk),
+        "version": version,
+        "id": item.id,
+        "code": item.code,
+        "name": item.name,
+        "tenant_code": item.tenant_code,
+        "type": item.type,
+        "is_deleted": 1 if item.is_deleted else 0,
+        "seq": item.seq,
+        "ttl": ttl,
+        "attributes": attributes,
+        "status": status,
+        "source": source,
+        "request_id": request_id or ctx.request_id,
+        "created_at": now,
+        "created_by": user.user_id or "",
+        "created_ip": ctx.source_ip,
+        "updated_at": now,
+        "updated_by": user.user_id or "",
+        "updated_ip": ctx.source_ip,
+    }
+
+
+def data_row(command: Mapping[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data row a synced command makes (the framework's transformCommandToData): the
+    command's fields, `cpk`/`csk` naming it, and the first version's `created*`."""
+    row = {k: v for k, v in command.items() if k != "status"}
+    row["cpk"] = command["pk"]
+    row["csk"] = add_sort_key_version(command["sk"], int(command["version"]))
+    if existing is not None:
+        for name in KEPT_FROM_FIRST:
+            row[name] = existing[name]
+    return row
 
 
 # -- TTL ---------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from seawall.clock import Clock
-from seawall.commands.context import InvokeContext, get_user_context
+from seawall.commands.context import InvokeContext
 from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
@@ -100,6 +100,7 @@ from seawall.commands.rules import (
     as_partial,
     check_partial_sync,
     check_sync_version,
+    command_row,
     deep_merge,
     gap_alarm,
     merge_partial,
@@ -516,35 +517,17 @@ class CommandService:
         request_id: str | None,
         encoded: str,
     ) -> Row:
-        user = get_user_context(ctx)
-        now = self.clock.time()
-        sk = remove_sort_key_version(item.sk)
-        ttl = item.ttl
-        if ttl is None:
-            ttl = self.ttl_for("data", get_tenant_code(item.pk))
-        return {
-            "pk": item.pk,
-            "sk": sk,
-            "version": version,
-            "id": item.id,
-            "code": item.code,
-            "name": item.name,
-            "tenant_code": item.tenant_code,
-            "type": item.type,
-            "is_deleted": 1 if item.is_deleted else 0,
-            "seq": item.seq,
-            "ttl": ttl,
-            "attributes": encoded,
-            "status": status,
-            "source": source or ctx.source or self.default_source,
-            "request_id": request_id or ctx.request_id,
-            "created_at": now,
-            "created_by": user.user_id or "",
-            "created_ip": ctx.source_ip,
-            "updated_at": now,
-            "updated_by": user.user_id or "",
-            "updated_ip": ctx.source_ip,
-        }
+        return command_row(
+            item,
+            version=version,
+            status=status,
+            ctx=ctx,
+            source=source or ctx.source or self.default_source,
+            request_id=request_id,
+            now=self.clock.time(),
+            ttl=self.ttl_for("data", get_tenant_code(item.pk)) if item.ttl is None else item.ttl,
+            attributes=encoded,
+        )
 
     async def _store_sync(
         self,
