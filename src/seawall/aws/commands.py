@@ -85,7 +85,12 @@ from seawall.aws.resources import create_table
 from seawall.aws.transact import DynamoTx, TransactionCancelledError, from_item, to_item
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.commands.context import InvokeContext
-from seawall.commands.errors import CommandError, VersionConflictError, VersionMismatchError
+from seawall.commands.errors import (
+    CommandError,
+    CommandNotFoundError,
+    VersionConflictError,
+    VersionMismatchError,
+)
 from seawall.commands.keys import (
     VERSION_FIRST,
     VERSION_LATEST,
@@ -456,7 +461,6 @@ class DynamoCommandService:
         pk, sk, version = command["pk"], command["sk"], int(command["version"])
         versioned = add_sort_key_version(sk, version)
         tenant = command["tenant_code"] or None
-        progress.step = "check_version" if not new else progress.step
         if new:
             tx.put(
                 self.tables.command,
@@ -517,8 +521,6 @@ class DynamoCommandService:
             )
         if self._handlers:
             await self._run_handlers(command, tx)
-        if not new:
-            progress.step = "finish"
         return tx
 
     async def _run_handlers(self, command: Row, tx: DynamoTx) -> None:
@@ -698,8 +700,6 @@ class DynamoCommandService:
     ) -> CommandModel | None:
         """Merge the given fields onto command `sk@version` (the latest for 0 or -1) and publish
         it asynchronously; CommandNotFoundError (400) when there is none."""
-        from seawall.commands.errors import CommandNotFoundError
-
         partial = as_partial(input)
         sk = remove_sort_key_version(partial.sk)
         if partial.version > VERSION_FIRST:
