@@ -36,15 +36,16 @@ API calls (what a publish costs; `AwsClients.calls` counts them):
 | --- | --- |
 | publish_sync, publish_partial_update_sync | GetItem + TransactWriteItems = 2 |
 | publish_async with version 0 | PutItem = 1 |
-| publish_async with N > 0 | GetItem + PutItem = 2 |
-| publish_async with -1, partial async with 0/-1 | Query + PutItem = 2 (more Query pages for
-  an item with over ~1 MB of stored commands) |
-| publish_partial_update_async with N > 0 | GetItem + PutItem = 2 |
-| sync_item | GetItem + Query + one TransactWriteItems per command synced |
-| get_item / get_command `sk@N` / get_history | 1 / 1 (2 for `sk@N` of get_item when N is the
-  current version) / 1 Query |
-| a notification through SnsNotifier | 1 Publish |
+| publish_async with N > 0, partial async with N > 0 | GetItem + PutItem = 2 |
+| publish_async with -1, partial async with 0 or -1 | Query + PutItem = 2 (*) |
+| sync_item | GetItem + Query (*) + one TransactWriteItems per command synced |
+| get_item | GetItem = 1; `sk@N`: 1, or 2 when N is the current version (history, then data) |
+| get_command `sk@N` | GetItem = 1 |
+| get_latest_item, get_history | Query = 1 (*) |
+| list_items_by_pk | Query = 1 per page (more when expired items are skipped) |
+| each notification through SnsNotifier | Publish = 1 |
 
+(*) one more Query page per ~1 MB of the item's stored versions.
 A lost race adds a Query (for the latest version in the error) and, with -1, the retry's calls.
 
 Differences from the SQL service: no caller transaction (`tx=`): DynamoDB transactions cannot
@@ -64,9 +65,13 @@ Differences from the framework: the publish is atomic (a failed data-sync handle
 nothing stored; the framework keeps the command as `publish_sync:FAILED`); the command's
 `updated*` are its own request's (the framework copies the data item's); no `syncMode` attribute
 and no S3 offload of large attributes (an item stays under DynamoDB's 400 KB); sort keys with
-a non-numeric `@` suffix are not versions (see `seawall.commands.keys`); and the data sync runs
-in seawall (from the stream) instead of a Step Functions state machine. Items the framework
-wrote are read (attributes seawall does not know, e.g. `syncMode`, are ignored).
+a non-numeric `@` suffix are not versions (see `seawall.commands.keys`); the data item is
+written with a version condition (the framework's putItem is unconditional); -1 retries a lost
+race instead of a 409; `get_latest_item` queries the item's commands (the framework probes
+GetItems from the data version + 5); no read-your-writes session item after an async publish;
+and the data sync runs in seawall (from the stream) instead of a Step Functions state machine.
+Items the framework wrote are read (attributes seawall does not know, e.g. `syncMode`, are
+ignored).
 """
 
 from __future__ import annotations
