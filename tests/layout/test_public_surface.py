@@ -271,10 +271,12 @@ SURFACE: dict[str, set[str]] = {
     "seawall.aws": {
         "AwsClients",
         "AwsNames",
+        "DynamoCommandService",
         "DynamoInbox",
         "DynamoTx",
         "LambdaWebhookReceiver",
         "SqsQueue",
+        "SnsNotifier",
         "SqsWebhookWorker",
         "TransactionCancelledError",
         "enable_aws_secrets",

@@ -7,6 +7,7 @@ Install it with `pip install 'seawall[aws]'` (boto3). Layout:
 - `sqs`: the queue on SQS; `inbox`: the webhook inbox on DynamoDB; `transact`: one
   TransactWriteItems for a handler's effects and its inbox mark;
 - `receiver` and `worker`: the Lambda handlers; `entry`: the functions' entry points;
+- `commands`: the command service on DynamoDB, and `SnsNotifier` for command notifications;
 - `secrets`: `ssm:` and `secretsmanager:` references; `local`: moto's server for tests.
 """
 
@@ -18,6 +19,7 @@ from seawall._lazy import load_export
 
 if TYPE_CHECKING:
     from seawall.aws.clients import AwsClients
+    from seawall.aws.commands import DynamoCommandService, SnsNotifier
     from seawall.aws.inbox import DynamoInbox
     from seawall.aws.receiver import LambdaWebhookReceiver
     from seawall.aws.resources import AwsNames, ensure_resources
@@ -29,9 +31,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AwsClients",
     "AwsNames",
+    "DynamoCommandService",
     "DynamoInbox",
     "DynamoTx",
     "LambdaWebhookReceiver",
+    "SnsNotifier",
     "SqsQueue",
     "SqsWebhookWorker",
     "TransactionCancelledError",
@@ -42,6 +46,8 @@ __all__ = [
 _HOMES = {
     "AwsClients": "seawall.aws.clients",
     "AwsNames": "seawall.aws.resources",
+    "DynamoCommandService": "seawall.aws.commands",
+    "SnsNotifier": "seawall.aws.commands",
     "DynamoInbox": "seawall.aws.inbox",
     "DynamoTx": "seawall.aws.transact",
     "LambdaWebhookReceiver": "seawall.aws.receiver",

@@ -16,7 +16,7 @@ from typing import Any
 
 from seawall.aws.clients import AwsClients
 
-__all__ = ["AwsNames", "QueueUrls", "ensure_resources"]
+__all__ = ["AwsNames", "QueueUrls", "create_table", "ensure_resources"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
@@ -70,7 +70,9 @@ class QueueUrls:
     dead_letter_arn: str
 
 
-def _table(clients: AwsClients, name: str, keys: list[tuple[str, str]]) -> None:
+def create_table(clients: AwsClients, name: str, keys: list[tuple[str, str]]) -> None:
+    """Create table `name` (keys: (name, type) for HASH then RANGE; PAY_PER_REQUEST; TTL on
+    attribute `ttl`) unless it exists."""
     db = clients.dynamodb
     try:
         db.create_table(
@@ -119,7 +121,7 @@ def ensure_resources(
         "RedrivePolicy": redrive,
     }
     url, arn = _queue(clients, names.queue, attributes)
-    _table(clients, names.inbox_table, [("source", "S"), ("event_id", "S")])
-    _table(clients, names.idempotency_table, [("id", "S")])
+    create_table(clients, names.inbox_table, [("source", "S"), ("event_id", "S")])
+    create_table(clients, names.idempotency_table, [("id", "S")])
     clients.sns.create_topic(Name=names.topic)
     return QueueUrls(url, dlq_url, arn, dlq_arn)

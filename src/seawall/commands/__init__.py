@@ -40,15 +40,13 @@ if TYPE_CHECKING:
         DataModel,
     )
     from seawall.commands.projection import DataSyncHandler, command_status, project
+    from seawall.commands.rules import CommandNotification
+    from seawall.commands.rules import deep_merge as deep_merge
     from seawall.commands.service import (
         DATA_SYNC_QUEUE,
-        CommandNotification,
         CommandService,
         DetailKey,
         ItemPage,
-    )
-    from seawall.commands.service import (
-        deep_merge as deep_merge,
     )
 
 __all__ = [
@@ -108,11 +106,11 @@ _HOMES = {
     "command_status": "seawall.commands.projection",
     "project": "seawall.commands.projection",
     "DATA_SYNC_QUEUE": "seawall.commands.service",
-    "CommandNotification": "seawall.commands.service",
+    "CommandNotification": "seawall.commands.rules",
     "CommandService": "seawall.commands.service",
     "DetailKey": "seawall.commands.service",
     "ItemPage": "seawall.commands.service",
-    "deep_merge": "seawall.commands.service",
+    "deep_merge": "seawall.commands.rules",
 }
 
 

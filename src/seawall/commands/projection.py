@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from seawall.commands.errors import CommandError
 from seawall.commands.keys import add_sort_key_version
 from seawall.commands.models import CommandModel
+from seawall.commands.rules import sync_order
 from seawall.commands.tables import COMMAND_COLUMNS, DATA_COLUMNS, CommandTables
 from seawall.store import Row, Tx
 
@@ -130,11 +131,6 @@ def data_values(command: Row) -> tuple[object, ...]:
     return tuple(values[c] for c in DATA_COLUMNS)
 
 
-def tenant_of(pk: str) -> str:
-    """The framework's notification tenant: the text after the FIRST `#` of pk."""
-    return pk[pk.index("#") + 1 :] if "#" in pk else pk
-
-
 async def _lock_item(tx: Tx, command: Row) -> None:
     """Serialise data syncs of one item on PostgreSQL (SQLite has one writer already)."""
     if tx.engine == "postgresql":
@@ -200,16 +196,17 @@ def _key(command: Row) -> tuple[Any, ...]:
 async def _check_version(tx: Tx, tables: CommandTables, command: Row) -> None:
     pk, sk, version = _key(command)
     data = await tx.fetchone(tables.data_raw, (pk, sk))
-    next_version = 1 + (int(data["version"]) if data is not None else 0)
-    if version == next_version:
+    data_version = int(data["version"]) if data is not None else 0
+    order = sync_order(version, data_version)
+    if order == "next":
         return
-    if version > next_version:
+    if order == "ahead":
         if await tx.fetchone(tables.command_one, (pk, sk, version - 1)) is not None:
             raise PreviousVersionPending(
                 f"{pk}#{sk}@{version} waits for version {version - 1} to be synced"
             )
         return  # a gap in the commands (expired or never stored): go on, as the framework
-    raise VersionGapError(pk, sk, next_version, version)
+    raise VersionGapError(pk, sk, data_version + 1, version)
 
 
 async def _steps(

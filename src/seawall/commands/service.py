@@ -54,11 +54,11 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from seawall.clock import Clock
-from seawall.commands.context import InvokeContext, get_user_context
+from seawall.commands.context import InvokeContext
 from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
@@ -68,7 +68,6 @@ from seawall.commands.errors import (
 from seawall.commands.keys import (
     VERSION_FIRST,
     VERSION_LATEST,
-    add_sort_key_version,
     get_sort_key_version,
     get_tenant_code,
     remove_sort_key_version,
@@ -92,7 +91,23 @@ from seawall.commands.projection import (
     command_status,
     insert_projected,
     project,
-    tenant_of,
+)
+from seawall.commands.rules import (
+    CommandNotification,
+    Notifier,
+    TtlDays,
+    as_input,
+    as_partial,
+    check_partial_sync,
+    check_sync_version,
+    command_row,
+    deep_merge,
+    gap_alarm,
+    merge_partial,
+    same_fields,
+    same_json,
+    status_note,
+    ttl_at,
 )
 from seawall.commands.tables import COMMAND_COLUMNS, CommandTables
 from seawall.store import Row, Store, Tx
@@ -110,14 +125,7 @@ log = logging.getLogger("seawall.commands")
 
 DATA_SYNC_QUEUE = "seawall.commands.data-sync"
 _LATEST_RETRIES = 20
-_COMPARED = ("id", "code", "name", "tenant_code", "type", "seq")
-_DAY = 86400
 STATUS_GAP = command_status("check_version", FAILED)
-
-TtlDays = Mapping[str, int] | Callable[[str, str | None], int | None]
-"""Days to keep rows per table type (`command`, `data`, `history`), or a function of
-(table type, tenant code) giving them (None: no TTL)."""
-Notifier = Callable[["CommandNotification"], Awaitable[None]]
 
 
 class _Enqueuer(Protocol):
@@ -150,63 +158,18 @@ class ItemPage:
     last_sk: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class CommandNotification:
-    """The framework's INotification: `command-status` on each status change, `sfn-alarm` on a
-    data-sync version gap. `sk` is versioned; `tenant_code` is pk after its first `#`."""
-
-    action: str
-    id: str
-    table: str
-    pk: str
-    sk: str
-    tenant_code: str
-    content: dict[str, Any] = field(default_factory=dict)
-
-
-def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `patch` merged in: nested objects merge key by key; anything else (arrays,
-    null) replaces, as the framework's `mergeDeep`."""
-    merged = dict(base)
-    for key, value in patch.items():
-        current = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            merged[key] = deep_merge(current, value)
-        elif isinstance(value, Mapping):
-            merged[key] = deep_merge({}, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _canonical(attributes: Any) -> str:
-    return json.dumps(attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _unchanged(base: Row, item: CommandInputModel, encoded: str) -> bool:
-    """True when `item` (attributes `encoded` as stored) equals the stored row it is based on.
-
-    A `ttl` of None in the input is not compared (the stored one came from the TTL policy).
-    """
-    if any(base[name] != getattr(item, name) for name in _COMPARED):
-        return False
-    if item.ttl is not None and base["ttl"] != item.ttl:
-        return False
-    if bool(base["is_deleted"]) != item.is_deleted:
+    """True when `item` (attributes `encoded` as stored) equals the stored row it is based on."""
+    if not same_fields(base, item):
         return False
     stored: str = base["attributes"]
     if stored == encoded:
         return True
     # Both texts come from the same encoder, so equal objects differ at most in key order,
-    # which keeps the length: a different length settles it without decoding. Decoded values
-    # that differ settle it too; equal ones may still differ in JSON (1 == 1.0 == true), which
-    # the canonical texts decide.
+    # which keeps the length: a different length settles it without decoding.
     if len(stored) != len(encoded):
         return False
-    current = json.loads(stored)
-    if current != json.loads(encoded):
-        return False
-    return _canonical(current) == _canonical(item.attributes)
+    return same_json(json.loads(stored), item.attributes)
 
 
 class CommandService:
@@ -290,15 +253,7 @@ class CommandService:
 
     def ttl_for(self, table_type: str, tenant_code: str | None) -> int | None:
         """Epoch seconds at which a row of `table_type` written now expires, or None."""
-        spec = self._ttl_days
-        if spec is None:
-            return None
-        days = spec(table_type, tenant_code) if callable(spec) else spec.get(table_type)
-        if not days:
-            return None
-        if days < 0:
-            raise CommandError(f"TTL days must be greater than 0 (got {days} for {table_type})")
-        return int(self.clock.time()) + int(days) * _DAY
+        return ttl_at(self._ttl_days, table_type, tenant_code, self.clock.time())
 
     def _now(self) -> int:
         return int(self.clock.time())
@@ -306,17 +261,7 @@ class CommandService:
     # -- notifications -----------------------------------------------------------------------
 
     def _status_note(self, row: Row, status: str, request_id: str | None) -> CommandNotification:
-        pk = str(row["pk"])
-        sk = add_sort_key_version(str(row["sk"]), int(row["version"]))
-        return CommandNotification(
-            action="command-status",
-            id=request_id or f"{self.tables.command}#{pk}#{sk}",
-            table=self.tables.command,
-            pk=pk,
-            sk=sk,
-            tenant_code=tenant_of(pk),
-            content={"status": status, "source": row.get("source")},
-        )
+        return status_note(self.tables.command, row, status, request_id)
 
     async def _announce(self, notes: list[CommandNotification]) -> None:
         for note in notes:
@@ -372,21 +317,7 @@ class CommandService:
             status = STATUS_GAP
             await tx.execute(self.tables.command_set_status, (status, *_key(row)))
             note = self._status_note(row, status, row["request_id"])
-            alarm = CommandNotification(
-                action="sfn-alarm",
-                id=f"{row['pk']}#{note.sk}",
-                table=self.tables.command,
-                pk=note.pk,
-                sk=note.sk,
-                tenant_code=note.tenant_code,
-                content={
-                    "errorMessage": {
-                        "result": -1,
-                        "error": "version is not match",
-                        "cause": str(gap),
-                    }
-                },
-            )
+            alarm = gap_alarm(note, str(gap))
             log.error("data-sync version gap", extra={"cause": str(gap)})
             return [note, alarm]
         if not synced:
@@ -461,7 +392,7 @@ class CommandService:
 
         With `tx`, both are written in the caller's transaction and commit (or roll back) with it.
         """
-        item = _full(input)
+        item = as_input(input)
         queue = self._get_queue()
         async with self._transaction(tx) as work:
             row = await self._store_async(work, item, invoke_context, source, request_id)
@@ -488,7 +419,7 @@ class CommandService:
         With `tx`, the command, its projection and the DataSyncHandlers' writes go into the
         caller's transaction (see the module docstring).
         """
-        item = _full(input)
+        item = as_input(input)
         return await self._publish_sync(
             tx, lambda work: _ready(item), invoke_context, source, request_id
         )
@@ -531,7 +462,7 @@ class CommandService:
     ) -> CommandModel | None:
         """Merge the given fields onto command `sk@version` (the latest for 0 or -1) and publish
         it asynchronously; CommandNotFoundError (400) when there is none."""
-        partial = _partial(input)
+        partial = as_partial(input)
         sk = remove_sort_key_version(partial.sk)
         async with self._transaction(tx) as work:
             if partial.version > VERSION_FIRST:
@@ -544,7 +475,7 @@ class CommandService:
                 )
             if base is None:
                 raise CommandNotFoundError(partial.pk, sk)
-            merged = _merge(base, partial)
+            merged = merge_partial(base, partial)
             return await self.publish_async(
                 merged,
                 invoke_context=invoke_context,
@@ -564,16 +495,15 @@ class CommandService:
     ) -> CommandModel | None:
         """Merge the given fields onto the data row, whose version `input.version` must be, and
         publish it synchronously; 400 when the item is missing or the version differs."""
-        partial = _partial(input)
+        partial = as_partial(input)
         sk = remove_sort_key_version(partial.sk)
 
         async def build(work: Tx) -> CommandInputModel:
             data = await work.fetchone(self.tables.data_live, (partial.pk, sk, self._now()))
-            if data is None:
-                raise CommandNotFoundError(partial.pk, sk)
-            if int(data["version"]) != partial.version:
-                raise VersionMismatchError(partial.pk, sk, partial.version, int(data["version"]))
-            return _merge(data, partial)
+            current = None if data is None else int(data["version"])
+            check_partial_sync(partial.pk, sk, partial.version, current)
+            assert data is not None
+            return merge_partial(data, partial)
 
         return await self._publish_sync(tx, build, invoke_context, source, request_id)
 
@@ -587,35 +517,17 @@ class CommandService:
         request_id: str | None,
         encoded: str,
     ) -> Row:
-        user = get_user_context(ctx)
-        now = self.clock.time()
-        sk = remove_sort_key_version(item.sk)
-        ttl = item.ttl
-        if ttl is None:
-            ttl = self.ttl_for("data", get_tenant_code(item.pk))
-        return {
-            "pk": item.pk,
-            "sk": sk,
-            "version": version,
-            "id": item.id,
-            "code": item.code,
-            "name": item.name,
-            "tenant_code": item.tenant_code,
-            "type": item.type,
-            "is_deleted": 1 if item.is_deleted else 0,
-            "seq": item.seq,
-            "ttl": ttl,
-            "attributes": encoded,
-            "status": status,
-            "source": source or ctx.source or self.default_source,
-            "request_id": request_id or ctx.request_id,
-            "created_at": now,
-            "created_by": user.user_id or "",
-            "created_ip": ctx.source_ip,
-            "updated_at": now,
-            "updated_by": user.user_id or "",
-            "updated_ip": ctx.source_ip,
-        }
+        return command_row(
+            item,
+            version=version,
+            status=status,
+            ctx=ctx,
+            source=source or ctx.source or self.default_source,
+            request_id=request_id,
+            now=self.clock.time(),
+            ttl=self.ttl_for("data", get_tenant_code(item.pk)) if item.ttl is None else item.ttl,
+            attributes=encoded,
+        )
 
     async def _store_sync(
         self,
@@ -632,8 +544,7 @@ class CommandService:
         for _ in range(_LATEST_RETRIES):
             data = await tx.fetchone(self.tables.data_live, (item.pk, sk, self._now()))
             current = 0 if data is None else int(data["version"])
-            if item.version not in (VERSION_LATEST, current):
-                raise VersionMismatchError(item.pk, sk, item.version, current)
+            check_sync_version(item.pk, sk, item.version, current)
             if data is not None and _unchanged(data, item, encoded):
                 return None
             row = self._row(
@@ -798,43 +709,5 @@ def _key(key: DetailKey | Mapping[str, str] | Row) -> tuple[Any, ...]:
     return key["pk"], key["sk"]
 
 
-def _merge(base: Row, partial: CommandPartialInputModel) -> CommandInputModel:
-    """The framework's `mergeDeep({}, item, input, {version: item.version})` on a stored row;
-    the item's ttl is dropped unless the input gives one (the TTL policy applies again)."""
-    given = partial.given()
-    fields: dict[str, Any] = {
-        "pk": partial.pk,
-        "sk": remove_sort_key_version(base["sk"]),
-        "id": base["id"],
-        "code": base["code"],
-        "name": base["name"],
-        "tenant_code": base["tenant_code"],
-        "type": base["type"],
-        "is_deleted": bool(base["is_deleted"]),
-        "seq": base["seq"],
-        "ttl": None,
-        "version": int(base["version"]),
-    }
-    attributes = json.loads(base["attributes"])
-    for name, value in given.items():
-        if name == "attributes":
-            attributes = deep_merge(attributes, value)
-        else:
-            fields[name] = value
-    return CommandInputModel(**fields, attributes=attributes)
-
-
 async def _ready(item: CommandInputModel) -> CommandInputModel:
     return item
-
-
-def _full(value: CommandInputModel | Mapping[str, Any]) -> CommandInputModel:
-    if isinstance(value, CommandInputModel):
-        return value
-    return CommandInputModel.model_validate(value)
-
-
-def _partial(value: CommandPartialInputModel | Mapping[str, Any]) -> CommandPartialInputModel:
-    if isinstance(value, CommandPartialInputModel):
-        return value
-    return CommandPartialInputModel.model_validate(value)

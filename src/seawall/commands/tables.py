@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from seawall.commands.rules import KEPT_FROM_FIRST
 from seawall.store import Tx
 from seawall.store.migrator import load_migrations
 
@@ -46,7 +47,7 @@ AUDIT_COLUMNS = (
 )
 COMMAND_COLUMNS = (*COMMON_COLUMNS, "status", *AUDIT_COLUMNS)
 DATA_COLUMNS = (*COMMON_COLUMNS, "cpk", "csk", *AUDIT_COLUMNS)
-_KEPT_ON_UPDATE = ("pk", "sk", "created_at", "created_by", "created_ip")
+_KEPT_ON_UPDATE = ("pk", "sk", *KEPT_FROM_FIRST)
 _DEFAULT = ("seawall_commands", "seawall_command_data", "seawall_command_history")
 _MIGRATIONS = ("commands", "commands_framework")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
