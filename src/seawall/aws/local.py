@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["local_aws"]
+__all__ = ["local_aws", "serve"]
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,11 +24,13 @@ _FAKE_CREDENTIALS = {
 
 
 @contextlib.contextmanager
-def local_aws(region: str = "us-east-1") -> Iterator[str]:
+def local_aws(region: str = "us-east-1", *, own_process: bool = False) -> Iterator[str]:
     """Start moto's server on a free 127.0.0.1 port; yield its URL; stop it afterwards.
 
     Fake credentials replace any configured ones for the duration (and are restored after), so
-    nothing signed here could be used against a real AWS account.
+    nothing signed here could be used against a real AWS account. `own_process=True` runs the
+    server in a child process, so that the CPU time of this process is the client's alone (the
+    benchmarks measure it that way).
     """
     try:
         server = _atomic_server()
@@ -41,12 +43,18 @@ def local_aws(region: str = "us-east-1") -> Iterator[str]:
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ[key] = value
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
-    server.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        if own_process:
+            with _child_server() as url:
+                yield url
+            return
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
     finally:
-        server.stop()
         for key, old in saved.items():
             if old is None:
                 os.environ.pop(key, None)
@@ -88,3 +96,44 @@ def _atomic_server() -> Any:
             self._server.serve_forever()
 
     return AtomicDynamoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+@contextlib.contextmanager
+def _child_server() -> Iterator[str]:
+    """The same server in a child process; yields its URL once it answers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"from seawall.aws.local import serve; serve({port})"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local AWS endpoint did not start") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+def serve(port: int) -> None:
+    """Run the local endpoint on `port` until the process is stopped (the child of
+    `local_aws(own_process=True)`)."""
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
+    server = _atomic_server()
+    server._port = port
+    server._server_entry()
