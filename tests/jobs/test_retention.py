@@ -10,7 +10,7 @@ import pytest
 
 from seawall.clock import SYSTEM_CLOCK
 from seawall.jobs import InvalidJobError, Queue
-from seawall.jobs.worker import run_retention
+from seawall.jobs.retention import run_retention
 from seawall.store import Store
 from seawall.testing import FakeClock
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     )
     from seawall.jobs.queue import NOTIFY_CHANNEL as NOTIFY_CHANNEL
     from seawall.jobs.queue import Queue
-    from seawall.jobs.worker import RunSummary, Worker, WorkerEvent, run_retention
+    from seawall.jobs.retention import run_retention
+    from seawall.jobs.worker import RunSummary, Worker, WorkerEvent
 
 __all__ = [
     "BatchResult",
@@ -55,7 +56,7 @@ _HOMES = {
     "RunSummary": "seawall.jobs.worker",
     "Worker": "seawall.jobs.worker",
     "WorkerEvent": "seawall.jobs.worker",
-    "run_retention": "seawall.jobs.worker",
+    "run_retention": "seawall.jobs.retention",
 }
 
 

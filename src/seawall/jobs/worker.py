@@ -34,27 +34,30 @@ import signal
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
 from seawall.jobs.commit import JobRun
+from seawall.jobs.failures import log_failure
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
+from seawall.jobs.retention import Cleanup, run_retention
 from seawall.observability.logging import reset_context, set_context
-from seawall.store.base import Engine, Params, Row, Store, Tx
-from seawall.store.savepoints import open_savepoint, rollback_savepoint
+from seawall.store.base import Store
+from seawall.store.savepoints import LazySavepointTx, rollback_savepoint
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
 Handler = Callable[..., Awaitable[Any]]
-Cleanup = Callable[[float], Awaitable[int]]
 """A retention step: called with `older_than_s`, returns how many rows it deleted."""
 F = TypeVar("F", bound=Handler)
+JOB_SAVEPOINT = "seawall_job"
+"""Each job of a transactional group runs inside a savepoint of this name."""
 AWAITING_S = 0.005
 """A transactional handler taking this long is waiting on something: its queue stops grouping."""
 
@@ -493,7 +496,7 @@ class Worker:
                     if job.id not in held or self.clock.time() >= job.visible_at:
                         outcomes.append(("lease_lost", job, None))
                         continue
-                    scoped = _SavepointTx(tx)
+                    scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
                     failure: tuple[float, str | None, str | None, bool]
                     started = time.perf_counter()
                     try:
@@ -508,10 +511,10 @@ class Worker:
                         done.append(job)
                         continue
                     if scoped.opened:
-                        await rollback_savepoint(tx, _JOB_SAVEPOINT, release=False)
+                        await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
-                    _log_failure(job, wait, reason, tb, retried)
+                    log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
                     if job.is_last_receive:
                         kind = "dead_lettered"
@@ -649,7 +652,7 @@ class Worker:
         if not changed:
             self._count("lease_lost", job, error)
             return
-        _log_failure(job, delay, error, tb, retried)
+        log_failure(job, delay, error, tb, retried)
         if job.is_last_receive:
             self._count("dead_lettered", job, error)
         else:
@@ -728,99 +731,6 @@ class Worker:
             log.exception("on_event callback failed")
 
 
-def _log_failure(job: Job, delay: float, error: str | None, tb: str | None, retried: bool) -> None:
-    """One line per failed try: queue, job and event id, attempt n of max, when it runs again,
-    the error's first line; the traceback follows at DEBUG (it is also in the job's errors)."""
-    summary = (error or "no reason given").splitlines()[0] if error else "no reason given"
-    fields = {
-        "job_id": job.id,
-        "queue": job.queue,
-        "event_id": job.payload.get("event_id"),
-        "source": job.payload.get("source"),
-        "attempt": job.receives,
-        "max_attempts": job.max_receives,
-    }
-    if job.is_last_receive:
-        log.warning(
-            "job %s (queue %s) failed on its last attempt (%d of %d) and went to the "
-            "dead-letter queue: %s",
-            job.id,
-            job.queue,
-            job.receives,
-            job.max_receives,
-            summary,
-            extra=fields,
-        )
-    else:
-        log.log(
-            logging.INFO if retried else logging.WARNING,
-            "job %s (queue %s) %s (attempt %d of %d); it runs again in %.1f s: %s",
-            job.id,
-            job.queue,
-            "asked to retry later" if retried else "failed",
-            job.receives,
-            job.max_receives,
-            delay,
-            summary,
-            extra={**fields, "retry_in_s": round(delay, 3)},
-        )
-    if tb and log.isEnabledFor(logging.DEBUG):
-        log.debug("traceback of job %s:\n%s", job.id, tb, extra=fields)
-
-
-_JOB_SAVEPOINT = "seawall_job"
-
-
-class _SavepointTx:
-    """The group's transaction as one job's handler sees it: the job's savepoint is opened
-    just before its first statement, so a handler that writes nothing costs no round trip."""
-
-    __slots__ = ("_tx", "opened")
-
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
-        self.opened = False
-
-    @property
-    def engine(self) -> Engine:
-        """The engine of the underlying transaction."""
-        return self._tx.engine
-
-    async def _open(self) -> None:
-        if not self.opened:
-            await open_savepoint(self._tx, _JOB_SAVEPOINT)
-            self.opened = True
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement inside the job's savepoint."""
-        await self._open()
-        return await self._tx.execute(sql, params)
-
-    async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
-        """Run one statement per parameter tuple inside the job's savepoint."""
-        await self._open()
-        return await self._tx.executemany(sql, seq_of_params)
-
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """Return the first row, inside the job's savepoint."""
-        await self._open()
-        return await self._tx.fetchone(sql, params)
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        """Return every row, inside the job's savepoint."""
-        await self._open()
-        return await self._tx.fetchall(sql, params)
-
-    async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        """Return the first column of the first row, inside the job's savepoint."""
-        await self._open()
-        return await self._tx.fetchval(sql, params)
-
-    def notify(self, channel: str) -> None:
-        """Notify `channel` once the group's transaction commits."""
-        self._tx.notify(channel)
-
-
 def _failed_ids(result: object, jobs: list[Job]) -> set[str]:
     if result is None:
         return set()
@@ -830,53 +740,3 @@ def _failed_ids(result: object, jobs: list[Job]) -> set[str]:
         )
     known = {job.id for job in jobs}
     return {job_id for job_id in result.failed_ids if job_id in known}
-
-
-async def run_retention(
-    cleanups: Mapping[str, Cleanup],
-    *,
-    retention_s: float,
-    interval_s: float,
-    stop: asyncio.Event,
-    clock: Clock,
-) -> None:
-    """Run each clean-up (name -> step) with `retention_s` now and then every `interval_s`.
-
-    Counts are logged at INFO; a failing step is logged and tried again next round, never
-    ending the loop. Returns as soon as `stop` is set (at once when `retention_s` is 0, which
-    disables retention).
-    """
-    if not retention_s >= 0 or not interval_s > 0:
-        raise ValueError(
-            f"retention_s must be >= 0 and interval_s > 0 (got {retention_s}, {interval_s})"
-        )
-    if retention_s == 0:
-        log.info("retention clean-up disabled (retention_s = 0)")
-        return
-    while not stop.is_set():
-        counts: list[str] = []
-        for name, cleanup in cleanups.items():
-            try:
-                counts.append(f"{await cleanup(retention_s)} {name}")
-            except Exception:
-                log.exception(
-                    "retention clean-up of %s failed; trying again in %g s", name, interval_s
-                )
-        if counts:
-            log.info(
-                "retention clean-up deleted %s older than %g s", ", ".join(counts), retention_s
-            )
-        if not stop.is_set():
-            await _sleep_unless_stopped(clock, interval_s, stop)
-
-
-async def _sleep_unless_stopped(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
-    """Sleep on `clock` for `seconds`, waking early when `stop` is set."""
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, stopper):
-            task.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from seawall.config import SeawallConfig
 from seawall.jobs import Worker
-from seawall.jobs.worker import run_retention
+from seawall.jobs.retention import run_retention
 from seawall.observability.asgi import RequestContextMiddleware
 from seawall.store import Store, open_store
 from seawall.webhooks import Webhooks

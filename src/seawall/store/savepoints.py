@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
-from seawall.store.base import Tx
+from seawall.store.base import Engine, Params, Row, Tx
 
-__all__ = ["open_savepoint", "release_savepoint", "rollback_savepoint"]
+__all__ = ["LazySavepointTx", "open_savepoint", "release_savepoint", "rollback_savepoint"]
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -33,3 +35,56 @@ async def rollback_savepoint(tx: Tx, name: str, *, release: bool = True) -> None
 async def release_savepoint(tx: Tx, name: str) -> None:
     """Keep everything since `open_savepoint(tx, name)` and forget the savepoint."""
     await tx.execute(f"RELEASE SAVEPOINT {_checked(name)}")
+
+
+class LazySavepointTx:
+    """A transaction as one unit of work inside it sees it: savepoint `name` is opened just
+    before the unit's first statement, so a unit that writes nothing costs no round trip.
+    `opened` tells whether there is anything to roll back to."""
+
+    __slots__ = ("_name", "_tx", "opened")
+
+    def __init__(self, tx: Tx, name: str) -> None:
+        """Wrap `tx`; the savepoint `name` is opened at the first statement."""
+        self._tx = tx
+        self._name = _checked(name)
+        self.opened = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the underlying transaction."""
+        return self._tx.engine
+
+    async def _open(self) -> None:
+        if not self.opened:
+            await open_savepoint(self._tx, self._name)
+            self.opened = True
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement inside the savepoint."""
+        await self._open()
+        return await self._tx.execute(sql, params)
+
+    async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
+        """Run one statement per parameter tuple inside the savepoint."""
+        await self._open()
+        return await self._tx.executemany(sql, seq_of_params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Return the first row, inside the savepoint."""
+        await self._open()
+        return await self._tx.fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Return every row, inside the savepoint."""
+        await self._open()
+        return await self._tx.fetchall(sql, params)
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        """Return the first column of the first row, inside the savepoint."""
+        await self._open()
+        return await self._tx.fetchval(sql, params)
+
+    def notify(self, channel: str) -> None:
+        """Notify `channel` once the underlying transaction commits."""
+        self._tx.notify(channel)
