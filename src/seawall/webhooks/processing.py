@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from seawall.jobs.model import Job
 from seawall.observability.logging import bind_context
-from seawall.store import Tx
+from seawall.store import Row, Tx
 from seawall.store.savepoints import open_savepoint, release_savepoint, rollback_savepoint
 from seawall.webhooks import inbox
 from seawall.webhooks.events import PermanentWebhookError, WebhookEvent
@@ -95,30 +95,25 @@ def make_processor(
     router: Router, *, clock_time: Callable[[], float]
 ) -> Callable[[Job, Tx], Awaitable[None]]:
     """The transactional job handler for QUEUE_NAME, running the handlers `router` matches."""
+    return _Processor(router, clock_time).process
 
-    async def process(job: Job, tx: Tx) -> None:
+
+class _Processor:
+    """One webhook job: load its event, run the matched handlers, record the outcome (in `tx`)."""
+
+    def __init__(self, router: Router, clock_time: Callable[[], float]) -> None:
+        self.router = router
+        self.clock_time = clock_time
+
+    async def process(self, job: Job, tx: Tx) -> None:
+        """Process the event `job` names; its outcome commits with the job's ack."""
         source, event_id = event_of_job(job.payload)
-        row = await inbox.load_row(tx, source, event_id)
+        row = await self._row(job, tx, source, event_id)
         if row is None:
-            log.warning(
-                "webhook job %s names no stored event (%s/%s); dropping it",
-                job.id,
-                source,
-                event_id,
-            )
-            return
-        if row["job_id"] is not None and row["job_id"] != job.id:
-            log.info(
-                "webhook %s/%s belongs to job %s; job %s skips it",
-                source,
-                event_id,
-                row["job_id"],
-                job.id,
-            )
             return
         event = event_from_row(row, job.receives)
         bind_context(source=source, event_id=event_id)  # on every line the handlers log
-        registrations = router.match(source, event.type)
+        registrations = self.router.match(source, event.type)
         attempts = int(row["attempts"]) + job.receives  # earlier jobs (replays) + this one
         if not registrations:
             log.warning(
@@ -127,16 +122,7 @@ def make_processor(
                 source,
                 event_id,
             )
-            await inbox.mark_outcome(
-                tx,
-                source,
-                event_id,
-                status="unhandled",
-                attempts=attempts,
-                error=None,
-                processed_at=clock_time(),
-                job_id=job.id,
-            )
+            await self._mark(tx, job, event, "unhandled", attempts, None)
             return
         await open_savepoint(tx, _SAVEPOINT)
         try:
@@ -150,16 +136,7 @@ def make_processor(
                 event.type,
                 describe_failure(exc),
             )
-            await inbox.mark_outcome(
-                tx,
-                source,
-                event_id,
-                status="failed",
-                attempts=attempts,
-                error=describe_failure(exc),
-                processed_at=clock_time(),
-                job_id=job.id,
-            )
+            await self._mark(tx, job, event, "failed", attempts, describe_failure(exc))
             return
         except Exception as exc:
             if not job.is_last_receive:
@@ -173,27 +150,51 @@ def make_processor(
                 job.receives,
                 describe_failure(exc),
             )
-            await inbox.mark_outcome(
-                tx,
-                source,
-                event_id,
-                status="dead",
-                attempts=attempts,
-                error=describe_failure(exc),
-                processed_at=clock_time(),
-                job_id=job.id,
-            )
+            await self._mark(tx, job, event, "dead", attempts, describe_failure(exc))
             return
         await release_savepoint(tx, _SAVEPOINT)
+        await self._mark(tx, job, event, "processed", attempts, None)
+
+    @staticmethod
+    async def _row(job: Job, tx: Tx, source: str, event_id: str) -> Row | None:
+        """The stored event this job processes, or None when there is nothing for it to do."""
+        row = await inbox.load_row(tx, source, event_id)
+        if row is None:
+            log.warning(
+                "webhook job %s names no stored event (%s/%s); dropping it",
+                job.id,
+                source,
+                event_id,
+            )
+            return None
+        if row["job_id"] is not None and row["job_id"] != job.id:
+            log.info(
+                "webhook %s/%s belongs to job %s; job %s skips it",
+                source,
+                event_id,
+                row["job_id"],
+                job.id,
+            )
+            return None
+        return row
+
+    async def _mark(
+        self,
+        tx: Tx,
+        job: Job,
+        event: WebhookEvent[Any],
+        status: str,
+        attempts: int,
+        error: str | None,
+    ) -> None:
+        """Record the event's outcome in `tx`."""
         await inbox.mark_outcome(
             tx,
-            source,
-            event_id,
-            status="processed",
+            event.source,
+            event.id,
+            status=status,
             attempts=attempts,
-            error=None,
-            processed_at=clock_time(),
+            error=error,
+            processed_at=self.clock_time(),
             job_id=job.id,
         )
-
-    return process
