@@ -124,3 +124,24 @@ def test_context_value_rule() -> None:
     assert context_value(b"ok-1") == "ok-1"
     for bad in (None, b"", b"a b", b"\x00", b"x" * 129, "é".encode()):
         assert context_value(bad) is None
+
+
+async def test_a_refused_webhook_logs_its_request_id_tenant_and_source(
+    tmp_path: Path, log_lines: io.StringIO
+) -> None:
+    from seawall.config import WebhookEndpointConfig
+
+    config = SeawallConfig(
+        store=StoreConfig(url=f"sqlite:///{tmp_path / 'hook.db'}"),
+        webhooks=[WebhookEndpointConfig(source="shop", path="/hooks/shop", secrets=["literal:s3"])],
+    )
+    async with serve_in_loop(build_app(config, with_worker=False)) as client:
+        answer = await client.post(
+            "/hooks/shop",
+            content=b'{"id":"e1","type":"t"}',
+            headers={"X-Request-Id": "req-hook-1", "X-Tenant-Code": "Acme"},
+        )
+    assert answer.status_code in (400, 401)
+    [line] = [r for r in parsed(log_lines) if "webhook rejected" in str(r["msg"])]
+    assert line["request_id"] == "req-hook-1" and line["tenant"] == "acme"
+    assert line["source"] == "shop"

@@ -15,6 +15,8 @@ from typing import Any
 from seawall.observability.logging import bind_context, reset_context
 
 __all__ = [
+    "REQUEST_ID_HEADER",
+    "TENANT_HEADER",
     "ASGIApp",
     "Message",
     "Receive",

@@ -42,7 +42,14 @@ import logging
 from collections import Counter
 
 from seawall.clock import Clock
-from seawall.observability.asgi import Receive, Scope, Send
+from seawall.observability.asgi import (
+    REQUEST_ID_HEADER,
+    TENANT_HEADER,
+    Receive,
+    Scope,
+    Send,
+    context_value,
+)
 from seawall.webhooks.delivery import Rejected, check_delivery, too_large
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.ingest import Ingestor
@@ -104,6 +111,7 @@ class Receiver:
                 rejected.reason,
                 rejected.status,
                 rejected.detail or rejected.message,
+                extra=_fields(scope, source),
             )
             extra = [(b"allow", b"POST")] if rejected.status == 405 else []
             await _answer(send, rejected.status, rejected.body(), extra)
@@ -117,6 +125,7 @@ class Receiver:
                 source,
                 entry.event_id,
                 exc,
+                extra={**_fields(scope, source), "event_id": entry.event_id},
             )
             body = json.dumps(
                 {
@@ -157,6 +166,20 @@ class Receiver:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _fields(scope: Scope, source: str) -> dict[str, str]:
+    """The log fields of a request the receiver answers itself (the service's request-context
+    middleware does not run on this direct path): source, request id and tenant when sent."""
+    fields = {"source": source}
+    for key, value in scope.get("headers") or ():
+        if key in (REQUEST_ID_HEADER, TENANT_HEADER):
+            found = context_value(bytes(value))
+            if found is not None:
+                fields["request_id" if key == REQUEST_ID_HEADER else "tenant"] = (
+                    found if key == REQUEST_ID_HEADER else found.lower()
+                )
+    return fields
 
 
 def _headers(scope: Scope, limit: int) -> dict[str, str]:
