@@ -24,6 +24,8 @@ SLS = ROOT / "serverless.yml"
 PREFIX, ENV, APP, MODULE = "dev-myapp", "dev", "myapp", "payment"
 RECEIVER_HANDLER = "seawall.aws.entry.webhook_handler"
 WORKER_HANDLER = "seawall.aws.entry.sqs_handler"
+SYNC_HANDLER = "seawall.aws.entry.command_stream_handler"
+SYNC_FAILURES = "CommandSyncFailureQueue"
 VISIBILITY_TIMEOUT = 60
 MAX_RECEIVES = 3
 LINT_REGIONS = ["us-east-1", "eu-west-1"]
@@ -93,7 +95,11 @@ def _by_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def _queues(resources: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(main queue, dead-letter queue) properties: the main one is the one with a redrive."""
-    queues = [r["Properties"] for r in _by_type(resources, "AWS::SQS::Queue").values()]
+    queues = [
+        r["Properties"]
+        for name, r in _by_type(resources, "AWS::SQS::Queue").items()
+        if name != SYNC_FAILURES
+    ]
     assert len(queues) == 2
     main = [q for q in queues if "RedrivePolicy" in q]
     dead = [q for q in queues if "RedrivePolicy" not in q]
@@ -128,7 +134,7 @@ def test_serverless_resources_lint_clean(sls: dict[str, Any]) -> None:
 def test_sam_functions(sam: dict[str, Any]) -> None:
     functions = _by_type(sam["Resources"], "AWS::Serverless::Function")
     handlers = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
-    assert set(handlers) == {RECEIVER_HANDLER, WORKER_HANDLER}
+    assert set(handlers) == {RECEIVER_HANDLER, WORKER_HANDLER, SYNC_HANDLER}
     runtime = sam["Globals"]["Function"]["Runtime"]
     assert runtime in {"python3.11", "python3.12"}
 
@@ -158,7 +164,7 @@ def test_serverless_functions(sls: dict[str, Any]) -> None:
     assert sls["frameworkVersion"] == "3"
     assert sls["provider"]["runtime"] in {"python3.11", "python3.12"}
     functions = {f["handler"]: f for f in sls["functions"].values()}
-    assert set(functions) == {RECEIVER_HANDLER, WORKER_HANDLER}
+    assert set(functions) == {RECEIVER_HANDLER, WORKER_HANDLER, SYNC_HANDLER}
     (http,) = functions[RECEIVER_HANDLER]["events"]
     assert http["httpApi"]["method"] == "POST"
 
@@ -176,7 +182,7 @@ def test_serverless_functions(sls: dict[str, Any]) -> None:
     assert env["SEAWALL_CONFIG"] == "seawall.toml"
     # Each function runs under a role of its own, declared in the resources block.
     roles = {f["role"] for f in sls["functions"].values()}
-    assert len(roles) == 2
+    assert len(roles) == 3
     assert roles <= set(_by_type(sls["resources"]["Resources"], "AWS::IAM::Role"))
 
 
@@ -254,6 +260,7 @@ def test_both_declare_seawalls_resources(sam: dict[str, Any], sls: dict[str, Any
         ("AWS::DynamoDB::Table", commands.data): pk_sk,
         ("AWS::DynamoDB::Table", commands.history): pk_sk,
         ("AWS::SNS::Topic", names.topic): None,
+        ("AWS::SQS::Queue", f"{PREFIX}-command-sync-failures"): None,
     }
     assert _declared(sam["Resources"], _sam_text) == expected
     assert _declared(sls["resources"]["Resources"], _sls_text) == expected
@@ -268,6 +275,7 @@ def test_both_declare_seawalls_resources(sam: dict[str, Any], sls: dict[str, Any
         "DataTable",
         "HistoryTable",
         "CommandStatusTopic",
+        SYNC_FAILURES,
     }
 
 
@@ -322,11 +330,13 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
         }
     receiver = _statements(by_handler[RECEIVER_HANDLER])
     worker = _statements(by_handler[WORKER_HANDLER])
-    for statements in (receiver, worker):
+    sync = _statements(by_handler[SYNC_HANDLER])
+    for statements in (receiver, worker, sync):
         assert all(s["Effect"] == "Allow" for s in statements)
         # No wildcard actions, and no statement on every resource.
         assert not any("*" in a for a in _actions(statements))
         assert all(s["Resource"] != "*" for s in statements)
+    for statements in (receiver, worker):
         assert {"ssm:GetParameter", "kms:Decrypt", "dynamodb:ConditionCheckItem"} <= _actions(
             statements
         )
@@ -334,3 +344,120 @@ def test_least_privilege(which: str, request: pytest.FixtureRequest) -> None:
     assert "sns:Publish" not in _actions(receiver)
     assert "sns:Publish" in _actions(worker)
     assert "sqs:SendMessage" not in _actions(worker)
+
+
+def _resources_of(statements: list[dict[str, Any]], action: str) -> list[Any]:
+    """The resources of the statements allowing `action` (one list, references as loaded)."""
+    found: list[Any] = []
+    for statement in statements:
+        actions = statement["Action"]
+        if action in ([actions] if isinstance(actions, str) else actions):
+            resource = statement["Resource"]
+            found.extend(resource if isinstance(resource, list) else [resource])
+    return found
+
+
+def _sync_function(which: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The data-sync function, read alike from both files: its environment (with the
+    globals), its one stream event's settings and its policy statements."""
+    if which == "sam":
+        functions = _by_type(data["Resources"], "AWS::Serverless::Function").values()
+        props = next(
+            f["Properties"] for f in functions if f["Properties"]["Handler"] == SYNC_HANDLER
+        )
+        (event,) = props["Events"].values()
+        assert event["Type"] == "DynamoDB"
+        e = event["Properties"]
+        env = {
+            **data["Globals"]["Function"]["Environment"]["Variables"],
+            **props["Environment"]["Variables"],
+        }
+        return {
+            "env": env,
+            "stream": e["Stream"],
+            "starting": e["StartingPosition"],
+            "batch": e["BatchSize"],
+            "bisect": e["BisectBatchOnFunctionError"],
+            "retries": e["MaximumRetryAttempts"],
+            "responses": e.get("FunctionResponseTypes", []),
+            "on_failure": e["DestinationConfig"]["OnFailure"]["Destination"],
+            "timeout": props["Timeout"],
+            "statements": _statements(props["Policies"]),
+        }
+    fn = next(f for f in data["functions"].values() if f["handler"] == SYNC_HANDLER)
+    (event,) = fn["events"]
+    e = event["stream"]
+    assert e["type"] == "dynamodb"
+    assert e["destinations"]["onFailure"]["type"] == "sqs"
+    role = data["resources"]["Resources"][fn["role"]]
+    return {
+        "env": {**data["provider"]["environment"], **fn["environment"]},
+        "stream": e["arn"],
+        "starting": e["startingPosition"],
+        "batch": e["batchSize"],
+        "bisect": e["bisectBatchOnFunctionError"],
+        "retries": e["maximumRetryAttempts"],
+        "responses": [e["functionResponseType"]] if "functionResponseType" in e else [],
+        "on_failure": e["destinations"]["onFailure"]["arn"],
+        "timeout": fn["timeout"],
+        "statements": _statements(role["Properties"]["Policies"]),
+    }
+
+
+@pytest.mark.parametrize("which", ["sam", "sls"])
+def test_the_data_sync_function(which: str, request: pytest.FixtureRequest) -> None:
+    data = request.getfixturevalue(which)
+    resources = data["Resources"] if which == "sam" else data["resources"]["Resources"]
+    stream_view = resources["CommandTable"]["Properties"]["StreamSpecification"]
+    assert stream_view == {"StreamViewType": "NEW_IMAGE"}
+    for table in ("DataTable", "HistoryTable", "InboxTable", "IdempotencyTable"):
+        assert "StreamSpecification" not in resources[table]["Properties"], table
+
+    fn = _sync_function(which, data)
+    assert fn["stream"] == {"Fn::GetAtt": ["CommandTable", "StreamArn"]}
+    assert (fn["starting"], fn["batch"]) == ("LATEST", 10)
+    # handle_stream_event raises without naming the failed record: the batch is retried,
+    # bisected, a bounded number of times, then recorded; no partial batch response.
+    assert fn["bisect"] is True
+    assert 0 < fn["retries"] <= 10
+    assert fn["responses"] == []
+    assert fn["on_failure"] == {"Fn::GetAtt": [SYNC_FAILURES, "Arn"]}
+    assert fn["timeout"] <= 120
+
+    env = fn["env"]
+    module, topic = env["SEAWALL_COMMAND_MODULE"], env["SEAWALL_COMMAND_TOPIC_ARN"]
+    if which == "sam":
+        assert (env["NODE_ENV"], env["APP_NAME"]) == ({"Ref": "Env"}, {"Ref": "App"})
+        assert module == {"Ref": "Module"}
+    else:
+        assert (env["NODE_ENV"], env["APP_NAME"]) == ("${param:env}", "${param:app}")
+        assert module == "${param:module}"
+    assert topic == {"Ref": "CommandStatusTopic"}
+
+    statements = fn["statements"]
+    stream = {"Fn::GetAtt": ["CommandTable", "StreamArn"]}
+    for action in (
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    ):
+        assert _resources_of(statements, action) == [stream], action
+    tables = [{"Fn::GetAtt": [t, "Arn"]} for t in ("CommandTable", "DataTable", "HistoryTable")]
+    for action in (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:Query",
+    ):
+        assert _resources_of(statements, action) == tables, action
+    assert _resources_of(statements, "sns:Publish") == [{"Ref": "CommandStatusTopic"}]
+    assert _resources_of(statements, "sqs:SendMessage") == [{"Fn::GetAtt": [SYNC_FAILURES, "Arn"]}]
+    # Nothing of the webhook side: no inbox, queue or secrets.
+    assert not {"ssm:GetParameter", "kms:Decrypt", "sqs:ReceiveMessage"} & _actions(statements)
+    assert not any(
+        r in ({"Fn::GetAtt": ["InboxTable", "Arn"]}, {"Fn::GetAtt": ["WebhookQueue", "Arn"]})
+        for s in statements
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    )

@@ -24,7 +24,8 @@ Writes and version checks:
   data item still at the previous version) make concurrent syncs of one item safe: the loser
   stops, the winner's work stands. Wire it to the command table's DynamoDB stream with
   `handle_stream_event` (one call per item in the batch; a failure raises, so Lambda retries the
-  batch, and re-syncing is idempotent). A command the data item already passed without it
+  batch, and re-syncing is idempotent); `seawall.aws.entry.command_stream_handler` is that
+  function's entry point. A command the data item already passed without it
   finishing is marked `check_version:FAILED` and alarmed (`sfn-alarm`), as in the SQL service;
   a command whose previous version is stored but not synced waits for it; a missing previous
   command (expired) does not block. `sync_pending()` (no key) scans the table for unfinished
