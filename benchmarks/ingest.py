@@ -107,7 +107,7 @@ def seawall_app(store_url: str) -> Any:
                     "source": "payment-provider",
                     "path": PATH,
                     "scheme": "hmac-timestamp",
-                    "secrets": [SECRET],
+                    "secrets": [f"literal:{SECRET}"],
                     "tolerance_s": TOLERANCE_S,
                 }
             ],
