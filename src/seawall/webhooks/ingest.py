@@ -19,7 +19,7 @@ a replay records the job it creates (see `processing`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from seawall.jobs.queue import Queue
 from seawall.store import Store, Tx
@@ -43,10 +43,14 @@ class Ingestor:
         *,
         max_batch: int = 512,
         max_writers: int | None = None,
+        queue_for: Callable[[str, str], str] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.queue_name = queue_name
+        self.queue_for = queue_for
+        """Which queue an event's processing job goes to, by (source, type); `queue_name` when
+        None (Webhooks sends events with a commit-block handler to the `.io` queue)."""
         self.max_batch = max_batch
         self.max_writers = max_writers or (4 if store.engine == "postgresql" else 2)
         self._waiting: list[_Waiter] = []
@@ -138,15 +142,15 @@ class Ingestor:
             first.setdefault((entry.source, entry.event_id), index)
         unique = [batch[i][0] for i in first.values()]
         inserted = await inbox.insert_entries(tx, unique) if unique else set()
-        by_receives: dict[int | None, list[str]] = {}
+        by_queue: dict[tuple[str, int | None], list[str]] = {}
+        route = self.queue_for
         for key, index in first.items():
             if key in inserted:
-                payload = event_job_text(*key)
-                by_receives.setdefault(batch[index][1], []).append(payload)
-        for max_receives, payloads in by_receives.items():
-            await self.queue.enqueue_encoded(
-                tx, self.queue_name, payloads, max_receives=max_receives
-            )
+                entry, max_receives = batch[index][0], batch[index][1]
+                name = self.queue_name if route is None else route(entry.source, entry.event_type)
+                by_queue.setdefault((name, max_receives), []).append(event_job_text(*key))
+        for (name, max_receives), payloads in by_queue.items():
+            await self.queue.enqueue_encoded(tx, name, payloads, max_receives=max_receives)
         return [
             first[key] == index and key in inserted
             for index, key in enumerate((w[0].source, w[0].event_id) for w in batch)

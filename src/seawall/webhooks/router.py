@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from seawall.store import Tx
 from seawall.webhooks.events import UNHANDLED_TYPE, WebhookEvent
 
 __all__ = ["Handler", "Registration", "Router", "default_router", "on"]
 
-Handler = Callable[[WebhookEvent[Any], Tx], Awaitable[None]]
+Handler = Callable[[WebhookEvent[Any], Any], Awaitable[None]]
+"""`handler(event, tx)`, or `handler(event, run)` for a commit-block handler."""
 H = TypeVar("H", bound=Handler)
 
 
@@ -33,6 +33,8 @@ class Registration:
     source: str | None
     handler: Handler
     model: type[Any] | None
+    commit_block: bool = False
+    """True: `handler(event, run)` opens `run.commit()` itself, after its slow I/O."""
 
     def matches(self, source: str, event_type: str) -> bool:
         """True when this registration answers `event_type` from `source`."""
@@ -62,20 +64,29 @@ class Router:
         self._cache: dict[tuple[str, str], tuple[Registration, ...]] = {}
 
     def on(
-        self, pattern: str, *, source: str | None = None, model: type[Any] | None = None
+        self,
+        pattern: str,
+        *,
+        source: str | None = None,
+        model: type[Any] | None = None,
+        commit_block: bool = False,
     ) -> Callable[[H], H]:
         """Decorator: run the handler for events whose type matches `pattern`.
 
         `pattern` is an exact type (`payment.completed`), a prefix wildcard (`payment.*`) or `*`.
         `source` limits it to one endpoint's events. `model` (a pydantic model class) makes the
-        handler receive `event.payload` as that model.
+        handler receive `event.payload` as that model. With `commit_block=True` the handler is
+        called as `handler(event, run)`: it does its slow I/O with no transaction open, then
+        writes its effects in `async with run.commit() as tx:`, where the event's processed mark
+        and its job's ack commit with them (see `seawall.webhooks.commit_block`). At most one
+        commit-block handler may match an event.
         """
         _check_pattern(pattern)
         if model is not None and not hasattr(model, "model_validate"):
             raise TypeError(f"model must be a pydantic model class, got {model!r}")
 
         def register(handler: H) -> H:
-            self.add(pattern, handler, source=source, model=model)
+            self.add(pattern, handler, source=source, model=model, commit_block=commit_block)
             return handler
 
         return register
@@ -87,10 +98,11 @@ class Router:
         *,
         source: str | None = None,
         model: type[Any] | None = None,
+        commit_block: bool = False,
     ) -> None:
         """Register `handler` without the decorator syntax."""
         _check_pattern(pattern)
-        self._registrations.append(Registration(pattern, source, handler, model))
+        self._registrations.append(Registration(pattern, source, handler, model, commit_block))
         self._cache.clear()
 
     def match(self, source: str, event_type: str) -> tuple[Registration, ...]:
@@ -102,6 +114,10 @@ class Router:
             hits.sort(key=lambda r: -r.specificity)
             found = self._cache[key] = tuple(hits)
         return found
+
+    def needs_commit_block(self, source: str, event_type: str) -> bool:
+        """True when a commit-block handler answers this event (it is processed that way)."""
+        return any(r.commit_block for r in self.match(source, event_type))
 
     def __len__(self) -> int:
         return len(self._registrations)

@@ -26,6 +26,7 @@ from seawall.jobs.model import Job
 from seawall.jobs.queue import Queue
 from seawall.store import Store, Tx
 from seawall.webhooks import inbox
+from seawall.webhooks.commit_block import io_queue_name, make_commit_block_processor
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.events import EventNotFoundError
 from seawall.webhooks.ingest import Ingestor
@@ -38,7 +39,14 @@ __all__ = ["Webhooks"]
 
 
 class _Registers(Protocol):
-    def register(self, queue_name: str, handler: Any, *, transactional: bool = ...) -> Any: ...
+    def register(
+        self,
+        queue_name: str,
+        handler: Any,
+        *,
+        transactional: bool = ...,
+        commit_block: bool = ...,
+    ) -> Any: ...
 
 
 class Webhooks:
@@ -57,9 +65,12 @@ class Webhooks:
         self.router = router if router is not None else Router()
         self.queue = queue if queue is not None else Queue(store)
         self.queue_name = queue_name
+        self.io_queue_name = io_queue_name(queue_name)
+        """Where events with a commit-block handler are processed (see `webhooks.commit_block`)."""
         self.stats = WebhookStats()
-        self._ingestor = Ingestor(store, self.queue, queue_name)
+        self._ingestor = Ingestor(store, self.queue, queue_name, queue_for=self._queue_for)
         self.queue.on_dead_letter(queue_name, self._dead_lettered)
+        self.queue.on_dead_letter(self.io_queue_name, self._dead_lettered)
         self._endpoints: dict[str, WebhookEndpoint] = {}
         for endpoint in endpoints:
             self.add_endpoint(endpoint)
@@ -107,10 +118,15 @@ class Webhooks:
         return list(self._endpoints.values())
 
     def on(
-        self, pattern: str, *, source: str | None = None, model: type[Any] | None = None
+        self,
+        pattern: str,
+        *,
+        source: str | None = None,
+        model: type[Any] | None = None,
+        commit_block: bool = False,
     ) -> Callable[[H], H]:
         """Decorator registering a handler on this instance's router (see `Router.on`)."""
-        return self.router.on(pattern, source=source, model=model)
+        return self.router.on(pattern, source=source, model=model, commit_block=commit_block)
 
     # -- ASGI -----------------------------------------------------------------------------------
 
@@ -140,16 +156,29 @@ class Webhooks:
         return make_processor(self.router, clock_time=self.store.clock.time)
 
     def attach(self, worker: _Registers) -> None:
-        """Register the processing handler on `worker` (transactional: effects commit with ack)."""
+        """Register the processing handlers on `worker`: transactional ones (effects commit with
+        the ack), and commit-block ones on the `.io` queue (I/O first, then one short commit)."""
         worker.register(self.queue_name, self.processor(), transactional=True)
+        worker.register(
+            self.io_queue_name,
+            make_commit_block_processor(self.router, self.store, clock_time=self.store.clock.time),
+            commit_block=True,
+        )
+
+    def _queue_for(self, source: str, event_type: str) -> str:
+        """The processing queue of an event: `.io` when a commit-block handler answers it."""
+        if self.router.needs_commit_block(source, event_type):
+            return self.io_queue_name
+        return self.queue_name
 
     async def replay(self, source: str, event_id: str) -> str:
         """Process a stored event again: status back to `received`, a new job; return its id."""
         async with self.store.transaction() as tx:
-            if not await inbox.reset_for_replay(tx, source, event_id):
+            row = await inbox.load_row(tx, source, event_id)
+            if row is None or not await inbox.reset_for_replay(tx, source, event_id):
                 raise EventNotFoundError(source, event_id)
             job_id = await self.queue.enqueue(
-                self.queue_name,
+                self._queue_for(source, str(row["event_type"])),
                 event_job(source, event_id),
                 tx=tx,
                 max_receives=self._max_receives(source),
