@@ -9,7 +9,10 @@ writes one effect row. The ideal rate is concurrency / handler time. Shapes:
 - `commit-block`: `handler(run)` awaiting first, then `async with run.commit() as tx:` for the
   effect (effects and ack atomic, no transaction open during the wait);
 - `plain`: `handler(job)`, at-least-once (effect and ack in separate commits);
-- `procrastinate`: the same async handler as a procrastinate task (at-least-once; its own database).
+- `procrastinate`: the same async handler as a procrastinate task (at-least-once; its own database);
+- `webhook-tx` and `webhook-commit-block`: the same handler as a webhook handler, `handler(event,
+  tx)` or `@on(..., commit_block=True)` with `handler(event, run)`: stored events processed by
+  the webhook pipeline (inbox mark, effect and ack atomic in both).
 
     .venv/bin/python benchmarks/io_bound.py [--jobs 400] [--handler-ms 50] [--rounds 3]
 """
@@ -102,6 +105,62 @@ async def seawall_rate(
     return jobs / elapsed
 
 
+async def webhook_rate(
+    url: str, shape: str, events: int, concurrency: int, handler_s: float
+) -> float:
+    """Events per second through the webhook pipeline with an I/O-bound handler."""
+    from seawall.webhooks import Router, Webhooks
+    from seawall.webhooks.inbox import InboxEntry, insert_entries
+    from seawall.webhooks.job_payload import event_job
+
+    store: Store = (
+        open_store(url, max_size=concurrency + 8) if "postgresql" in url else open_store(url)
+    )
+    await store.migrate()
+    async with store.transaction() as tx:
+        await tx.execute("DROP TABLE IF EXISTS bench_effects")
+        await tx.execute("CREATE TABLE bench_effects (job_id TEXT PRIMARY KEY)")
+    router = Router()
+    webhooks = Webhooks(store, [], router=router)
+    insert = "INSERT INTO bench_effects (job_id) VALUES (?)"
+    if shape == "webhook-tx":
+
+        @router.on("bench.io")
+        async def in_tx(event: Any, tx: Tx) -> None:
+            await asyncio.sleep(handler_s)
+            await tx.execute(insert, (event.id,))
+
+        queue_name = webhooks.queue_name
+    else:
+
+        @router.on("bench.io", commit_block=True)
+        async def block(event: Any, run: Any) -> None:
+            await asyncio.sleep(handler_s)
+            async with run.commit() as tx:
+                await tx.execute(insert, (event.id,))
+
+        queue_name = webhooks.io_queue_name
+    now = store.clock.time()
+    entries = [InboxEntry("bench", f"e{i}", "bench.io", b"{}", "{}", now) for i in range(events)]
+    async with store.transaction() as tx:
+        await insert_entries(tx, entries)
+    await webhooks.queue.enqueue_many(queue_name, [event_job("bench", e.event_id) for e in entries])
+    worker = Worker(store, queue=webhooks.queue, concurrency=concurrency)
+    webhooks.attach(worker)
+    started = time.perf_counter()
+    await worker.run_until_idle()
+    elapsed = time.perf_counter() - started
+    async with store.read() as tx:
+        done = int(await tx.fetchval("SELECT COUNT(*) FROM bench_effects"))
+    assert done == events, f"{shape}: {done} effects for {events} events"
+    drop: Callable[[], Awaitable[Any]] | None = getattr(store, "drop_schema", None)
+    if drop is not None:
+        await drop()
+    else:
+        await store.close()
+    return events / elapsed
+
+
 async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> float:
     """procrastinate with the same handler (its own database, worker concurrency as given)."""
     import procrastinate
@@ -143,7 +202,14 @@ async def main() -> None:
     for concurrency in (16, 64):
         engines = ("postgresql",) if concurrency == 64 else ("sqlite", "postgresql")
         for engine in engines:
-            for shape in ("tx", "tx-ungrouped", "commit-block", "plain"):
+            for shape in (
+                "tx",
+                "tx-ungrouped",
+                "commit-block",
+                "plain",
+                "webhook-tx",
+                "webhook-commit-block",
+            ):
                 cases.append((engine, shape, concurrency))
         cases.append(("postgresql", "procrastinate", concurrency))
     rates: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
@@ -158,10 +224,11 @@ async def main() -> None:
                     if engine == "sqlite"
                     else f"{BASE_URL}?schema=bench_io_{round_}_{shape.replace('-', '_')}"
                 )
-                rate = await seawall_rate(url, shape, jobs, concurrency, handler_s)
+                run = webhook_rate if shape.startswith("webhook") else seawall_rate
+                rate = await run(url, shape, jobs, concurrency, handler_s)
             rates[(engine, shape, concurrency)].append(rate)
             print(
-                f"round {round_ + 1}: {engine:10} {shape:13} c={concurrency:<3} {rate:8.1f} jobs/s"
+                f"round {round_ + 1}: {engine:10} {shape:20} c={concurrency:<3} {rate:8.1f} jobs/s"
             )
     print()
     print("| engine | shape | concurrency | jobs/s (median) | % of ideal | vs procrastinate |")
