@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,30 +15,11 @@ from starlette.routing import Route
 
 from seawall.config import SeawallConfig, StoreConfig
 from seawall.observability.asgi import RequestContextMiddleware, context_value
-from seawall.observability.logging import configure_logging
 from seawall.service import build_app
+from tests.observability.conftest import parsed
 from tests.serving import serve_in_loop
 
 log = logging.getLogger("seawall.app_under_test.routes")
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    for name, existing in logging.root.manager.loggerDict.items():
-        if name.startswith("seawall") and isinstance(existing, logging.Logger):
-            existing.disabled = False
-    configure_logging("DEBUG", "json", stream=stream, logger_name="seawall")
-    yield stream
-    logger = logging.getLogger("seawall")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_seawall", False):
-            logger.removeHandler(handler)
-    logger.setLevel(logging.NOTSET)
-
-
-def parsed(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
 async def hello(request: Request) -> PlainTextResponse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,26 +12,7 @@ from seawall.jobs import Job, Queue, Worker
 from seawall.observability.logging import configure_logging
 from seawall.resilience import Constant
 from seawall.store import Store
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    # uvicorn's default dictConfig in other tests disables existing loggers: turn ours back on.
-    for name, existing in logging.root.manager.loggerDict.items():
-        if name.startswith("seawall") and isinstance(existing, logging.Logger):
-            existing.disabled = False
-    configure_logging("DEBUG", "json", stream=stream, logger_name="seawall")
-    yield stream
-    logger = logging.getLogger("seawall")
-    for handler in list(logger.handlers):
-        if getattr(handler, "_seawall", False):
-            logger.removeHandler(handler)
-    logger.setLevel(logging.NOTSET)
-
-
-def parsed(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+from tests.observability.conftest import parsed
 
 
 async def test_each_failed_try_is_logged_with_its_facts(

@@ -28,7 +28,7 @@ from typing import Any
 
 from seawall.jobs.commit import JobRun
 from seawall.observability.logging import bind_context
-from seawall.store import Row, Store, Tx
+from seawall.store import Store, Tx
 from seawall.webhooks import inbox
 from seawall.webhooks.events import WebhookEvent
 from seawall.webhooks.job_payload import event_of_job
@@ -36,6 +36,7 @@ from seawall.webhooks.processing import (
     PERMANENT_ERRORS,
     describe_failure,
     event_from_row,
+    owned_by,
     run_handlers,
 )
 from seawall.webhooks.router import Registration, Router
@@ -97,9 +98,8 @@ def make_commit_block_processor(
         source, event_id = event_of_job(job_run.payload)
         async with store.read() as tx:
             row = await inbox.load_row(tx, source, event_id)
-        if not _ours(row, job_run, source, event_id):
+        if not owned_by(row, job_run.id, source, event_id):
             return
-        assert row is not None
         event = event_from_row(row, job_run.receives)
         bind_context(source=source, event_id=event_id)
         attempts = int(row["attempts"]) + job_run.receives
@@ -154,28 +154,6 @@ def make_commit_block_processor(
                 pass
 
     return process
-
-
-def _ours(row: Row | None, job_run: JobRun, source: str, event_id: str) -> bool:
-    """True when the stored event exists and belongs to this job."""
-    if row is None:
-        log.warning(
-            "webhook job %s names no stored event (%s/%s); dropping it",
-            job_run.id,
-            source,
-            event_id,
-        )
-        return False
-    if row["job_id"] is not None and row["job_id"] != job_run.id:
-        log.info(
-            "webhook %s/%s belongs to job %s; job %s skips it",
-            source,
-            event_id,
-            row["job_id"],
-            job_run.id,
-        )
-        return False
-    return True
 
 
 async def _final(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -41,6 +41,7 @@ __all__ = [
     "describe_failure",
     "event_from_row",
     "make_processor",
+    "owned_by",
     "run_handlers",
 ]
 
@@ -89,6 +90,26 @@ def describe_failure(exc: BaseException) -> str:
 
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (ValidationError, PermanentWebhookError)
 """Handler errors retrying cannot help: the event is marked `failed` at once, on every backend."""
+
+
+def owned_by(row: Row | None, job_id: str, source: str, event_id: str) -> TypeGuard[Row]:
+    """True when the stored event exists and `job_id` processes it (a replay's newer job owns
+    it otherwise); logs why not."""
+    if row is None:
+        log.warning(
+            "webhook job %s names no stored event (%s/%s); dropping it", job_id, source, event_id
+        )
+        return False
+    if row["job_id"] is not None and row["job_id"] != job_id:
+        log.info(
+            "webhook %s/%s belongs to job %s; job %s skips it",
+            source,
+            event_id,
+            row["job_id"],
+            job_id,
+        )
+        return False
+    return True
 
 
 def make_processor(
@@ -159,24 +180,7 @@ class _Processor:
     async def _row(job: Job, tx: Tx, source: str, event_id: str) -> Row | None:
         """The stored event this job processes, or None when there is nothing for it to do."""
         row = await inbox.load_row(tx, source, event_id)
-        if row is None:
-            log.warning(
-                "webhook job %s names no stored event (%s/%s); dropping it",
-                job.id,
-                source,
-                event_id,
-            )
-            return None
-        if row["job_id"] is not None and row["job_id"] != job.id:
-            log.info(
-                "webhook %s/%s belongs to job %s; job %s skips it",
-                source,
-                event_id,
-                row["job_id"],
-                job.id,
-            )
-            return None
-        return row
+        return row if owned_by(row, job.id, source, event_id) else None
 
     async def _mark(
         self,
