@@ -146,6 +146,7 @@ SURFACE: dict[str, set[str]] = {
         "run_retention",
     },
     "seawall.commands": {
+        "CommandApi",
         "CommandError",
         "CommandInputModel",
         "CommandModel",

@@ -90,6 +90,7 @@ from seawall.aws.clients import AwsClients
 from seawall.aws.resources import create_table
 from seawall.aws.transact import DynamoTx, TransactionCancelledError, from_item, to_item
 from seawall.clock import SYSTEM_CLOCK, Clock
+from seawall.commands.api import CommandApi
 from seawall.commands.context import InvokeContext
 from seawall.commands.errors import (
     CommandError,
@@ -979,3 +980,8 @@ class DynamoCommandService:
             self.tables.history, pk, remove_sort_key_version(sk), DATA_COLUMNS
         )
         return [DataModel.from_row(row) for row in rows if self._live(row)]
+
+
+def _implements_command_api(service: DynamoCommandService) -> CommandApi:
+    """A static check (mypy): DynamoCommandService offers the CommandApi of every backend."""
+    return service

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
+    from seawall.commands.api import CommandApi
+
     # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.commands.context import (
         HEADER_TENANT_CODE,
@@ -54,6 +56,7 @@ __all__ = [
     "HEADER_TENANT_CODE",
     "VERSION_FIRST",
     "VERSION_LATEST",
+    "CommandApi",
     "CommandError",
     "CommandInputModel",
     "CommandModel",
@@ -108,6 +111,7 @@ _HOMES = {
     "DATA_SYNC_QUEUE": "seawall.commands.service",
     "CommandNotification": "seawall.commands.rules",
     "CommandService": "seawall.commands.service",
+    "CommandApi": "seawall.commands.api",
     "DetailKey": "seawall.commands.service",
     "ItemPage": "seawall.commands.service",
     "deep_merge": "seawall.commands.rules",

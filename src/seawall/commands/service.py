@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from seawall.clock import Clock
+from seawall.commands.api import CommandApi
 from seawall.commands.context import InvokeContext
 from seawall.commands.errors import (
     CommandError,
@@ -711,3 +712,8 @@ def _key(key: DetailKey | Mapping[str, str] | Row) -> tuple[Any, ...]:
 
 async def _ready(item: CommandInputModel) -> CommandInputModel:
     return item
+
+
+def _implements_command_api(service: CommandService) -> CommandApi:
+    """A static check (mypy) that CommandService offers the CommandApi every backend shares."""
+    return service
