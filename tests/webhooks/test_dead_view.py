@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from seawall.jobs import Queue
 from seawall.store import Store
@@ -37,3 +38,12 @@ async def test_a_job_dead_lettered_at_claim_marks_its_event_dead(
     [event] = await list_events(store, status="dead")
     assert event.event_id == "evt_dies" and event.attempts == 2
     assert "receive limit reached" in (event.last_error or "")
+
+
+@pytest.mark.parametrize("bad", ["\x00", "a\x00b", "s\ud800"])
+async def test_listing_filters_that_no_engine_can_hold_are_refused_not_500(
+    store: Store, bad: str
+) -> None:
+    for field in ("source", "type"):
+        with pytest.raises(ValueError, match="cannot hold NUL or lone surrogates"):
+            await list_events(store, **{field: bad})

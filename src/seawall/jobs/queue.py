@@ -22,6 +22,7 @@ from typing import Any
 
 from seawall.jobs.model import LAST_RECEIVE_SQL, DeadLetter, InvalidJobError, Job, QueueStats
 from seawall.store.base import Row, Store, Tx
+from seawall.store.text import storable_text
 
 __all__ = ["NOTIFY_CHANNEL", "Queue"]
 
@@ -121,7 +122,16 @@ def _check_queue_name(name: object) -> str:
             f"queue name must be a non-empty string of at most {_MAX_QUEUE_NAME} characters "
             f"(got {name!r})"
         )
+    if not storable_text(name):
+        raise InvalidJobError("a queue name cannot hold NUL or lone surrogates")
     return name
+
+
+def _check_job_ids(ids: Iterable[str]) -> None:
+    """Refuse job ids no engine can hold (they could name no job) before they reach SQL."""
+    for job_id in ids:
+        if not isinstance(job_id, str) or not storable_text(job_id):
+            raise InvalidJobError(f"no job can have the id {job_id!r}")
 
 
 def _encode_payload(payload: object) -> str:
@@ -597,6 +607,8 @@ class Queue:
 
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id in any state, or None."""
+        if not storable_text(job_id):
+            return None  # no job can have this id
         async with self.store.read() as tx:
             row = await tx.fetchone(
                 f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ?", (job_id,)
@@ -654,6 +666,8 @@ class Queue:
 
     async def dead_letter(self, job_id: str) -> DeadLetter | None:
         """One dead letter by job id, or None when that job is not in the dead-letter queue."""
+        if not storable_text(job_id):
+            return None  # no job can have this id
         async with self.store.read() as tx:
             row = await tx.fetchone(
                 f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ? AND state = 2", (job_id,)
@@ -672,9 +686,12 @@ class Queue:
             if not ids:
                 clauses.append("1 = 0")
             else:
+                _check_job_ids(ids)
                 clauses.append(f"id IN ({_marks(len(ids))})")
                 params.extend(ids)
         if error_contains is not None:
+            if not storable_text(error_contains):
+                raise InvalidJobError("an error filter cannot hold NUL or lone surrogates")
             clauses.append("(errors LIKE ? OR dead_reason LIKE ?)")
             pattern = f"%{error_contains}%"
             params.extend([pattern, pattern])

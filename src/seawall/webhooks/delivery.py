@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+from seawall.store.text import storable_text
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.events import UNHANDLED_TYPE
 from seawall.webhooks.inbox import InboxEntry
@@ -78,13 +79,13 @@ def check_delivery(
                 event_id = _body_id(doc, ep.event_id_field, body)
             if event_type is None:
                 event_type = _body_type(doc, ep.type_fields, verified.event_type)
-        _check_storable(event_id, "invalid_event_id", "event id")
-        _check_storable(event_type, "invalid_event_type", "event type")
+        _checkstorable_text(event_id, "invalid_event_id", "event id")
+        _checkstorable_text(event_type, "invalid_event_type", "event type")
     elif (
         event_id is None
         or event_type is None
-        or not _storable(event_id)
-        or not _storable(event_type)
+        or not storable_text(event_id)
+        or not storable_text(event_type)
     ):
         event_id, event_type = _any_shape(ep, body, headers, verified)
     redact = ep.redact
@@ -120,12 +121,12 @@ def _any_shape(
 
 def _kept(header: str | None) -> str | None:
     """A scheme's header id or type, unless neither engine could store it."""
-    return header if header and _storable(header) else None
+    return header if header and storable_text(header) else None
 
 
 def _usable(text: str | None) -> str | None:
     """`text` when it can be an id or a type (1 to 256 storable characters), else None."""
-    if text is None or not text or len(text) > _MAX_ID_CHARS or not _storable(text):
+    if text is None or not text or len(text) > _MAX_ID_CHARS or not storable_text(text):
         return None
     return text
 
@@ -210,19 +211,7 @@ def _body_id(doc: dict[str, Any], field: str, body: bytes) -> str:
     return text
 
 
-def _storable(text: str) -> bool:
-    """True when both engines can store `text` (no NUL, no lone surrogate)."""
-    if "\x00" in text:
-        return False
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-    return True
-
-
-def _check_storable(text: str, reason: str, what: str) -> None:
+def _checkstorable_text(text: str, reason: str, what: str) -> None:
     """Refuse text neither engine can store (NUL, lone surrogates) before it joins a batch."""
     if "\x00" in text:
         raise Rejected(400, reason, f"The {what} contains a NUL character")

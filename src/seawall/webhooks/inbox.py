@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from seawall.store import Row, Store, Tx
+from seawall.store.text import storable_text
 from seawall.webhooks.events import STATUSES, EventNotFoundError
 
 __all__ = [
@@ -135,6 +136,8 @@ async def set_job_ids(tx: Tx, assignments: Sequence[tuple[str, str, str]]) -> No
 
 async def load_row(tx: Tx, source: str, event_id: str) -> Row | None:
     """The full inbox row, body included, or None."""
+    if not (storable_text(source) and storable_text(event_id)):
+        return None  # no stored event can have this key
     return await tx.fetchone(
         f"SELECT {_SUMMARY}, body FROM seawall_webhook_inbox WHERE source = ? AND event_id = ?",
         (source, event_id),
@@ -229,6 +232,11 @@ async def list_events(
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
     if not (1 <= limit <= 10_000) or offset < 0:
         raise ValueError("limit must be 1..10000 and offset >= 0")
+    for name, value in (("source", source), ("type", type)):
+        if value is not None and not storable_text(value):
+            raise ValueError(
+                f"the {name} filter cannot hold NUL or lone surrogates (none is stored)"
+            )
     where: list[str] = []
     params: list[Any] = []
     for column, value in (("source", source), ("event_type", type), ("status", status)):
@@ -256,6 +264,8 @@ async def get_event(store: Store, source: str, event_id: str) -> StoredEvent:
 
 async def reset_for_replay(tx: Tx, source: str, event_id: str) -> bool:
     """Put a stored event back to `received` (no error, not processed); False when absent."""
+    if not (storable_text(source) and storable_text(event_id)):
+        return False
     changed = await tx.execute(
         "UPDATE seawall_webhook_inbox SET status = 'received', last_error = NULL, "
         "processed_at = NULL WHERE source = ? AND event_id = ?",
