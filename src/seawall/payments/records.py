@@ -10,6 +10,9 @@ concurrent writers can neither crash nor overwrite each other's newer state.
 Inside a caller's transaction (`tx=`, how webhook handlers record an event) the merge is read and
 published in that transaction, and a conflict is not retried there: the VersionMismatchError
 propagates, the whole transaction rolls back, and its job is retried later with backoff.
+
+The records work on any `CommandApi` (the SQL CommandService, or DynamoCommandService in the AWS
+mode); a caller's transaction exists on the SQL service only.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import Any
 
 from seawall.commands import (
     VERSION_FIRST,
+    CommandApi,
     CommandInputModel,
     CommandModel,
-    CommandService,
     InvokeContext,
     VersionMismatchError,
 )
@@ -33,6 +36,11 @@ __all__ = ["PAYMENT_TYPE", "PaymentRecord", "PaymentRecords", "payment_keys"]
 
 PAYMENT_TYPE = "PAYMENT"
 _CONFLICT_RETRIES = 20
+
+
+def _in(tx: Tx | None) -> dict[str, Any]:
+    """The `tx=` argument when there is a caller's transaction (only the SQL service takes it)."""
+    return {} if tx is None else {"tx": tx}
 
 
 def payment_keys(tenant: str, order_id: str) -> tuple[str, str]:
@@ -61,9 +69,9 @@ class PaymentRecord:
 
 
 class PaymentRecords:
-    """Reads and merges payment records through a CommandService."""
+    """Reads and merges payment records through a command service (any `CommandApi`)."""
 
-    def __init__(self, commands: CommandService) -> None:
+    def __init__(self, commands: CommandApi) -> None:
         self.commands = commands
 
     async def get(
@@ -71,7 +79,7 @@ class PaymentRecords:
     ) -> PaymentRecord | None:
         """The latest record of an order (read in `tx` when given), or None."""
         pk, sk = payment_keys(tenant, order_id)
-        latest = await self.commands.get_latest_item(pk, sk, tx=tx)
+        latest = await self.commands.get_latest_item(pk, sk, **_in(tx))
         if latest is None or latest.is_deleted:
             return None
         return PaymentRecord(tenant, order_id, latest.version, dict(latest.attributes))
@@ -109,7 +117,7 @@ class PaymentRecords:
     ) -> CommandModel | None:
         """Read the latest record, merge, publish on top of the version read."""
         pk, sk = payment_keys(tenant, update.order_id)
-        latest = await self.commands.get_latest_item(pk, sk, tx=tx)
+        latest = await self.commands.get_latest_item(pk, sk, **_in(tx))
         merged = merge(None if latest is None else dict(latest.attributes), update)
         if merged is None:
             return None
@@ -123,4 +131,4 @@ class PaymentRecords:
             type=PAYMENT_TYPE,
             attributes=merged,
         )
-        return await self.commands.publish_sync(command, invoke_context=ctx, tx=tx)
+        return await self.commands.publish_sync(command, invoke_context=ctx, **_in(tx))
