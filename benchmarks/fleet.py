@@ -12,8 +12,9 @@ Run: `PYTHONPATH=src .venv/bin/python benchmarks/fleet.py` (options: --workers, 
    fleet: calls that reached the provider before every worker had seen the breaker open, calls
    that reached it during the outage (all answered 503), calls rejected by the breaker, and the
    recovery time (from the outage's end to each worker's first success: fastest, slowest).
-2. Overhead: the success path of a healthy CLOSED breaker, `breaker.call(fn)` in a loop, with the
-   in-memory store and with `SharedBreakerStore` (its sync thread running): ns per call.
+2. Overhead: the success path of a healthy CLOSED breaker (consecutive and ratio mode),
+   `breaker.call(fn)` in a loop, with the in-memory store and with `SharedBreakerStore` (its sync
+   thread running): ns per call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import multiprocessing as mp
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -172,22 +173,24 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
         return 1
 
     out = {}
-    for label in ("in-memory", "shared"):
-        store = (
-            SharedBreakerStore(args.redis, namespace=f"bench-{uuid.uuid4().hex[:8]}")
-            if label == "shared"
-            else None
-        )
-        breaker = CircuitBreaker(5, name="overhead", store=store)
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter_ns()
-            for _ in range(args.overhead_calls):
-                breaker.call(fn)
-            best = min(best, (time.perf_counter_ns() - start) / args.overhead_calls)
-        out[label] = best
-        if store is not None:
-            store.close()
+    modes: tuple[Literal["consecutive", "ratio"], ...] = ("consecutive", "ratio")
+    for mode in modes:
+        for label in ("in-memory", "shared"):
+            store = (
+                SharedBreakerStore(args.redis, namespace=f"bench-{uuid.uuid4().hex[:8]}")
+                if label == "shared"
+                else None
+            )
+            breaker = CircuitBreaker(5, name="overhead", mode=mode, store=store)
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter_ns()
+                for _ in range(args.overhead_calls):
+                    breaker.call(fn)
+                best = min(best, (time.perf_counter_ns() - start) / args.overhead_calls)
+            out[f"{mode} {label}"] = best
+            if store is not None:
+                store.close()
     return out
 
 
@@ -230,10 +233,11 @@ def main() -> None:
     print(f"calls sent during the outage, shared / local: {ratio:.3f} (goal <= 0.200)")
     if not args.skip_overhead:
         ns = overhead(args)
-        print(
-            f"success path, breaker.call(fn): in-memory {ns['in-memory']:.0f} ns/call, "
-            f"shared {ns['shared']:.0f} ns/call"
-        )
+        for mode in ("consecutive", "ratio"):
+            print(
+                f"success path, breaker.call(fn), {mode}: in-memory "
+                f"{ns[mode + ' in-memory']:.0f} ns/call, shared {ns[mode + ' shared']:.0f} ns/call"
+            )
 
 
 if __name__ == "__main__":
