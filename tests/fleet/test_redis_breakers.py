@@ -256,3 +256,21 @@ def test_background_thread_spreads_a_trip(namespace: str) -> None:
     finally:
         a_store.close()
         b_store.close()
+
+
+def test_fallbacks_can_feed_the_metrics(namespace: str) -> None:
+    pytest.importorskip("prometheus_client")
+    from seawall.observability.metrics import SeawallMetrics
+
+    metrics = SeawallMetrics()
+    store = SharedBreakerStore(
+        "redis://127.0.0.1:1/0",
+        namespace=namespace,
+        background=False,
+        timeout_s=0.05,
+        on_fallback=metrics.shared_store_fallback,
+    )
+    breaker = CircuitBreaker(1, name="psp", store=store)
+    _fail(breaker)
+    store.sync_now()
+    assert b"seawall_shared_store_fallbacks_total" in metrics.render()

@@ -28,8 +28,9 @@ trip except the probe request runs on the store's own thread, never on an event 
 
 When Redis cannot be reached each process falls back to its local breaker state (it never fails
 closed because Redis blinked): the store logs one warning per outage, counts it in `fallbacks`
-(and calls `on_fallback`, e.g. a metrics counter), admits probes locally, keeps retrying every
-interval, and rejoins the fleet's state at the first successful round trip.
+(and calls `on_fallback`: pass `get_metrics().shared_store_fallback` to count it in the
+`seawall_shared_store_fallbacks` metric), admits probes locally, keeps retrying every interval,
+and rejoins the fleet's state at the first successful round trip.
 """
 
 from __future__ import annotations
