@@ -223,6 +223,12 @@ class SeawallMetrics:
             ["policy", "cause"],
             registry=reg,
         )
+        self.shared_store_fallbacks = PromCounter(
+            "seawall_shared_store_fallbacks",
+            "Times a shared breaker store lost its backend and breakers fell back to local state",
+            ["namespace"],
+            registry=reg,
+        )
         self.store_up = Gauge(
             "seawall_store_up", "1 when the last scrape could read the store", registry=reg
         )
@@ -292,6 +298,10 @@ class SeawallMetrics:
                 attempts=int(record.attempts),
             )
         )
+
+    def shared_store_fallback(self, namespace: str) -> None:
+        """Count one fallback to local breaker state (`SharedBreakerStore(on_fallback=...)`)."""
+        self.shared_store_fallbacks.labels(namespace=namespace).inc()
 
     def resilience_listener(self, event: Any) -> None:
         """A resilience-event listener: counts retries and fallbacks (wire it into the

@@ -20,6 +20,7 @@ from seawall.resilience.breaker_store import (
     BreakerRecord,
     BreakerStore,
     CircuitState,
+    CoordinatedBreakerStore,
     InMemoryBreakerStore,
 )
 from seawall.resilience.calls import is_coroutine_function
@@ -102,6 +103,10 @@ class CircuitBreaker:
         shared store, other breakers of the same name): a named contract for Pipeline's fast
         path, which reads `record.state` and `record.failures` without a call."""
         self._lock = threading.Lock()
+        self._shared: CoordinatedBreakerStore | None = None
+        if isinstance(self.store, CoordinatedBreakerStore):
+            self._shared = self.store
+            self.store.attach(self)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
@@ -146,6 +151,37 @@ class CircuitBreaker:
             event = self._transition(_OPEN, self.clock.monotonic(), "forced")
         self._publish(event)
 
+    def adopt(
+        self,
+        state: CircuitState,
+        opened_at: float,
+        reason: str,
+        *,
+        if_generation: int | None = None,
+    ) -> bool:
+        """Take on a state decided elsewhere (a shared store's fleet-wide view).
+
+        A named contract for `CoordinatedBreakerStore` implementations: `opened_at` is on this
+        breaker's clock (`clock.monotonic()`); counters and probes start clean, as after any
+        transition, but the store is not told (`saved` is not called: the state came from it).
+        Adopting OPEN over OPEN only moves `opened_at`. With `if_generation`, nothing happens
+        unless `record.generation` still equals it (the breaker did not move meanwhile).
+        Returns True when the state changed.
+        """
+        rec = self.record
+        with self._lock:
+            if if_generation is not None and rec.generation != if_generation:
+                return False
+            if rec.state is state:
+                if state is _OPEN:
+                    rec.opened_at = opened_at
+                return False
+            event = self._transition(state, self.clock.monotonic(), reason, publish=False)
+            if state is _OPEN:
+                rec.opened_at = opened_at
+        self._publish(event)
+        return True
+
     # -- the admission and outcome protocol (what Pipeline uses) -----------------------------
 
     def acquire(self) -> int:
@@ -175,6 +211,13 @@ class CircuitBreaker:
                     rec.probes_in_flight += 1
                     ticket = rec.generation
         self._publish(event)
+        shared = self._shared
+        if rejection is None and shared is not None and not shared.admit_probe(self.name):
+            # The fleet's probes are taken: give back the local slot reserved above.
+            with self._lock:
+                if rec.generation == ticket and rec.state is _HALF_OPEN:
+                    rec.probes_in_flight -= 1
+            rejection = CircuitOpenError(self.name, 0.0)
         if rejection is not None:
             if self.listeners:
                 emit(
@@ -196,24 +239,36 @@ class CircuitBreaker:
             self._failed(ticket, "slow call")
             return
         rec = self.record
+        shared = self._shared
         if rec.state is _CLOSED and not self.counts_every_call:
             if rec.failures and rec.generation == ticket:
                 with self._lock:
-                    if rec.generation == ticket:
+                    cleared = rec.generation == ticket and rec.failures > 0
+                    if cleared:
                         rec.failures = 0
+                if cleared and shared is not None:
+                    shared.outcome(self.name, False)
             return
         event = None
+        counted = probed = False
         with self._lock:
             if rec.generation != ticket:
                 return
             if rec.state is _CLOSED:
                 self._count(rec, failed=False)
+                counted = True
             elif rec.state is _HALF_OPEN:
                 rec.probes_in_flight -= 1
                 rec.probe_successes += 1
+                probed = True
                 if rec.probe_successes >= self.half_open_max_calls:
                     event = self._transition(_CLOSED, self.clock.monotonic(), "probes succeeded")
         self._publish(event)
+        if shared is not None:
+            if counted:
+                shared.outcome(self.name, False)
+            elif probed:
+                shared.probe_finished(self.name, "success")
 
     def on_error(self, ticket: int, exc: BaseException, duration: float = 0.0) -> None:
         """Record that the admitted call raised `exc`; counts only if it is a failure."""
@@ -240,8 +295,11 @@ class CircuitBreaker:
         if rec.state is not _HALF_OPEN:
             return
         with self._lock:
-            if rec.generation == ticket and rec.state is _HALF_OPEN:
+            released = rec.generation == ticket and rec.state is _HALF_OPEN
+            if released:
                 rec.probes_in_flight -= 1
+        if released and self._shared is not None:
+            self._shared.probe_finished(self.name, "released")
 
     # -- running calls -------------------------------------------------------------------------
 
@@ -288,14 +346,17 @@ class CircuitBreaker:
     def _failed(self, ticket: int, reason: str) -> None:
         rec = self.record
         event = None
+        probed = counted = False
         with self._lock:
             if rec.generation != ticket:
                 return
             now = self.clock.monotonic()
             if rec.state is _HALF_OPEN:
                 rec.probes_in_flight -= 1
+                probed = True
                 event = self._transition(_OPEN, now, f"probe failed ({reason})")
             elif rec.state is _CLOSED:
+                counted = True
                 if self.counts_every_call:
                     calls, failures = self._count(rec, failed=True, now=now)
                     if (
@@ -312,6 +373,12 @@ class CircuitBreaker:
                             _OPEN, now, f"{rec.failures} consecutive failures ({reason})"
                         )
         self._publish(event)
+        shared = self._shared
+        if shared is not None:
+            if probed:
+                shared.probe_finished(self.name, "failure")
+            elif counted:
+                shared.outcome(self.name, True)
 
     def _count(
         self, rec: BreakerRecord, *, failed: bool, now: float | None = None
@@ -336,7 +403,9 @@ class CircuitBreaker:
                 failures += rec.window_failures[i]
         return calls, failures
 
-    def _transition(self, to: CircuitState, now: float, reason: str) -> ResilienceEvent | None:
+    def _transition(
+        self, to: CircuitState, now: float, reason: str, *, publish: bool = True
+    ) -> ResilienceEvent | None:
         rec = self.record
         before = rec.state
         rec.state = to
@@ -351,7 +420,8 @@ class CircuitBreaker:
                 rec.epochs[i] = -1
                 rec.calls[i] = 0
                 rec.window_failures[i] = 0
-        self.store.saved(self.name, rec)
+        if publish:
+            self.store.saved(self.name, rec)
         if before is to and to is _CLOSED:
             return None
         return ResilienceEvent(

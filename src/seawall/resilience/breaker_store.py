@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import threading
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-__all__ = ["BreakerRecord", "BreakerStore", "CircuitState", "InMemoryBreakerStore"]
+if TYPE_CHECKING:
+    from seawall.resilience.breaker import CircuitBreaker
+
+__all__ = [
+    "BreakerRecord",
+    "BreakerStore",
+    "CircuitState",
+    "CoordinatedBreakerStore",
+    "InMemoryBreakerStore",
+    "ProbeOutcome",
+]
+
+ProbeOutcome = Literal["success", "failure", "released"]
 
 
 class CircuitState(StrEnum):
@@ -59,6 +71,34 @@ class BreakerStore(Protocol):
 
     def saved(self, name: str, record: BreakerRecord) -> None:
         """Called after each transition (a shared store would publish it here)."""
+        ...
+
+
+@runtime_checkable
+class CoordinatedBreakerStore(BreakerStore, Protocol):
+    """A store that shares breaker state with other processes (see seawall.fleet).
+
+    The breaker calls these hooks (a named contract); they must never block, except
+    `admit_probe`, which a breaker calls only when its local view says a half-open probe may go.
+    The breaker keeps deciding on its own record, so it works unchanged when the store cannot
+    reach its backend; the store applies the shared state with `CircuitBreaker.adopt`.
+    """
+
+    def attach(self, breaker: CircuitBreaker) -> None:
+        """Called once by a breaker built on this store (its settings and `adopt` are needed)."""
+        ...
+
+    def outcome(self, name: str, failed: bool) -> None:
+        """An outcome counted while CLOSED: in consecutive mode every failure and the success
+        that cleared local failures; in ratio mode every counted call."""
+        ...
+
+    def admit_probe(self, name: str) -> bool:
+        """May this process send one half-open probe? False rejects the call."""
+        ...
+
+    def probe_finished(self, name: str, outcome: ProbeOutcome) -> None:
+        """The verdict of a probe admitted by `admit_probe` (or its release without one)."""
         ...
 
 

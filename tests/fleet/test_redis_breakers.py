@@ -1,0 +1,276 @@
+"""Breakers shared through Redis: trip together, probe fleet-wide, fall back and rejoin."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from seawall import CircuitBreaker, CircuitOpenError, CircuitState
+from seawall.testing import FakeClock
+
+redis = pytest.importorskip("redis", reason="needs redis-py (the redis extra)")
+
+from seawall.fleet import SharedBreakerStore  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _reachable() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _reachable(), reason="no Redis server at 127.0.0.1:6379")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    ns = f"test-{uuid.uuid4().hex}"
+    yield ns
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{ns}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _store(namespace: str, url: str = REDIS_URL) -> SharedBreakerStore:
+    return SharedBreakerStore(url, namespace=namespace, background=False, timeout_s=0.2)
+
+
+def _fail(breaker: CircuitBreaker) -> None:
+    ticket = breaker.acquire()
+    breaker.on_error(ticket, RuntimeError("down"))
+
+
+def test_failures_in_two_processes_trip_both(namespace: str) -> None:
+    """Two breakers with separate local records: 3 + 2 failures reach the shared threshold 5."""
+    clock = FakeClock()
+    a_store, b_store = _store(namespace), _store(namespace)
+    a = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=a_store)
+    b = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=b_store)
+    assert a.record is not b.record
+    for _ in range(3):
+        _fail(a)
+    for _ in range(2):
+        _fail(b)
+    assert a.state is b.state is CircuitState.CLOSED  # neither saw 5 locally
+    assert a_store.sync_now() and b_store.sync_now()
+    assert b.state is CircuitState.OPEN  # b's sync crossed the shared threshold
+    assert a_store.sync_now()
+    assert a.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        a.acquire()
+
+
+def test_a_local_trip_opens_the_fleet(namespace: str) -> None:
+    clock = FakeClock()
+    a_store, b_store = _store(namespace), _store(namespace)
+    a = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=a_store)
+    b = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=b_store)
+    b_store.sync_now()
+    a.trip()
+    a_store.sync_now()
+    b_store.sync_now()
+    assert b.state is CircuitState.OPEN
+    a.reset()  # an operator's reset closes the fleet too
+    a_store.sync_now()
+    b_store.sync_now()
+    assert b.state is CircuitState.CLOSED
+
+
+def test_a_success_clears_the_fleet_count_of_a_process_that_failed(namespace: str) -> None:
+    clock = FakeClock()
+    a_store, b_store = _store(namespace), _store(namespace)
+    a = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=a_store)
+    b = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=b_store)
+    _fail(a)
+    _fail(a)
+    a.on_success(a.acquire())
+    a_store.sync_now()
+    _fail(b)
+    b_store.sync_now()
+    assert b.state is CircuitState.CLOSED  # 1 consecutive failure fleet-wide, not 3
+
+
+def test_healthy_calls_send_nothing(namespace: str) -> None:
+    store = _store(namespace)
+    breaker = CircuitBreaker(3, name="psp", store=store)
+    for _ in range(100):
+        breaker.on_success(breaker.acquire())
+    shared = store._shared["psp"]
+    assert (shared.reset, shared.failed, shared.request) == (False, 0, "")
+
+
+def test_ratio_mode_counts_fleet_wide(namespace: str) -> None:
+    clock = FakeClock()
+    stores = [_store(namespace) for _ in range(4)]
+    breakers = [
+        CircuitBreaker(
+            name="psp", mode="ratio", minimum_calls=20, window_s=30, clock=clock, store=store
+        )
+        for store in stores
+    ]
+    for breaker in breakers:  # 10 calls each, 6 failures: 40 calls fleet-wide, 60% failed
+        for i in range(10):
+            ticket = breaker.acquire()
+            if i < 6:
+                breaker.on_error(ticket, RuntimeError("down"))
+            else:
+                breaker.on_success(ticket)
+    assert all(b.state is CircuitState.CLOSED for b in breakers)
+    for store in stores:
+        store.sync_now()
+    for store in stores:
+        store.sync_now()
+    assert all(b.state is CircuitState.OPEN for b in breakers)
+
+
+def test_half_open_probes_are_capped_fleet_wide(namespace: str) -> None:
+    clock = FakeClock()
+    stores = [_store(namespace) for _ in range(3)]
+    breakers = [
+        CircuitBreaker(1, 0, name="psp", half_open_max_calls=2, clock=clock, store=store)
+        for store in stores
+    ]
+    _fail(breakers[0])
+    for store in stores:
+        store.sync_now()
+    admitted = []
+    for breaker in breakers:
+        for _ in range(2):  # each process would admit 2 probes on its own
+            with contextlib.suppress(CircuitOpenError):
+                admitted.append((breaker, breaker.acquire()))
+    assert len(admitted) == 2  # 2 in total, not 2 per process
+    for breaker, ticket in admitted:
+        breaker.on_success(ticket)
+    for store in stores:
+        store.sync_now()
+    for store in stores:
+        store.sync_now()
+    assert all(b.state is CircuitState.CLOSED for b in breakers)
+
+
+def test_a_failed_probe_reopens_the_fleet(namespace: str) -> None:
+    clock = FakeClock()
+    a_store, b_store = _store(namespace), _store(namespace)
+    a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
+    b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
+    _fail(a)
+    a_store.sync_now()
+    b_store.sync_now()
+    ticket = b.acquire()  # b's probe
+    with pytest.raises(CircuitOpenError):
+        a.acquire()  # the fleet's only slot is b's
+    b.on_error(ticket, RuntimeError("still down"))
+    b_store.sync_now()
+    a_store.sync_now()
+    assert a.state is CircuitState.OPEN
+
+
+def test_a_dead_probers_slot_expires(namespace: str) -> None:
+    clock = FakeClock()
+    a_store = SharedBreakerStore(
+        REDIS_URL, namespace=namespace, background=False, probe_ttl_s=0.2, sync_interval_s=0.01
+    )
+    b_store = _store(namespace)
+    a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
+    b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
+    _fail(a)
+    a_store.sync_now()
+    a.acquire()  # a takes the slot and dies with it
+    b_store.sync_now()
+    with pytest.raises(CircuitOpenError):
+        b.acquire()
+    time.sleep(0.25)
+    clock.advance(1.0)  # past b's remembered refusal
+    b.acquire()
+
+
+def test_unreachable_redis_falls_back_to_local_state_and_logs_once(
+    namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    store = SharedBreakerStore(
+        "redis://127.0.0.1:1/0",
+        namespace=namespace,
+        background=False,
+        timeout_s=0.05,
+        on_fallback=seen.append,
+    )
+    clock = FakeClock()
+    breaker = CircuitBreaker(2, 1000, name="psp", clock=clock, store=store)
+    with caplog.at_level(logging.WARNING, logger="seawall.fleet.breakers"):
+        _fail(breaker)
+        assert not store.sync_now()
+        _fail(breaker)
+        assert not store.sync_now()
+    assert breaker.state is CircuitState.OPEN  # local breaker still trips
+    assert not store.available
+    assert store.fallbacks == 1 and seen == [namespace]
+    assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
+    clock.advance(1.0)
+    breaker.on_success(breaker.acquire())  # probes are admitted locally
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_rejoins_the_fleet_when_redis_returns(namespace: str) -> None:
+    clock = FakeClock()
+    store = _store(namespace)
+    breaker = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=store)
+    good = store.client
+    store.client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.05)
+    store._sync_script = store.client.register_script(store._sync_script.script)
+    _fail(breaker)
+    assert not store.sync_now()
+    # Meanwhile another process opened the breaker fleet-wide.
+    other_store = _store(namespace)
+    other = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=other_store)
+    other.trip()
+    other_store.sync_now()
+    store.client = good
+    store._sync_script = good.register_script(store._sync_script.script)
+    assert store.sync_now()
+    assert store.available
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_background_thread_spreads_a_trip(namespace: str) -> None:
+    a_store = SharedBreakerStore(REDIS_URL, namespace=namespace, sync_interval_s=0.02)
+    b_store = SharedBreakerStore(REDIS_URL, namespace=namespace, sync_interval_s=0.02)
+    try:
+        a = CircuitBreaker(1, 10_000, name="psp", store=a_store)
+        b = CircuitBreaker(1, 10_000, name="psp", store=b_store)
+        _fail(a)
+        deadline = time.monotonic() + 0.4
+        while b.state is not CircuitState.OPEN and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert b.state is CircuitState.OPEN
+    finally:
+        a_store.close()
+        b_store.close()
+
+
+def test_fallbacks_can_feed_the_metrics(namespace: str) -> None:
+    pytest.importorskip("prometheus_client")
+    from seawall.observability.metrics import SeawallMetrics
+
+    metrics = SeawallMetrics()
+    store = SharedBreakerStore(
+        "redis://127.0.0.1:1/0",
+        namespace=namespace,
+        background=False,
+        timeout_s=0.05,
+        on_fallback=metrics.shared_store_fallback,
+    )
+    breaker = CircuitBreaker(1, name="psp", store=store)
+    _fail(breaker)
+    store.sync_now()
+    assert b"seawall_shared_store_fallbacks_total" in metrics.render()
