@@ -265,7 +265,7 @@ async def pgqueuer_rounds(jobs: int, rounds: int, seconds: float) -> dict[str, l
             enqueued = 0
             stop = asyncio.Event()
 
-            async def enqueuer() -> None:
+            async def enqueuer(stop: asyncio.Event) -> None:
                 nonlocal enqueued
                 while not stop.is_set():
                     await queries.enqueue(["noop"] * PGQ_BATCH, [None] * PGQ_BATCH, [0] * PGQ_BATCH)
@@ -273,7 +273,7 @@ async def pgqueuer_rounds(jobs: int, rounds: int, seconds: float) -> dict[str, l
 
             pgqs, runs, conns = await dequeuers(QueueExecutionMode.continuous)
             started = time.perf_counter()
-            tasks = [asyncio.ensure_future(run) for run in [*runs, enqueuer()]]
+            tasks = [asyncio.ensure_future(run) for run in [*runs, enqueuer(stop)]]
             await asyncio.sleep(seconds)
             stop.set()
             for pgq in pgqs:
