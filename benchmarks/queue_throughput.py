@@ -301,7 +301,13 @@ def destroy_dbos(dbos: Any, registry: bool) -> None:
 
 
 async def dbos_round(
-    engine: str, folder: str, jobs: int, transactional: bool, poll_s: float, concurrency: int
+    engine: str,
+    folder: str,
+    jobs: int,
+    transactional: bool,
+    poll_s: float,
+    concurrency: int,
+    handler_s: float = 0.0,
 ) -> Result:
     """One round of DBOS's queue on a fresh system database (and application database).
 
@@ -309,7 +315,8 @@ async def dbos_round(
     and `polling_interval_sec` as given. Plain: the workflow body is the no-op (at-least-once,
     DBOS's default). Transactional: the workflow calls a no-op datasource transaction
     (`@ds.transaction()`, which replaced `@DBOS.transaction` in DBOS 3: its output is recorded in
-    the same transaction, so it runs exactly once). The jobs are enqueued by a DBOS process that
+    the same transaction, so it runs exactly once). With `handler_s`, the plain body first awaits
+    that long (io_bound.py). The jobs are enqueued by a DBOS process that
     listens to no queue, which is then destroyed; processing is timed from the launch of a second
     DBOS process, which dequeues them, until every workflow has run.
     """
@@ -351,6 +358,8 @@ async def dbos_round(
         async def noop(i: int) -> None:
             nonlocal done
             del i
+            if handler_s:
+                await asyncio.sleep(handler_s)
             with lock:
                 done += 1
 
