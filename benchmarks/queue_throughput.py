@@ -1,4 +1,4 @@
-"""Queue throughput: seawall (SQLite, PostgreSQL) against procrastinate and hookrelay.
+"""Queue throughput: seawall (SQLite, PostgreSQL) against procrastinate, hookrelay, PgQueuer, DBOS.
 
 One run, one PostgreSQL server. Each system gets its own database (created here and dropped at
 the end). For each system and round: enqueue throughput (32 concurrent producers, one job per
@@ -6,7 +6,22 @@ call; and the batch form where the library has one), then processing throughput 
 (time from worker start until every job is finished). Prints medians over the rounds and the
 ratio of seawall to each peer.
 
+- PgQueuer runs with its own benchmark's settings (tools/benchmark.py in its repository):
+  asyncpg, 5 dequeuers with batch size 10. `pgqueuer drain`: `--pgqueuer-jobs` (50,000, its
+  default) enqueued, then drained. `pgqueuer 1 enq + 5 deq`: 1 enqueuer with batch size 10 and
+  the 5 dequeuers together for `--pgqueuer-seconds` (its default is 30; 10 here); its
+  enqueue/s is in the batch column. Its benchmark splits jobs between an async and a sync
+  (thread) entrypoint; here every job runs the same async no-op as the other systems.
+- DBOS Transact (`dbos`): each job is a workflow on a queue with `worker_concurrency`
+  `--dbos-concurrency` (64, as seawall's worker) and `polling_interval_sec` `--dbos-poll-ms`
+  (50 ms; DBOS's default of 1 s caps a queue at one claim a second); its system database on
+  PostgreSQL or on a SQLite file. `transaction`: the workflow calls a no-op
+  `@datasource.transaction()` on an application database (DBOS 3 replaced `@DBOS.transaction`
+  with datasources; the step's output is recorded in its own transaction, exactly once), the
+  counterpart of seawall's tx-ack. DBOS has no batch enqueue.
+
     .venv/bin/python benchmarks/queue_throughput.py [--rounds 3] [--jobs 20000] [--peer-jobs 2000]
+        [--pgqueuer-jobs 50000] [--pgqueuer-seconds 10] [--dbos-poll-ms 50] [--skip NAME ...]
 """
 
 from __future__ import annotations
