@@ -10,11 +10,21 @@ writes one effect row. The ideal rate is concurrency / handler time. Shapes:
   effect (effects and ack atomic, no transaction open during the wait);
 - `plain`: `handler(job)`, at-least-once (effect and ack in separate commits);
 - `procrastinate`: the same async handler as a procrastinate task (at-least-once; its own database);
+- `pgqueuer`: the same async handler as a PgQueuer entrypoint (asyncpg, one dequeuer with batch
+  size 10, the entrypoint's `concurrency_limit` set to the concurrency, drain mode; at-least-once;
+  its own database);
+- `dbos`: the same async handler as the body of a DBOS workflow on a queue with
+  `worker_concurrency` set to the concurrency and `polling_interval_sec` 0.05 (`--dbos-poll-ms`;
+  DBOS's default is 1 s); at-least-once; PostgreSQL (its own database) and, at 16, SQLite;
 - `webhook-tx` and `webhook-commit-block`: the same handler as a webhook handler, `handler(event,
   tx)` or `@on(..., commit_block=True)` with `handler(event, run)`: stored events processed by
   the webhook pipeline (inbox mark, effect and ack atomic in both).
 
+The peers' handlers only await (they write no effect row, as procrastinate's never did). DBOS on
+SQLite is compared with DBOS on SQLite; every other ratio is to the peer on PostgreSQL.
+
     .venv/bin/python benchmarks/io_bound.py [--jobs 400] [--handler-ms 50] [--rounds 3]
+        [--dbos-poll-ms 50]
 """
 
 from __future__ import annotations
@@ -188,12 +198,63 @@ async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> f
     return jobs / elapsed
 
 
+async def pgqueuer_rate(jobs: int, concurrency: int, handler_s: float) -> float:
+    """PgQueuer with the same handler (its own database; asyncpg, one dequeuer, batch size 10).
+
+    The entrypoint's `concurrency_limit` is the concurrency; the dequeuer runs in drain mode.
+    """
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, PgQueuer, Queries
+    from pgqueuer.types import QueueExecutionMode
+
+    await recreate_database("bench_io_pgqueuer")
+    conn = await asyncpg.connect(db_url("bench_io_pgqueuer"))
+    try:
+        queries = Queries(AsyncpgDriver(conn))
+        await queries.install()
+        await queries.enqueue(["io"] * jobs, [None] * jobs, [0] * jobs)
+        worker_conn = await asyncpg.connect(db_url("bench_io_pgqueuer"))
+        pgq = PgQueuer(AsyncpgDriver(worker_conn))
+        done = 0
+
+        @pgq.entrypoint("io", concurrency_limit=concurrency)
+        async def handle(job: Any) -> None:
+            nonlocal done
+            del job
+            await asyncio.sleep(handler_s)
+            done += 1
+
+        started = time.perf_counter()
+        await pgq.run(batch_size=10, mode=QueueExecutionMode.drain)
+        elapsed = time.perf_counter() - started
+        await worker_conn.close()
+        assert done == jobs, f"pgqueuer: {done} of {jobs}"
+    finally:
+        await conn.close()
+    async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as admin:
+        await admin.execute('DROP DATABASE IF EXISTS "bench_io_pgqueuer" WITH (FORCE)')
+    return jobs / elapsed
+
+
+async def dbos_rate(
+    engine: str, folder: str, jobs: int, concurrency: int, handler_s: float, poll_s: float
+) -> float:
+    """DBOS's queue with the same handler as a workflow body (queue_throughput.dbos_round)."""
+    from queue_throughput import dbos_round
+
+    result = await dbos_round(engine, folder, jobs, False, poll_s, concurrency, handler_s)
+    return result["process"]
+
+
 async def main() -> None:
     """Run every shape on both engines (and procrastinate) and print rates and % of ideal."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--handler-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--dbos-poll-ms", type=float, default=50.0, help="DBOS queue polling interval"
+    )
     args = parser.parse_args()
     logging.getLogger("procrastinate").setLevel(logging.ERROR)
     handler_s = args.handler_ms / 1000
@@ -212,12 +273,21 @@ async def main() -> None:
             ):
                 cases.append((engine, shape, concurrency))
         cases.append(("postgresql", "procrastinate", concurrency))
+        cases.append(("postgresql", "pgqueuer", concurrency))
+        cases.append(("postgresql", "dbos", concurrency))
+        if concurrency == 16:
+            cases.append(("sqlite", "dbos", concurrency))
     rates: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
     for round_ in range(args.rounds):
         for engine, shape, concurrency in cases:
             jobs = args.jobs * (4 if concurrency == 64 else 1)
             if shape == "procrastinate":
                 rate = await procrastinate_rate(jobs, concurrency, handler_s)
+            elif shape == "pgqueuer":
+                rate = await pgqueuer_rate(jobs, concurrency, handler_s)
+            elif shape == "dbos":
+                poll_s = args.dbos_poll_ms / 1000
+                rate = await dbos_rate(engine, folder, jobs, concurrency, handler_s, poll_s)
             else:
                 url = (
                     f"sqlite:///{folder}/io-{round_}-{shape}.db"
@@ -231,15 +301,27 @@ async def main() -> None:
                 f"round {round_ + 1}: {engine:10} {shape:20} c={concurrency:<3} {rate:8.1f} jobs/s"
             )
     print()
-    print("| engine | shape | concurrency | jobs/s (median) | % of ideal | vs procrastinate |")
-    print("|---|---|---:|---:|---:|---:|")
+    peers = ("procrastinate", "pgqueuer", "dbos")
+    print(
+        "| engine | shape | concurrency | jobs/s (median) | % of ideal | "
+        + " | ".join(f"vs {peer}" for peer in peers)
+        + " |"
+    )
+    print("|---|---|---:|---:|---:|" + "---:|" * len(peers))
     for (engine, shape, concurrency), values in rates.items():
         median = statistics.median(values)
         ideal = concurrency / handler_s
-        peer = statistics.median(rates[("postgresql", "procrastinate", concurrency)])
+        ratios = []
+        for peer in peers:
+            # DBOS on SQLite is compared with SQLite shapes; every other peer runs on PostgreSQL.
+            same_engine = peer == "dbos" and (engine, peer, concurrency) in rates
+            peer_engine = engine if same_engine else "postgresql"
+            ratios.append(
+                f"{median / statistics.median(rates[(peer_engine, peer, concurrency)]):.2f}x"
+            )
         print(
             f"| {engine} | {shape} | {concurrency} | {median:,.0f} | {100 * median / ideal:.0f}% "
-            f"| {median / peer:.2f}x |"
+            f"| {' | '.join(ratios)} |"
         )
 
 
