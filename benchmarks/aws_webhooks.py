@@ -46,7 +46,7 @@ from seawall.aws.inbox import DynamoInbox
 from seawall.aws.local import local_aws
 from seawall.aws.receiver import LambdaWebhookReceiver
 from seawall.aws.resources import AwsNames, ensure_resources
-from seawall.aws.sqs import SqsQueue
+from seawall.aws.sqs import SqsQueue, lambda_sqs_event
 from seawall.aws.worker import SqsWebhookWorker
 from seawall.resilience import Constant
 from seawall.secrets import Secret
@@ -104,19 +104,7 @@ def drain(queue: SqsQueue, arn: str, worker: Any) -> int:
         messages = queue.receive(wait_s=0, visibility_timeout_s=30)
         if not messages:
             return done
-        event = {
-            "Records": [
-                {
-                    "messageId": m.id,
-                    "receiptHandle": m.receipt,
-                    "body": m.body,
-                    "attributes": {"ApproximateReceiveCount": str(m.receives)},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                }
-                for m in messages
-            ]
-        }
+        event = lambda_sqs_event(messages, arn)
         answer = worker(event, Context())
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
         queue.delete_many([m.receipt for m in messages if m.id not in failed])

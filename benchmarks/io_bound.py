@@ -60,10 +60,8 @@ async def recreate_database(name: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
 
 
-async def seawall_rate(
-    url: str, shape: str, jobs: int, concurrency: int, handler_s: float
-) -> float:
-    """Jobs per second for one shape on one store (a fresh schema or file each time)."""
+async def effects_store(url: str, concurrency: int) -> Store:
+    """A migrated store (a pool of `concurrency + 8` on PostgreSQL) with an empty effects table."""
     store: Store = (
         open_store(url, max_size=concurrency + 8) if "postgresql" in url else open_store(url)
     )
@@ -71,6 +69,26 @@ async def seawall_rate(
     async with store.transaction() as tx:
         await tx.execute("DROP TABLE IF EXISTS bench_effects")
         await tx.execute("CREATE TABLE bench_effects (job_id TEXT PRIMARY KEY)")
+    return store
+
+
+async def check_and_drop(store: Store, shape: str, expected: int) -> None:
+    """Check that every job wrote its effect once, then drop the schema (or close the file)."""
+    async with store.read() as tx:
+        done = int(await tx.fetchval("SELECT COUNT(*) FROM bench_effects"))
+    assert done == expected, f"{shape}: {done} effects for {expected} jobs"
+    drop: Callable[[], Awaitable[Any]] | None = getattr(store, "drop_schema", None)
+    if drop is not None:
+        await drop()
+    else:
+        await store.close()
+
+
+async def seawall_rate(
+    url: str, shape: str, jobs: int, concurrency: int, handler_s: float
+) -> float:
+    """Jobs per second for one shape on one store (a fresh schema or file each time)."""
+    store = await effects_store(url, concurrency)
     queue = Queue(store)
     worker = Worker(
         store,
@@ -104,14 +122,7 @@ async def seawall_rate(
     started = time.perf_counter()
     await worker.run_until_idle()
     elapsed = time.perf_counter() - started
-    async with store.read() as tx:
-        done = int(await tx.fetchval("SELECT COUNT(*) FROM bench_effects"))
-    assert done == jobs, f"{shape}: {done} effects for {jobs} jobs"
-    drop: Callable[[], Awaitable[Any]] | None = getattr(store, "drop_schema", None)
-    if drop is not None:
-        await drop()
-    else:
-        await store.close()
+    await check_and_drop(store, shape, jobs)
     return jobs / elapsed
 
 
@@ -123,13 +134,7 @@ async def webhook_rate(
     from seawall.webhooks.inbox import InboxEntry, insert_entries
     from seawall.webhooks.job_payload import event_job
 
-    store: Store = (
-        open_store(url, max_size=concurrency + 8) if "postgresql" in url else open_store(url)
-    )
-    await store.migrate()
-    async with store.transaction() as tx:
-        await tx.execute("DROP TABLE IF EXISTS bench_effects")
-        await tx.execute("CREATE TABLE bench_effects (job_id TEXT PRIMARY KEY)")
+    store = await effects_store(url, concurrency)
     router = Router()
     webhooks = Webhooks(store, [], router=router)
     insert = "INSERT INTO bench_effects (job_id) VALUES (?)"
@@ -160,14 +165,7 @@ async def webhook_rate(
     started = time.perf_counter()
     await worker.run_until_idle()
     elapsed = time.perf_counter() - started
-    async with store.read() as tx:
-        done = int(await tx.fetchval("SELECT COUNT(*) FROM bench_effects"))
-    assert done == events, f"{shape}: {done} effects for {events} events"
-    drop: Callable[[], Awaitable[Any]] | None = getattr(store, "drop_schema", None)
-    if drop is not None:
-        await drop()
-    else:
-        await store.close()
+    await check_and_drop(store, shape, events)
     return events / elapsed
 
 

@@ -6,7 +6,7 @@ import base64
 import uuid
 from typing import Any
 
-from seawall.aws.sqs import SqsMessage
+from seawall.aws.sqs import SqsMessage, lambda_sqs_event
 
 
 def http_v2(
@@ -68,27 +68,7 @@ def rest_v1(
 
 def sqs_event(messages: list[SqsMessage], queue_arn: str) -> dict[str, Any]:
     """The SQS event Lambda's event source mapping delivers for received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m.id,
-                "receiptHandle": m.receipt,
-                "body": m.body,
-                "attributes": {
-                    "ApproximateReceiveCount": str(m.receives),
-                    "SentTimestamp": "1796378400000",
-                    "ApproximateFirstReceiveTimestamp": "1796378400000",
-                    **({"MessageGroupId": m.group_id} if m.group_id else {}),
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    return lambda_sqs_event(messages, queue_arn)
 
 
 class FakeLambdaContext:

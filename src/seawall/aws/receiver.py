@@ -24,7 +24,13 @@ from seawall.aws.sqs import SqsQueue
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.observability.asgi import context_value
 from seawall.observability.logging import log_context
-from seawall.webhooks.delivery import Rejected, check_delivery, too_large
+from seawall.webhooks.delivery import (
+    Rejected,
+    check_delivery,
+    check_header_bytes,
+    check_method,
+    too_large,
+)
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.inbox import InboxEntry
 from seawall.webhooks.job_payload import event_job_text
@@ -128,15 +134,9 @@ class LambdaWebhookReceiver:
         return row is not None and row.get("status") == "received"
 
     def _check(self, endpoint: WebhookEndpoint, request: LambdaRequest) -> InboxEntry:
-        if request.method != "POST":
-            raise Rejected(405, "method_not_allowed", "Use POST for webhooks")
+        check_method(request.method)
         size = sum(len(k) + len(v) for k, v in request.headers.items())
-        if size > endpoint.max_header_bytes:
-            raise Rejected(
-                431,
-                "headers_too_large",
-                f"The request headers are larger than {endpoint.max_header_bytes} bytes",
-            )
+        check_header_bytes(size, endpoint.max_header_bytes)
         if len(request.body) > endpoint.max_body_bytes:
             raise too_large(endpoint.max_body_bytes)
         now = self.clock.time()

@@ -30,7 +30,7 @@ from seawall.aws.inbox import DynamoInbox
 from seawall.aws.local import local_aws
 from seawall.aws.receiver import LambdaWebhookReceiver
 from seawall.aws.resources import AwsNames, ensure_resources
-from seawall.aws.sqs import SqsQueue
+from seawall.aws.sqs import SqsQueue, lambda_sqs_event
 from seawall.aws.worker import SqsWebhookWorker
 from seawall.resilience import Constant
 from seawall.secrets import Secret
@@ -86,18 +86,7 @@ def _http_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
 
 def _sqs_event(queue: SqsQueue, arn: str) -> tuple[dict[str, Any], list[Any]]:
     messages = queue.receive(wait_s=0, visibility_timeout_s=30)
-    records = [
-        {
-            "messageId": m.id,
-            "receiptHandle": m.receipt,
-            "body": m.body,
-            "attributes": {"ApproximateReceiveCount": str(m.receives)},
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-        }
-        for m in messages
-    ]
-    return {"Records": records}, messages
+    return lambda_sqs_event(messages, arn), messages
 
 
 def run_aws_demo(options: AwsDemoOptions, console: Console | None = None) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from seawall.webhooks.inbox import InboxEntry
 from seawall.webhooks.schemes import VerificationError, VerifiedRequest
 from seawall.webhooks.shape import derived_id, read_document
 
-__all__ = ["MAX_ID_CHARS", "Rejected", "check_delivery", "too_large"]
+__all__ = [
+    "MAX_ID_CHARS",
+    "Rejected",
+    "check_delivery",
+    "check_header_bytes",
+    "check_method",
+    "too_large",
+]
 
 log = logging.getLogger("seawall.webhooks")
 
@@ -170,6 +177,20 @@ def _without(headers: dict[str, str], names: frozenset[str]) -> dict[str, str]:
 
 def _empty() -> Rejected:
     return Rejected(400, "empty_body", "The webhook body is empty")
+
+
+def check_method(method: str) -> None:
+    """Refuse (405) every method but POST."""
+    if method != "POST":
+        raise Rejected(405, "method_not_allowed", "Use POST for webhooks")
+
+
+def check_header_bytes(size: int, limit: int) -> None:
+    """Refuse (431) headers whose names and values add up to more than `limit` bytes."""
+    if size > limit:
+        raise Rejected(
+            431, "headers_too_large", f"The request headers are larger than {limit} bytes"
+        )
 
 
 def too_large(limit: int) -> Rejected:

@@ -50,7 +50,13 @@ from seawall.observability.asgi import (
     Send,
     context_value,
 )
-from seawall.webhooks.delivery import Rejected, check_delivery, too_large
+from seawall.webhooks.delivery import (
+    Rejected,
+    check_delivery,
+    check_header_bytes,
+    check_method,
+    too_large,
+)
 from seawall.webhooks.endpoint import WebhookEndpoint
 from seawall.webhooks.ingest import Ingestor
 
@@ -90,8 +96,7 @@ class Receiver:
         """Handle one HTTP request."""
         source = self.endpoint.source
         try:
-            if scope["method"] != "POST":
-                raise Rejected(405, "method_not_allowed", "Use POST for webhooks")
+            check_method(scope["method"])
             headers = _headers(scope, self.endpoint.max_header_bytes)
             try:
                 async with asyncio.timeout(self.endpoint.body_timeout_s):
@@ -185,10 +190,7 @@ def _fields(scope: Scope, source: str) -> dict[str, str]:
 def _headers(scope: Scope, limit: int) -> dict[str, str]:
     headers: dict[str, str] = {}
     raw_headers = scope["headers"]
-    if sum(len(n) + len(v) for n, v in raw_headers) > limit:
-        raise Rejected(
-            431, "headers_too_large", f"The request headers are larger than {limit} bytes"
-        )
+    check_header_bytes(sum(len(n) + len(v) for n, v in raw_headers), limit)
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
