@@ -34,10 +34,23 @@ def spawn(url: str, mode: str, *args: str) -> subprocess.Popen[str]:
     """Start a worker process."""
     return subprocess.Popen(
         [sys.executable, WORKER, url, mode, *args],
+        stdin=subprocess.PIPE if "--barrier" in args else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+async def start_together(procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
+    """Wait until every `--barrier` process has said ready, then let them all begin at once."""
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+        assert line.strip() == "ready", line
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
 
 
 async def finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, int]:

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from seawall.jobs import Queue
-from tests.jobs.processes import count, dispose, finish, prepare, spawn, store_url_for
+from tests.jobs.processes import (
+    count,
+    dispose,
+    finish,
+    prepare,
+    spawn,
+    start_together,
+    store_url_for,
+)
 
 JOBS = 20_000
 
@@ -26,8 +34,10 @@ async def test_processes_drain_every_job_exactly_once(
         for start in range(0, JOBS, 5000):
             await queue.enqueue_many("crash", [{"n": n} for n in range(start, start + 5000)])
         procs = [
-            spawn(url, "idle", "--concurrency", "32", "--batch", "128") for _ in range(processes)
+            spawn(url, "idle", "--concurrency", "32", "--batch", "128", "--barrier")
+            for _ in range(processes)
         ]
+        await start_together(procs)  # one fast starter must not drain everything alone
         results = await asyncio.gather(*(finish(p, timeout=120) for p in procs))
         processed = [r["processed"] for r in results]
         assert sum(processed) == JOBS

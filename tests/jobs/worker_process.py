@@ -2,8 +2,11 @@
 (UNIQUE job_id) inside the handler's transaction, then prints its counters as JSON.
 
 Usage: python worker_process.py STORE_URL MODE [--sleep S] [--visibility S] [--concurrency N]
+                                [--barrier]
 MODE is `idle` (stop when no job is ready) or `drain` (stop when no job is pending at all,
 waiting out the leases of dead workers) or `forever`, or `signals` (run until SIGTERM).
+With --barrier the process prints `ready` and starts only when a line arrives on stdin, so
+several processes begin together.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--group", type=int, default=16)
+    parser.add_argument("--barrier", action="store_true", help="print ready, wait for a stdin line")
     args = parser.parse_args(argv)
     store = open_store(args.url)
     queue = Queue(store)
@@ -56,6 +60,9 @@ async def main(argv: list[str]) -> None:
         if args.sleep:
             await asyncio.sleep(args.sleep)
 
+    if args.barrier:
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
     if args.mode == "idle":
         await worker.run_until_idle()
     elif args.mode == "signals":
