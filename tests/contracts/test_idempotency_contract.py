@@ -1,7 +1,7 @@
 """One idempotency-record contract, every backend: SQLite, PostgreSQL and DynamoDB (moto).
 
-The DynamoDB store is synchronous (it serves Lambda handlers); the suite drives it through
-threads so the same async tests run against all three.
+Every backend is typed as `IdempotencyPersistence`: the SQL store implements it, and the
+blocking DynamoDB store through its async view (`AsyncDynamoIdempotencyStore`).
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
 
+from seawall.idempotency.api import IdempotencyPersistence
 from seawall.idempotency.errors import IdempotencyInProgressError, IdempotencyKeyMismatchError
 from seawall.idempotency.store import Claim, IdempotencyRecord, IdempotencyStore
 from seawall.store import open_store
@@ -23,31 +24,24 @@ from tests.conftest import dispose, require_postgres, unique_schema
 _tables = itertools.count(1)
 
 
+@dataclass(frozen=True, slots=True)
 class Records:
-    """The async claim/complete/release/get surface both stores share, plus the clock."""
+    """One engine's records, typed as the protocol every engine implements, and its clock."""
 
-    def __init__(self, target: Any, clock: FakeClock, threaded: bool) -> None:
-        self.target = target
-        self.clock = clock
-        self.threaded = threaded
-
-    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(self.target, name)
-        if self.threaded:
-            return await asyncio.to_thread(method, *args, **kwargs)
-        return await method(*args, **kwargs)
+    store: IdempotencyPersistence
+    clock: FakeClock
 
     async def claim(self, scope: str, key: str, fingerprint: str) -> Claim:
-        return await self._call("claim", scope, key, fingerprint)  # type: ignore[no-any-return]
+        return await self.store.claim(scope, key, fingerprint)
 
     async def complete(self, claim: Claim, result_json: str) -> bool:
-        return await self._call("complete", claim, result_json)  # type: ignore[no-any-return]
+        return await self.store.complete(claim, result_json)
 
     async def release(self, claim: Claim) -> bool:
-        return await self._call("release", claim)  # type: ignore[no-any-return]
+        return await self.store.release(claim)
 
     async def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        return await self._call("get", scope, key)  # type: ignore[no-any-return]
+        return await self.store.get(scope, key)
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql", "dynamodb"])
@@ -55,7 +49,7 @@ async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
     clock = FakeClock()
     if request.param == "dynamodb":
         from seawall.aws.clients import AwsClients
-        from seawall.aws.idempotency import DynamoIdempotencyStore
+        from seawall.aws.idempotency import AsyncDynamoIdempotencyStore, DynamoIdempotencyStore
         from seawall.aws.resources import AwsNames, ensure_resources
 
         clients = AwsClients(
@@ -63,11 +57,8 @@ async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
         )
         names = AwsNames(f"idem-contract-{next(_tables)}")
         ensure_resources(clients, names)
-        yield Records(
-            DynamoIdempotencyStore(clients, names.idempotency_table, clock=clock, lease_s=60),
-            clock,
-            threaded=True,
-        )
+        dynamo = DynamoIdempotencyStore(clients, names.idempotency_table, clock=clock, lease_s=60)
+        yield Records(AsyncDynamoIdempotencyStore(dynamo), clock)
         return
     if request.param == "sqlite":
         url = f"sqlite:///{request.getfixturevalue('tmp_path')}/idem.db"
@@ -76,7 +67,7 @@ async def records(request: pytest.FixtureRequest) -> AsyncIterator[Records]:
     store = open_store(url, clock=clock)
     await store.migrate()
     try:
-        yield Records(IdempotencyStore(store, lease_s=60), clock, threaded=False)
+        yield Records(IdempotencyStore(store, lease_s=60), clock)
     finally:
         await dispose(store)
 
@@ -118,3 +109,16 @@ async def test_a_crashed_holder_is_taken_over_after_its_lease(records: Records) 
     assert await records.complete(second, '{"ok": true}')
     record = await records.get("pay", "k1")
     assert record is not None and record.result == {"ok": True}
+
+
+async def test_a_renewed_lease_holds_the_key_and_a_forgotten_key_is_free(records: Records) -> None:
+    claim = await records.claim("pay", "k1", "fp")
+    records.clock.advance(50)
+    assert await records.store.renew(claim, 60)
+    records.clock.advance(50)  # past the first lease, within the renewed one
+    with pytest.raises(IdempotencyInProgressError):
+        await records.claim("pay", "k1", "fp")
+    assert await records.store.forget("pay", "k1")
+    assert not await records.store.forget("pay", "k1")
+    assert await records.get("pay", "k1") is None
+    assert (await records.claim("pay", "k1", "fp")).outcome == "claimed"

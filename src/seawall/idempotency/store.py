@@ -49,6 +49,7 @@ __all__ = [
     "Claim",
     "IdempotencyRecord",
     "IdempotencyStore",
+    "existing_claim",
     "fingerprint",
 ]
 
@@ -230,7 +231,7 @@ class IdempotencyStore:
                     if row is None:
                         continue
                 if not _stale(row, now):
-                    return _existing(IdempotencyRecord.from_row(row), fingerprint, expires)
+                    return existing_claim(IdempotencyRecord.from_row(row), fingerprint, expires)
                 taken = await t.execute(
                     _TAKEOVER,
                     (*params[2:], scope, key, row["token"], now, now),
@@ -323,8 +324,9 @@ def _stale(row: Row, now: float) -> bool:
     )
 
 
-def _existing(record: IdempotencyRecord, fingerprint: str, expires_after: float) -> Claim:
-    """The answer to a claim that found a live record: its stored result, or an error."""
+def existing_claim(record: IdempotencyRecord, fingerprint: str, expires_after: float) -> Claim:
+    """The answer to a claim that found a live record, on every engine: a mismatch first, then
+    the completed record's stored result, else "in progress"."""
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyMismatchError(record.scope, record.key)
     if record.status == "completed":

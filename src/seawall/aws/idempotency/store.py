@@ -1,4 +1,5 @@
-"""Idempotency records in DynamoDB: one conditional PutItem per claim, and a Lambda decorator.
+"""Idempotency records in DynamoDB: one conditional PutItem per claim (see `handler` for the
+Lambda decorator).
 
 `DynamoIdempotencyStore` keeps the SQL `IdempotencyStore`'s contract on the deployment's
 `{prefix}-idempotency` table (partition key `id`, TTL attribute `ttl`) and answers with the same
@@ -55,21 +56,30 @@ Where DynamoDB differs from the SQL store:
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
-import math
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol
 
 from seawall.aws.clients import AwsClients
+from seawall.aws.idempotency.items import (
+    CLAIM_CONDITION,
+    COMPLETE,
+    COMPLETE_NAMES,
+    DONE,
+    MAX_ID_BYTES,
+    MAX_RESULT_BYTES,
+    NAMES,
+    OURS,
+    OURS_NAMES,
+    PROGRESS,
+    number,
+    record_of,
+    ttl_of,
+)
 from seawall.aws.transact import DynamoTx
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.idempotency.errors import (
     IdempotencyInProgressError,
     IdempotencyKeyError,
-    IdempotencyKeyMismatchError,
     IdempotencyResultError,
 )
 from seawall.idempotency.store import (
@@ -78,47 +88,10 @@ from seawall.idempotency.store import (
     Claim,
     IdempotencyRecord,
     check_key,
-    fingerprint,
+    existing_claim,
 )
 
-__all__ = [
-    "MAX_RESULT_BYTES",
-    "DynamoIdempotencyStore",
-    "LambdaContextLike",
-    "idempotent_lambda",
-]
-
-log = logging.getLogger("seawall.idempotency")
-
-MAX_ID_BYTES = 2048
-"""DynamoDB's limit on a partition key value."""
-MAX_RESULT_BYTES = 380_000
-"""The largest stored result: DynamoDB's 400 KB item limit less room for the other attributes."""
-
-_PROGRESS = "in_progress"
-_DONE = "completed"
-_NAMES = {
-    "#id": "id",
-    "#st": "status",
-    "#exp": "expires_at",
-    "#lease": "lease_expires_at",
-}
-# Free: no item, an expired one, or one in progress past its lease (the SQL store's `_stale`).
-_CLAIM_CONDITION = (
-    "attribute_not_exists(#id) OR #exp <= :now OR (#st = :progress AND #lease <= :now)"
-)
-_OURS = "#tok = :tok AND #st = :progress"
-_COMPLETE = "SET #st = :done, #res = :res, #exp = :exp, #ttl = :ttl, #upd = :now REMOVE #lease"
-_COMPLETE_NAMES = {
-    "#st": "status",
-    "#tok": "token",
-    "#res": "result",
-    "#exp": "expires_at",
-    "#ttl": "ttl",
-    "#upd": "updated_at",
-    "#lease": "lease_expires_at",
-}
-_OURS_NAMES = {"#st": "status", "#tok": "token"}
+__all__ = ["DynamoIdempotencyStore", "LambdaContextLike"]
 
 
 class LambdaContextLike(Protocol):
@@ -127,41 +100,6 @@ class LambdaContextLike(Protocol):
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before Lambda ends this invocation."""
         ...
-
-
-def _n(value: float) -> dict[str, str]:
-    return {"N": repr(float(value))}
-
-
-def _ttl(expires_at: float) -> int:
-    """Whole epoch seconds, rounded up, so the TTL sweeper never deletes a live record."""
-    return math.ceil(expires_at)
-
-
-def _record(item: Mapping[str, Any]) -> IdempotencyRecord:
-    """An IdempotencyRecord from a low-level DynamoDB item."""
-
-    def num(name: str) -> float | None:
-        value = item.get(name)
-        return None if value is None else float(value["N"])
-
-    result = item.get("result")
-    scope, key = item["id"]["S"].split("#", 1)  # a scope holds no '#'
-    created_at = num("created_at")
-    return IdempotencyRecord.from_row(
-        {
-            "scope": scope,
-            "key": key,
-            "status": item["status"]["S"],
-            "fingerprint": item["fingerprint"]["S"],
-            "token": item["token"]["S"],
-            "lease_expires_at": num("lease_expires_at"),
-            "expires_at": num("expires_at"),
-            "result": None if result is None else result["S"],
-            "created_at": created_at,
-            "updated_at": num("updated_at") or created_at,
-        }
-    )
 
 
 class DynamoIdempotencyStore:
@@ -241,24 +179,24 @@ class DynamoIdempotencyStore:
                 TableName=self.table,
                 Item={
                     "id": {"S": record_id},
-                    "status": {"S": _PROGRESS},
+                    "status": {"S": PROGRESS},
                     "fingerprint": {"S": fingerprint},
                     "token": {"S": token},
-                    "lease_expires_at": _n(now + lease),
-                    "expires_at": _n(expires_at),
-                    "ttl": {"N": str(_ttl(expires_at))},
-                    "created_at": _n(now),
+                    "lease_expires_at": number(now + lease),
+                    "expires_at": number(expires_at),
+                    "ttl": {"N": str(ttl_of(expires_at))},
+                    "created_at": number(now),
                 },
-                ConditionExpression=_CLAIM_CONDITION,
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":now": _n(now), ":progress": {"S": _PROGRESS}},
+                ConditionExpression=CLAIM_CONDITION,
+                ExpressionAttributeNames=NAMES,
+                ExpressionAttributeValues={":now": number(now), ":progress": {"S": PROGRESS}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except db.exceptions.ConditionalCheckFailedException as exc:
             item = exc.response.get("Item")
             if not item:  # only when an endpoint ignores ReturnValuesOnConditionCheckFailure
                 raise IdempotencyInProgressError(scope, key, None) from None
-            return _existing(_record(item), fingerprint, expires)
+            return existing_claim(record_of(item), fingerprint, expires)
         return Claim("claimed", scope, key, token, None, expires)
 
     def complete(self, claim: Claim, result_json: str, *, tx: DynamoTx | None = None) -> bool:
@@ -284,17 +222,17 @@ class DynamoIdempotencyStore:
             tx.update(
                 self.table,
                 {"id": record_id},
-                _COMPLETE,
-                condition=_OURS,
-                names=_COMPLETE_NAMES,
+                COMPLETE,
+                condition=OURS,
+                names=COMPLETE_NAMES,
                 values={
-                    ":done": _DONE,
+                    ":done": DONE,
                     ":res": result_json,
                     ":exp": expires_at,
-                    ":ttl": _ttl(expires_at),
+                    ":ttl": ttl_of(expires_at),
                     ":now": now,
                     ":tok": claim.token,
-                    ":progress": _PROGRESS,
+                    ":progress": PROGRESS,
                 },
                 label=self.tx_label(claim),
             )
@@ -304,17 +242,17 @@ class DynamoIdempotencyStore:
             db.update_item(
                 TableName=self.table,
                 Key={"id": {"S": record_id}},
-                UpdateExpression=_COMPLETE,
-                ConditionExpression=_OURS,
-                ExpressionAttributeNames=_COMPLETE_NAMES,
+                UpdateExpression=COMPLETE,
+                ConditionExpression=OURS,
+                ExpressionAttributeNames=COMPLETE_NAMES,
                 ExpressionAttributeValues={
-                    ":done": {"S": _DONE},
+                    ":done": {"S": DONE},
                     ":res": {"S": result_json},
-                    ":exp": _n(expires_at),
-                    ":ttl": {"N": str(_ttl(expires_at))},
-                    ":now": _n(now),
+                    ":exp": number(expires_at),
+                    ":ttl": {"N": str(ttl_of(expires_at))},
+                    ":now": number(now),
                     ":tok": {"S": claim.token},
-                    ":progress": {"S": _PROGRESS},
+                    ":progress": {"S": PROGRESS},
                 },
             )
         except db.exceptions.ConditionalCheckFailedException:
@@ -332,21 +270,21 @@ class DynamoIdempotencyStore:
                 TableName=self.table,
                 Key={"id": {"S": self.record_id(claim.scope, claim.key)}},
                 UpdateExpression="SET #lease = :lease, #exp = :exp, #ttl = :ttl, #upd = :now",
-                ConditionExpression=_OURS,
+                ConditionExpression=OURS,
                 ExpressionAttributeNames={
-                    **_OURS_NAMES,
+                    **OURS_NAMES,
                     "#lease": "lease_expires_at",
                     "#exp": "expires_at",
                     "#ttl": "ttl",
                     "#upd": "updated_at",
                 },
                 ExpressionAttributeValues={
-                    ":lease": _n(lease_end),
-                    ":exp": _n(expires_at),
-                    ":ttl": {"N": str(_ttl(expires_at))},
-                    ":now": _n(now),
+                    ":lease": number(lease_end),
+                    ":exp": number(expires_at),
+                    ":ttl": {"N": str(ttl_of(expires_at))},
+                    ":now": number(now),
                     ":tok": {"S": claim.token},
-                    ":progress": {"S": _PROGRESS},
+                    ":progress": {"S": PROGRESS},
                 },
             )
         except db.exceptions.ConditionalCheckFailedException:
@@ -361,9 +299,9 @@ class DynamoIdempotencyStore:
             tx.delete(
                 self.table,
                 {"id": record_id},
-                condition=_OURS,
-                names=_OURS_NAMES,
-                values={":tok": claim.token, ":progress": _PROGRESS},
+                condition=OURS,
+                names=OURS_NAMES,
+                values={":tok": claim.token, ":progress": PROGRESS},
                 label=self.tx_label(claim),
             )
             return True
@@ -372,11 +310,11 @@ class DynamoIdempotencyStore:
             db.delete_item(
                 TableName=self.table,
                 Key={"id": {"S": record_id}},
-                ConditionExpression=_OURS,
-                ExpressionAttributeNames=_OURS_NAMES,
+                ConditionExpression=OURS,
+                ExpressionAttributeNames=OURS_NAMES,
                 ExpressionAttributeValues={
                     ":tok": {"S": claim.token},
-                    ":progress": {"S": _PROGRESS},
+                    ":progress": {"S": PROGRESS},
                 },
             )
         except db.exceptions.ConditionalCheckFailedException:
@@ -392,7 +330,7 @@ class DynamoIdempotencyStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return None if item is None else _record(item)
+        return None if item is None else record_of(item)
 
     def forget(self, scope: str, key: str) -> bool:
         """Delete the record for (scope, key) whatever its state; True when one existed."""
@@ -402,133 +340,3 @@ class DynamoIdempotencyStore:
             ReturnValues="ALL_OLD",
         )
         return bool(response.get("Attributes"))
-
-
-def _existing(record: IdempotencyRecord, fingerprint: str, expires_after: float) -> Claim:
-    """The answer to a claim that found a live record: its stored result, or an error (the SQL
-    store's order: mismatch first, then completed, else in progress)."""
-    if record.fingerprint != fingerprint:
-        raise IdempotencyKeyMismatchError(record.scope, record.key)
-    if record.status == _DONE:
-        return Claim("completed", record.scope, record.key, record.token, record, expires_after)
-    raise IdempotencyInProgressError(record.scope, record.key, record.lease_expires_at)
-
-
-H = TypeVar("H", bound=Callable[[Any, Any], Any])
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def idempotent_lambda(
-    store: DynamoIdempotencyStore,
-    *,
-    key_of: str | Callable[[Any], Any],
-    scope: str | None = None,
-    payload: Callable[[Any], Any] | None = None,
-    expires_after_s: float | None = None,
-    serializer: Callable[[Any], Any] | None = None,
-    deserializer: Callable[[Any], Any] | None = None,
-) -> Callable[[H], H]:
-    """Make a Lambda handler `handler(event, context)` run once per idempotency key.
-
-    ```python
-    store = DynamoIdempotencyStore(AwsClients(), "prod-myapp-idempotency")
-
-    @idempotent_lambda(store, key_of="order_id", payload=lambda event: event["body"])
-    def handler(event, context): ...
-    ```
-
-    - `key_of`: a top-level field of the event, or a callable taking the event. A string (or an
-      int) is the key itself; any other value is replaced by its fingerprint (sha256 hex).
-    - `payload`: the part of the event that must be the same on a repeat (default: the whole
-      event). For API Gateway events pick the body: the request context changes on every retry
-      and would make every retry a mismatch.
-    - `scope`: defaults to the handler's module and qualified name.
-
-    A repeat returns the stored result without running (one PutItem); a repeat while the first
-    call runs raises IdempotencyInProgressError; the same key with another payload raises
-    IdempotencyKeyMismatchError. An exception releases the key, so Lambda's retry runs again.
-    The in-progress lease ends with the invocation's remaining time (from `context`) or the
-    store's `lease_s`, whichever comes first. Results are stored as JSON (`serializer` and
-    `deserializer` convert other types).
-    """
-    encode = serializer or _identity
-    decode = deserializer or _identity
-    pick = payload or _identity
-
-    def key_for(event: Any, scope_name: str) -> str:
-        if isinstance(key_of, str):
-            try:
-                raw = event[key_of]
-            except (KeyError, IndexError, TypeError):
-                raise IdempotencyKeyError(
-                    f"the event has no field {key_of!r} to take the idempotency key from",
-                    scope=scope_name,
-                ) from None
-        else:
-            raw = key_of(event)
-        if raw is None or raw == "":
-            raise IdempotencyKeyError(
-                "the idempotency key of this event is empty", scope=scope_name
-            )
-        if isinstance(raw, str):
-            return raw
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return str(raw)
-        return fingerprint(raw)
-
-    def decorate(handler: H) -> H:
-        scope_name = scope or f"{handler.__module__}.{handler.__qualname__}"
-        store.record_id(scope_name, "k")  # refuse a bad scope at decoration time
-
-        @functools.wraps(handler)
-        def wrapper(event: Any, context: Any) -> Any:
-            key = key_for(event, scope_name)
-            claim = store.claim(
-                scope_name,
-                key,
-                fingerprint(pick(event)),
-                lambda_context=context
-                if hasattr(context, "get_remaining_time_in_millis")
-                else None,
-                expires_after_s=expires_after_s,
-            )
-            if claim.outcome == "completed":
-                assert claim.record is not None
-                return decode(claim.record.result)
-            try:
-                result = handler(event, context)
-            except BaseException:
-                try:
-                    store.release(claim)
-                except Exception:  # never mask the handler's error; the lease frees the key
-                    log.warning(
-                        "could not release idempotency key",
-                        extra={"scope": claim.scope, "key": claim.key},
-                    )
-                raise
-            try:
-                text = json.dumps(encode(result), separators=(",", ":"), ensure_ascii=False)
-                stored = store.complete(claim, text)
-            except (TypeError, ValueError, IdempotencyResultError) as exc:
-                store.release(claim)
-                if isinstance(exc, IdempotencyResultError):
-                    raise
-                raise IdempotencyResultError(
-                    f"the handler's result cannot be stored as JSON ({exc}); return JSON-able "
-                    "data or pass serializer=/deserializer= to idempotent_lambda",
-                    scope=claim.scope,
-                    key=claim.key,
-                ) from exc
-            if not stored:
-                log.warning(
-                    "idempotency lease lost before completion",
-                    extra={"scope": claim.scope, "key": claim.key},
-                )
-            return result
-
-        return cast(H, wrapper)
-
-    return decorate
