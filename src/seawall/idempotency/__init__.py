@@ -9,6 +9,7 @@ from seawall._lazy import load_export
 if TYPE_CHECKING:
     # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.idempotency._bridge import run_sync as run_sync
+    from seawall.idempotency.api import IdempotencyPersistence
     from seawall.idempotency.decorator import idempotent
     from seawall.idempotency.errors import (
         IdempotencyError,
@@ -37,6 +38,7 @@ __all__ = [
     "IdempotencyKeyMismatchError",
     "IdempotencyMiddleware",
     "IdempotencyPayloadError",
+    "IdempotencyPersistence",
     "IdempotencyRecord",
     "IdempotencyResultError",
     "IdempotencyStore",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "IdempotencyPersistence": "seawall.idempotency.api",
     "run_sync": "seawall.idempotency._bridge",
     "idempotent": "seawall.idempotency.decorator",
     "IdempotencyError": "seawall.idempotency.errors",
