@@ -15,6 +15,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import Token
 from time import monotonic
 from types import CoroutineType
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -27,6 +28,7 @@ from seawall.resilience.breaker_store import CircuitState
 from seawall.resilience.bulkhead import Bulkhead
 from seawall.resilience.deadline import (
     ACTIVE_DEADLINE,
+    Active,
     Deadline,
     check_seconds,
     enter_deadline,
@@ -186,25 +188,20 @@ class Pipeline:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await `fn(*args, **kwargs)` through every policy of the pipeline."""
-        # One coroutine frame for the whole pipeline: the layers are inlined on purpose, since
-        # each extra frame costs as much as a policy on the success path.
+        # One coroutine frame for the whole pipeline, and the steps every call runs inlined: an
+        # extra coroutine frame costs as much as a policy on the success path, and even a plain
+        # call (~100 ns) measurably slows a deadline's execution (benchmarks/overhead.py). The
+        # steps off that path are named: a nested deadline, an attempt's own limit, a failure.
         token = None
         try:
-            # -- deadline: the contextvar is set only when this deadline is the tighter one
             active = ACTIVE_DEADLINE.get()
-            seconds = self._deadline_s
-            if seconds is not None:
-                now = self._now
-                if active is None:
-                    active = (now() + seconds, now)
+            if self._deadline_s is not None:
+                if active is None:  # the common case stays inline: a call costs ~100 ns here
+                    now = self._now
+                    active = (now() + self._deadline_s, now)
                     token = ACTIVE_DEADLINE.set(active)
                 else:
-                    outer_left = active[0] - active[1]()
-                    if outer_left >= seconds or active[1] is not now:
-                        if outer_left < seconds:
-                            seconds = outer_left if outer_left > 0.0 else 0.0
-                        active = (now() + seconds, now)
-                        token = ACTIVE_DEADLINE.set(active)
+                    active, token = _nested_deadline(active, self._deadline_s, self._now)
             retry = self._retry
             if retry is not None and retry.budget is not None:
                 retry.budget.deposit()
@@ -236,27 +233,22 @@ class Pipeline:
                                 raise NoTimeLeft
                             result = await fn(*args, **kwargs)
                         else:
-                            # Budget of this attempt: the time left, or its own limit if sooner.
-                            inner = None
+                            # Budget of this attempt: the time left, or its own limit if
+                            # sooner (a named step; the deadline's case stays inline, as above).
                             left = None if active is None else active[0] - active[1]()
                             if left is not None and (limit is None or left <= limit):
                                 if left <= 0.0:
                                     raise NoTimeLeft
-                                budget, by_deadline = left, True
+                                budget, by_deadline, inner = left, True, None
                                 at = (
                                     active[0]
                                     if active is not None and active[1] is monotonic
-                                    else -1.0
+                                    else monotonic() + left
                                 )
                             else:
                                 assert limit is not None
                                 budget, by_deadline = limit, False
-                                now = self._now
-                                own = (now() + limit, now)
-                                inner = ACTIVE_DEADLINE.set(own)
-                                at = own[0] if now is monotonic else -1.0
-                            if at < 0.0:  # another clock: the timer runs on real time from now
-                                at = monotonic() + budget
+                                at, inner = _own_attempt_deadline(limit, self._now)
                             guard = None
                             try:
                                 # Step the call once by hand: if it finishes without suspending,
@@ -285,11 +277,7 @@ class Pipeline:
                                     ACTIVE_DEADLINE.reset(inner)
                     except BaseException as exc:
                         if breaker is not None:
-                            if isinstance(exc, NoTimeLeft):
-                                breaker.on_release(ticket)  # nothing was called
-                            else:
-                                elapsed = breaker.clock.monotonic() - start if timed else 0.0
-                                breaker.on_error(ticket, exc, elapsed)
+                            _count_failure(breaker, ticket, exc, start, timed)
                         raise
                     finally:
                         if self._bulkhead is not None:
@@ -403,11 +391,7 @@ class Pipeline:
                     ACTIVE_DEADLINE.reset(token)
         except BaseException as exc:
             if breaker is not None:
-                if isinstance(exc, NoTimeLeft):
-                    breaker.on_release(ticket)  # nothing was called
-                else:
-                    elapsed = breaker.clock.monotonic() - start if timed else 0.0
-                    breaker.on_error(ticket, exc, elapsed)
+                _count_failure(breaker, ticket, exc, start, timed)
             raise
         finally:
             if bulkhead is not None:
@@ -474,3 +458,38 @@ class Pipeline:
 def _check_type(what: str, value: object, kind: type) -> None:
     if value is not None and not isinstance(value, kind):
         raise TypeError(f"Pipeline({what}=...) takes a {kind.__name__}, not {type(value).__name__}")
+
+
+def _nested_deadline(
+    outer: Active, seconds: float, now: Callable[[], float]
+) -> tuple[Active, Token[Active | None] | None]:
+    """The deadline an async execution runs under inside an `outer` one, and the token to reset
+    when it ends: None when `outer` is kept (it is the tighter one and runs on the same clock)."""
+    outer_left = outer[0] - outer[1]()
+    if outer_left < seconds:
+        if outer[1] is now:
+            return outer, None
+        seconds = outer_left if outer_left > 0.0 else 0.0
+    active = (now() + seconds, now)
+    return active, ACTIVE_DEADLINE.set(active)
+
+
+def _own_attempt_deadline(
+    limit: float, now: Callable[[], float]
+) -> tuple[float, Token[Active | None]]:
+    """Activate an attempt's own limit (sooner than any deadline): its end on `time.monotonic`
+    for the cancellation timer, and the token to reset when the attempt ends."""
+    own = (now() + limit, now)
+    token = ACTIVE_DEADLINE.set(own)
+    # Another clock: the timer runs on real time from now.
+    return (own[0] if now is monotonic else monotonic() + limit), token
+
+
+def _count_failure(
+    breaker: CircuitBreaker, ticket: int, exc: BaseException, start: float, timed: bool
+) -> None:
+    """Tell the breaker how an attempt ended in `exc` (NoTimeLeft: nothing was called)."""
+    if isinstance(exc, NoTimeLeft):
+        breaker.on_release(ticket)
+    else:
+        breaker.on_error(ticket, exc, breaker.clock.monotonic() - start if timed else 0.0)
