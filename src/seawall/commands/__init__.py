@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from seawall._lazy import load_export
 
 if TYPE_CHECKING:
-    from seawall.commands.api import CommandApi
+    from seawall.commands.api import CommandApi, DetailKey, ItemPage
 
     # Names after `as` are kept importable for the library's own modules, not the surface.
     from seawall.commands.context import (
@@ -44,12 +44,7 @@ if TYPE_CHECKING:
     from seawall.commands.projection import DataSyncHandler, command_status, project
     from seawall.commands.rules import CommandNotification
     from seawall.commands.rules import deep_merge as deep_merge
-    from seawall.commands.service import (
-        DATA_SYNC_QUEUE,
-        CommandService,
-        DetailKey,
-        ItemPage,
-    )
+    from seawall.commands.service import DATA_SYNC_QUEUE, CommandService
 
 __all__ = [
     "DATA_SYNC_QUEUE",
@@ -112,8 +107,8 @@ _HOMES = {
     "CommandNotification": "seawall.commands.rules",
     "CommandService": "seawall.commands.service",
     "CommandApi": "seawall.commands.api",
-    "DetailKey": "seawall.commands.service",
-    "ItemPage": "seawall.commands.service",
+    "DetailKey": "seawall.commands.api",
+    "ItemPage": "seawall.commands.api",
     "deep_merge": "seawall.commands.rules",
 }
 

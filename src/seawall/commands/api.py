@@ -9,6 +9,7 @@ The SQL service also takes a caller's transaction (`tx=`); DynamoDB has no such 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from seawall.commands.context import InvokeContext
@@ -19,7 +20,34 @@ from seawall.commands.models import (
     DataModel,
 )
 
-__all__ = ["CommandApi"]
+__all__ = ["CommandApi", "DetailKey", "ItemPage", "detail_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetailKey:
+    """An item key; `sk` may carry a version suffix (`sk@3`) to name one version."""
+
+    pk: str
+    sk: str
+
+
+def detail_key(key: DetailKey | Mapping[str, str]) -> tuple[str, str]:
+    """(pk, sk) of a DetailKey or of the framework's `{pk, sk}` body."""
+    if isinstance(key, DetailKey):
+        return key.pk, key.sk
+    return str(key["pk"]), str(key["sk"])
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """One page of `list_items_by_pk`, as the framework's `{lastSk, items}`.
+
+    `last_sk` is the sort key to pass back as `start_from_sk` for the next page; None at the end
+    (only set when more items follow, where DynamoDB may also set it on a full last page).
+    """
+
+    items: list[DataModel]
+    last_sk: str | None
 
 
 class CommandApi(Protocol):

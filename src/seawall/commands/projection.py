@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from seawall.commands.errors import CommandError
 from seawall.commands.keys import add_sort_key_version
@@ -37,6 +37,7 @@ __all__ = [
     "COMMAND_COLUMNS",
     "DATA_COLUMNS",
     "STATUS_FINISHED",
+    "STATUS_GAP",
     "STATUS_PENDING",
     "STATUS_SYNC_FAILED",
     "STATUS_SYNC_STARTED",
@@ -47,6 +48,7 @@ __all__ = [
     "command_status",
     "insert_projected",
     "project",
+    "run_handlers",
 ]
 
 log = logging.getLogger("seawall.commands")
@@ -64,6 +66,11 @@ STATUS_SYNC_FAILED = command_status("publish_sync", FAILED)
 STATUS_FINISHED = command_status("finish", FINISHED)
 STATUS_PENDING = command_status("publish_async", STARTED)
 """A stored async command its data sync has not run for (the framework leaves it unset)."""
+STATUS_GAP = command_status("check_version", FAILED)
+"""A command the data row passed while it never finished (alarmed; never synced)."""
+
+TxT = TypeVar("TxT", contravariant=True)
+X = TypeVar("X")
 
 TtlFor = Callable[[str, str | None], int | None]
 """`ttl_for(table_type, tenant_code)`: epoch seconds for a new row of that table, or None."""
@@ -229,15 +236,23 @@ async def _steps(
     progress.step = "sync_data"
     await tx.execute(tables.data_upsert, data_values(command))
     if handlers:
-        await _run_handlers(command, handlers, tx)
+        await run_handlers(CommandModel.from_row(command), handlers, tx)
     progress.step = "finish"
     await tx.execute(tables.command_set_status, (STATUS_FINISHED, pk, sk, version))
     command["status"] = STATUS_FINISHED
 
 
-async def _run_handlers(command: Row, handlers: Sequence[DataSyncHandler], tx: Tx) -> None:
-    model = CommandModel.from_row(command)
-    done: list[DataSyncHandler] = []
+class _Handler(Protocol[TxT]):
+    async def up(self, cmd: CommandModel, tx: TxT) -> None: ...
+
+    async def down(self, cmd: CommandModel) -> None: ...
+
+
+async def run_handlers(model: CommandModel, handlers: Sequence[_Handler[X]], tx: X) -> None:
+    """Run each handler's `up(model, tx)` in order; when one fails, `down(model)` runs on those
+    that already ran, in reverse order (a failing `down` is logged), and the error is raised.
+    Both engines' handlers (their `tx` a SQL Tx or a DynamoTx) run by this rule."""
+    done: list[_Handler[X]] = []
     try:
         for handler in handlers:
             await handler.up(model, tx)

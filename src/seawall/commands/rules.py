@@ -10,6 +10,7 @@ rule lives in one place:
   `same_json`;
 - partial updates: `deep_merge` (the framework's `mergeDeep`) and `merge_partial`;
 - TTL per table type: `ttl_at`;
+- listing: `check_page` (the page size and order `list_items_by_pk` accepts);
 - notifications: `CommandNotification`, `status_note`, `gap_alarm`.
 
 A "row" here is a mapping with the SQL tables' column names (`tenant_code`, `is_deleted`,
@@ -31,11 +32,13 @@ from seawall.commands.models import CommandInputModel, CommandPartialInputModel
 __all__ = [
     "DAY",
     "KEPT_FROM_FIRST",
+    "LATEST_RETRIES",
     "CommandNotification",
     "Notifier",
     "TtlDays",
     "as_input",
     "as_partial",
+    "check_page",
     "check_partial_sync",
     "check_sync_version",
     "command_row",
@@ -52,6 +55,8 @@ __all__ = [
 ]
 
 DAY = 86400
+LATEST_RETRIES = 20
+"""How often a publish based on the latest version (-1) retries a lost race."""
 COMPARED = ("id", "code", "name", "tenant_code", "type", "seq")
 
 TtlDays = Mapping[str, int] | Callable[[str, str | None], int | None]
@@ -276,6 +281,17 @@ def ttl_at(
     if days < 0:
         raise CommandError(f"TTL days must be greater than 0 (got {days} for {table_type})")
     return int(now) + int(days) * DAY
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+def check_page(limit: int, order: str) -> None:
+    """`list_items_by_pk`: 1 to 1000 items a page, in `asc` or `desc` order."""
+    if not 1 <= limit <= 1000:
+        raise CommandError(f"limit must be between 1 and 1000 (got {limit})")
+    if order not in ("asc", "desc"):
+        raise CommandError(f"order must be 'asc' or 'desc' (got {order!r})")
 
 
 # -- notifications -----------------------------------------------------------------------------

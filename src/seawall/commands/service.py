@@ -1,4 +1,5 @@
-"""`CommandService`: the framework's command module on a seawall store.
+"""`CommandService`: the framework's command module on a seawall store (publishing here; data
+sync in `data_sync`, reads in `queries`, handlers, TTL and notifications in `core`).
 
 Version rules (input `version` is the version a change is based on; stored versions start at 1;
 a missing version is 0). Errors answer as the framework does: 400 for a version that does not
@@ -51,49 +52,33 @@ deletes them.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from seawall.clock import Clock
-from seawall.commands.api import CommandApi
+from seawall.commands.api import CommandApi, DetailKey, ItemPage
 from seawall.commands.context import InvokeContext
+from seawall.commands.data_sync import SqlDataSync
 from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
     VersionConflictError,
     VersionMismatchError,
 )
-from seawall.commands.keys import (
-    VERSION_FIRST,
-    VERSION_LATEST,
-    get_sort_key_version,
-    get_tenant_code,
-    remove_sort_key_version,
-)
-from seawall.commands.models import (
-    CommandInputModel,
-    CommandModel,
-    CommandPartialInputModel,
-    DataModel,
-)
+from seawall.commands.keys import VERSION_FIRST, VERSION_LATEST, remove_sort_key_version
+from seawall.commands.models import CommandInputModel, CommandModel, CommandPartialInputModel
 from seawall.commands.projection import (
-    FAILED,
     STATUS_FINISHED,
     STATUS_PENDING,
     STATUS_SYNC_FAILED,
     STATUS_SYNC_STARTED,
-    DataSyncHandler,
-    PreviousVersionPending,
     SyncProgress,
-    VersionGapError,
-    command_status,
     insert_projected,
-    project,
 )
+from seawall.commands.queries import SqlCommandQueries
 from seawall.commands.rules import (
+    LATEST_RETRIES,
     CommandNotification,
     Notifier,
     TtlDays,
@@ -101,14 +86,10 @@ from seawall.commands.rules import (
     as_partial,
     check_partial_sync,
     check_sync_version,
-    command_row,
     deep_merge,
-    gap_alarm,
     merge_partial,
     same_fields,
     same_json,
-    status_note,
-    ttl_at,
 )
 from seawall.commands.tables import COMMAND_COLUMNS, CommandTables
 from seawall.store import Row, Store, Tx
@@ -122,11 +103,7 @@ __all__ = [
     "deep_merge",
 ]
 
-log = logging.getLogger("seawall.commands")
-
 DATA_SYNC_QUEUE = "seawall.commands.data-sync"
-_LATEST_RETRIES = 20
-STATUS_GAP = command_status("check_version", FAILED)
 
 
 class _Enqueuer(Protocol):
@@ -137,26 +114,6 @@ class _Enqueuer(Protocol):
 
 class _Worker(Protocol):
     def register(self, queue_name: str, handler: Any, *, commit_block: bool = False) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DetailKey:
-    """An item key; `sk` may carry a version suffix (`sk@3`) to name one version."""
-
-    pk: str
-    sk: str
-
-
-@dataclass(frozen=True, slots=True)
-class ItemPage:
-    """One page of `list_items_by_pk`, as the framework's `{lastSk, items}`.
-
-    `last_sk` is the sort key to pass back as `start_from_sk` for the next page; None at the end
-    (only set when more items follow, where DynamoDB may also set it on a full last page).
-    """
-
-    items: list[DataModel]
-    last_sk: str | None
 
 
 def _unchanged(base: Row, item: CommandInputModel, encoded: str) -> bool:
@@ -173,7 +130,7 @@ def _unchanged(base: Row, item: CommandInputModel, encoded: str) -> bool:
     return same_json(json.loads(stored), item.attributes)
 
 
-class CommandService:
+class CommandService(SqlCommandQueries, SqlDataSync):
     """Publishes versioned commands and serves their projections (see the module docstring).
 
     `module` (with `env`/`app`, defaulting to NODE_ENV/APP_NAME) uses the framework's table
@@ -195,22 +152,21 @@ class CommandService:
         notify: Notifier | None = None,
         data_sync_wait: float = 1.0,
     ) -> None:
-        self.store = store
-        self.clock = clock or store.clock
-        self.default_source = source
-        self.tables = (
+        super().__init__(
             CommandTables()
             if module is None
-            else CommandTables.for_module(module, env=env, app=app)
+            else CommandTables.for_module(module, env=env, app=app),
+            clock=clock or store.clock,
+            source=source,
+            ttl_days=ttl_days,
+            notify=notify,
         )
+        self.store = store
         self.data_sync_queue = (
             DATA_SYNC_QUEUE if module is None else f"{DATA_SYNC_QUEUE}:{self.tables.command}"
         )
         self.data_sync_wait = data_sync_wait
-        self._ttl_days = ttl_days
         self._queue = queue
-        self._handlers: list[DataSyncHandler] = []
-        self._notifiers: list[Notifier] = [notify] if notify is not None else []
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -218,24 +174,6 @@ class CommandService:
         """Create this module's tables (idempotent); the default ones come from `migrate()`."""
         async with self.store.transaction() as tx:
             await self.tables.create(tx)
-
-    def register_data_sync_handler(self, handler: DataSyncHandler) -> None:
-        """Run `handler.up(cmd, tx)` for every synced command, after the ones added before."""
-        if not callable(getattr(handler, "up", None)) or not callable(
-            getattr(handler, "down", None)
-        ):
-            raise TypeError("a DataSyncHandler needs async up(cmd, tx) and down(cmd) methods")
-        self._handlers.append(handler)
-
-    @property
-    def data_sync_handlers(self) -> tuple[DataSyncHandler, ...]:
-        """The registered handlers, in run order."""
-        return tuple(self._handlers)
-
-    def add_notifier(self, notify: Notifier) -> None:
-        """Call `notify(notification)` for each command status change and alarm (a later AWS
-        mode publishes them to SNS). A failing notifier is logged, never raised."""
-        self._notifiers.append(notify)
 
     def register_worker(self, worker: _Worker) -> None:
         """Let `worker` run data-sync jobs; a job's sync and its ack commit together."""
@@ -252,120 +190,6 @@ class CommandService:
             self._queue = Queue(self.store)
         return self._queue
 
-    def ttl_for(self, table_type: str, tenant_code: str | None) -> int | None:
-        """Epoch seconds at which a row of `table_type` written now expires, or None."""
-        return ttl_at(self._ttl_days, table_type, tenant_code, self.clock.time())
-
-    def _now(self) -> int:
-        return int(self.clock.time())
-
-    # -- notifications -----------------------------------------------------------------------
-
-    def _status_note(self, row: Row, status: str, request_id: str | None) -> CommandNotification:
-        return status_note(self.tables.command, row, status, request_id)
-
-    async def _announce(self, notes: list[CommandNotification]) -> None:
-        for note in notes:
-            for notify in self._notifiers:
-                try:
-                    await notify(note)
-                except Exception:
-                    log.exception("command notification hook failed", extra={"action": note.action})
-
-    # -- data sync ---------------------------------------------------------------------------
-
-    async def handle_data_sync_run(self, run: Any) -> None:
-        """Worker handler (commit block): sync the command named by the job's payload.
-
-        Waiting for the previous version raises RetryLater; a version gap is alarmed and the
-        command marked `check_version:FAILED` (the job ends); another failure marks
-        `<step>:FAILED` and is retried by the queue.
-        """
-        from seawall.jobs import RetryLater
-
-        payload = run.payload
-        key = (payload["pk"], remove_sort_key_version(payload["sk"]), int(payload["version"]))
-        progress = SyncProgress()
-        notes: list[CommandNotification] = []
-        row: Row | None = None
-        try:
-            async with run.commit() as tx:
-                row = await tx.fetchone(self.tables.command_one, key)
-                if row is None:
-                    log.warning("data-sync job names no stored command", extra={"sk": key[1]})
-                    return
-                notes = await self._sync_in(tx, row, progress)
-        except PreviousVersionPending as exc:
-            raise RetryLater(self.data_sync_wait, str(exc)) from exc
-        except Exception:
-            if row is not None:
-                await self._mark_failed(row, command_status(progress.step, FAILED))
-            raise
-        await self._announce(notes)
-
-    async def _sync_in(self, tx: Tx, row: Row, progress: SyncProgress) -> list[CommandNotification]:
-        """Sync `row` in `tx`; the notifications to send after the commit."""
-        try:
-            synced = await project(
-                tx,
-                row,
-                self._handlers,
-                tables=self.tables,
-                ttl_for=self.ttl_for,
-                progress=progress,
-            )
-        except VersionGapError as gap:
-            status = STATUS_GAP
-            await tx.execute(self.tables.command_set_status, (status, *_key(row)))
-            note = self._status_note(row, status, row["request_id"])
-            alarm = gap_alarm(note, str(gap))
-            log.error("data-sync version gap", extra={"cause": str(gap)})
-            return [note, alarm]
-        if not synced:
-            return []
-        return [self._status_note(row, STATUS_FINISHED, row["request_id"])]
-
-    async def _mark_failed(self, row: Row, status: str) -> None:
-        try:
-            async with self.store.transaction() as tx:
-                await tx.execute(self.tables.command_set_status, (status, *_key(row)))
-        except Exception:
-            log.exception("could not record a failed data-sync status")
-        await self._announce([self._status_note(row, status, row["request_id"])])
-
-    async def sync_pending(self, *, limit: int = 100) -> int:
-        """Sync commands not finished yet, per item in version order (repair after lost jobs);
-        return how many were synced. A command still waiting for its previous version is left
-        for the next call."""
-        notes: list[CommandNotification] = []
-        count = 0
-        async with self.store.transaction() as tx:
-            rows = await tx.fetchall(
-                self.tables.command_unfinished, (STATUS_FINISHED, STATUS_GAP, limit)
-            )
-            for row in rows:
-                try:
-                    found = await self._sync_in(tx, row, SyncProgress())
-                except PreviousVersionPending:
-                    continue
-                if any(
-                    n.action == "command-status" and n.content["status"] == STATUS_FINISHED
-                    for n in found
-                ):
-                    count += 1
-                notes += found
-        await self._announce(notes)
-        return count
-
-    async def purge_expired(self) -> int:
-        """Delete the rows whose ttl has passed from the three tables; how many."""
-        now = self._now()
-        total = 0
-        async with self.store.transaction() as tx:
-            for table in (self.tables.command, self.tables.data, self.tables.history):
-                total += await tx.execute(self.tables.purge(table), (now,))
-        return total
-
     # -- publishing --------------------------------------------------------------------------
 
     def _transaction(self, tx: Tx | None) -> AbstractAsyncContextManager[Tx]:
@@ -373,12 +197,6 @@ class CommandService:
         if tx is not None:
             return nullcontext(tx)
         return self.store.transaction()
-
-    def _reading(self, tx: Tx | None) -> AbstractAsyncContextManager[Tx]:
-        """`tx` itself when the caller gives one, else a read snapshot of the store."""
-        if tx is not None:
-            return nullcontext(tx)
-        return self.store.read()
 
     async def publish_async(
         self,
@@ -443,13 +261,11 @@ class CommandService:
         except Exception:
             failed = progress.row
             if progress.step != "publish_sync" and failed is not None:
-                await self._announce(
-                    [self._status_note(failed, STATUS_SYNC_FAILED, failed["request_id"])]
-                )
+                await self._announce([self._note(failed, STATUS_SYNC_FAILED)])
             raise
         if row is None:
             return None
-        await self._announce([self._status_note(row, STATUS_FINISHED, row["request_id"])])
+        await self._announce([self._note(row, STATUS_FINISHED)])
         return CommandModel.from_row(row)
 
     async def publish_partial_update_async(
@@ -508,28 +324,6 @@ class CommandService:
 
         return await self._publish_sync(tx, build, invoke_context, source, request_id)
 
-    def _row(
-        self,
-        item: CommandInputModel,
-        version: int,
-        status: str,
-        ctx: InvokeContext,
-        source: str | None,
-        request_id: str | None,
-        encoded: str,
-    ) -> Row:
-        return command_row(
-            item,
-            version=version,
-            status=status,
-            ctx=ctx,
-            source=source or ctx.source or self.default_source,
-            request_id=request_id,
-            now=self.clock.time(),
-            ttl=self.ttl_for("data", get_tenant_code(item.pk)) if item.ttl is None else item.ttl,
-            attributes=encoded,
-        )
-
     async def _store_sync(
         self,
         tx: Tx,
@@ -542,14 +336,21 @@ class CommandService:
         """Check the version against the data row, insert the next version and sync it."""
         sk = remove_sort_key_version(item.sk)
         encoded = json.dumps(item.attributes, separators=(",", ":"))
-        for _ in range(_LATEST_RETRIES):
+        for _ in range(LATEST_RETRIES):
             data = await tx.fetchone(self.tables.data_live, (item.pk, sk, self._now()))
             current = 0 if data is None else int(data["version"])
             check_sync_version(item.pk, sk, item.version, current)
             if data is not None and _unchanged(data, item, encoded):
                 return None
-            row = self._row(
-                item, current + 1, STATUS_SYNC_STARTED, ctx, source, request_id, encoded
+            row = self._new_command(
+                item,
+                current + 1,
+                STATUS_SYNC_STARTED,
+                ctx,
+                source,
+                request_id,
+                now=self.clock.time(),
+                attributes=encoded,
             )
             progress.row = row
             if await insert_projected(
@@ -579,7 +380,7 @@ class CommandService:
         """Check the version against the commands and insert the next version (not synced)."""
         sk = remove_sort_key_version(item.sk)
         encoded = json.dumps(item.attributes, separators=(",", ":"))
-        for _ in range(_LATEST_RETRIES):
+        for _ in range(LATEST_RETRIES):
             base: Row | None = None
             if item.version == VERSION_LATEST:
                 base = await tx.fetchone(self.tables.command_latest, (item.pk, sk, self._now()))
@@ -597,7 +398,16 @@ class CommandService:
                 current = VERSION_FIRST
             if base is not None and _unchanged(base, item, encoded):
                 return None
-            row = self._row(item, current + 1, STATUS_PENDING, ctx, source, request_id, encoded)
+            row = self._new_command(
+                item,
+                current + 1,
+                STATUS_PENDING,
+                ctx,
+                source,
+                request_id,
+                now=self.clock.time(),
+                attributes=encoded,
+            )
             values = tuple(row[c] for c in COMMAND_COLUMNS)
             if await tx.execute(self.tables.command_insert, values) == 1:
                 return row
@@ -609,105 +419,6 @@ class CommandService:
 
     async def _max(self, tx: Tx, pk: str, sk: str) -> int:
         return int(await tx.fetchval(self.tables.command_max_version, (pk, sk)) or 0)
-
-    # -- queries -----------------------------------------------------------------------------
-
-    async def get_item(
-        self, key: DetailKey | Mapping[str, str], *, tx: Tx | None = None
-    ) -> DataModel | None:
-        """The item's data row; with `sk@N`, version N of it (history, or the data row when it
-        is at N). Expired rows are not returned.
-
-        With `tx`, read in the caller's transaction (seeing its uncommitted writes).
-        """
-        pk, sk = _key(key)
-        version = get_sort_key_version(sk)
-        base = remove_sort_key_version(sk)
-        now = self._now()
-        async with self._reading(tx) as work:
-            if version == VERSION_LATEST:
-                row = await work.fetchone(self.tables.data_live, (pk, base, now))
-            else:
-                row = await work.fetchone(self.tables.history_one, (pk, base, version, now))
-                if row is None:
-                    row = await work.fetchone(self.tables.data_live, (pk, base, now))
-                    if row is not None and int(row["version"]) != version:
-                        row = None
-        return None if row is None else DataModel.from_row(row)
-
-    async def get_command(
-        self, pk: str, sk: str, version: int | None = None, *, tx: Tx | None = None
-    ) -> CommandModel | None:
-        """One stored command: `sk@N` (or `version=N`), else the latest; None if expired."""
-        if version is None:
-            version = get_sort_key_version(sk)
-        base = remove_sort_key_version(sk)
-        async with self._reading(tx) as work:
-            if version == VERSION_LATEST:
-                row = await work.fetchone(self.tables.command_latest, (pk, base, self._now()))
-            else:
-                row = await work.fetchone(
-                    self.tables.command_live, (pk, base, version, self._now())
-                )
-        return None if row is None else CommandModel.from_row(row)
-
-    async def get_latest_item(
-        self, pk: str, sk: str, *, tx: Tx | None = None
-    ) -> CommandModel | None:
-        """The latest stored command of an item (it may not be synced yet).
-
-        With `tx`, read in the caller's transaction: the version to publish on top of in it.
-        """
-        return await self.get_command(pk, remove_sort_key_version(sk), VERSION_LATEST, tx=tx)
-
-    async def list_items_by_pk(
-        self,
-        pk: str,
-        *,
-        sk_prefix: str | None = None,
-        start_from_sk: str | None = None,
-        limit: int = 10,
-        order: Literal["asc", "desc"] = "asc",
-        include_deleted: bool = True,
-    ) -> ItemPage:
-        """A partition's data rows ordered by sk (soft-deleted ones included, as the framework),
-        optionally under an sk prefix, `limit` (default 10) at a time after `start_from_sk`."""
-        if not 1 <= limit <= 1000:
-            raise CommandError(f"limit must be between 1 and 1000 (got {limit})")
-        if order not in ("asc", "desc"):
-            raise CommandError(f"order must be 'asc' or 'desc' (got {order!r})")
-        sql = self.tables.list_data(
-            prefix=bool(sk_prefix), start=start_from_sk is not None, descending=order == "desc"
-        )
-        params: list[Any] = [pk, self._now()]
-        if sk_prefix:
-            params += [len(sk_prefix), sk_prefix]
-        if start_from_sk is not None:
-            params.append(start_from_sk)
-        params.append(limit + 1)
-        if not include_deleted:
-            sql = sql.replace(" ORDER BY", " AND is_deleted = 0 ORDER BY")
-        async with self.store.read() as tx:
-            rows = await tx.fetchall(sql, params)
-        more = len(rows) > limit
-        items = [DataModel.from_row(row) for row in rows[:limit]]
-        return ItemPage(items, items[-1].sk if more else None)
-
-    async def get_history(self, pk: str, sk: str) -> list[DataModel]:
-        """The item's data as it was before each change, oldest first (after v4: v1 to v3)."""
-        async with self.store.read() as tx:
-            rows = await tx.fetchall(
-                self.tables.history_all, (pk, remove_sort_key_version(sk), self._now())
-            )
-        return [DataModel.from_row(row) for row in rows]
-
-
-def _key(key: DetailKey | Mapping[str, str] | Row) -> tuple[Any, ...]:
-    if isinstance(key, DetailKey):
-        return key.pk, key.sk
-    if "version" in key:
-        return key["pk"], key["sk"], int(key["version"])
-    return key["pk"], key["sk"]
 
 
 async def _ready(item: CommandInputModel) -> CommandInputModel:
