@@ -8,8 +8,9 @@ from seawall._lazy import load_export
 
 if TYPE_CHECKING:
     from seawall.testing.clock import FakeClock
+    from seawall.testing.fake_events import ProviderEvent
     from seawall.testing.fake_plan import FaultPlan, Latency, Outage, PaymentOutcomes, RouteFaults
-    from seawall.testing.fake_provider import FakeProvider, ProviderEvent
+    from seawall.testing.fake_provider import FakeProvider
 
 __all__ = [
     "FakeClock",
@@ -30,7 +31,7 @@ _HOMES = {
     "PaymentOutcomes": "seawall.testing.fake_plan",
     "RouteFaults": "seawall.testing.fake_plan",
     "FakeProvider": "seawall.testing.fake_provider",
-    "ProviderEvent": "seawall.testing.fake_provider",
+    "ProviderEvent": "seawall.testing.fake_events",
 }
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import aiohttp
 
 if TYPE_CHECKING:
-    from seawall.testing.fake_provider import ProviderEvent
+    from seawall.testing.fake_events import ProviderEvent
 
 __all__ = [
     "DeliveryKind",
