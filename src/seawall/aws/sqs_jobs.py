@@ -98,11 +98,12 @@ class SqsJobQueue:
         return await self._visible_in(job, _seconds(seconds))
 
     async def _visible_in(self, job: Job, seconds: int) -> bool:
-        sqs = self.queue.clients.sqs
         try:
             await asyncio.to_thread(self.queue.retry_later, _receipt(job), seconds)
-        except (sqs.exceptions.MessageNotInflight, sqs.exceptions.ReceiptHandleIsInvalid):
-            return False
+        except Exception as exc:
+            if _lease_lost(exc):
+                return False
+            raise
         return True
 
     async def stats(self) -> list[QueueStats]:
@@ -160,6 +161,16 @@ def _receipt(job: Job) -> str:
     if not job.lease_token:
         raise InvalidJobError(f"job {job.id} carries no receipt handle: claim it first")
     return job.lease_token
+
+
+def _lease_lost(exc: Exception) -> bool:
+    """SQS refused a visibility change because the message is no longer ours: not in flight,
+    an unknown receipt, or (SQS's answer for a deleted message) an invalid receipt parameter."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    code = str(error.get("Code", ""))
+    return code.endswith(("MessageNotInflight", "ReceiptHandleIsInvalid")) or (
+        code == "InvalidParameterValue" and "ReceiptHandle" in str(error.get("Message", ""))
+    )
 
 
 def _sent_at(message: SqsMessage) -> float:
