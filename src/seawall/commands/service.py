@@ -64,7 +64,6 @@ from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
     VersionConflictError,
-    VersionMismatchError,
 )
 from seawall.commands.keys import VERSION_FIRST, VERSION_LATEST, remove_sort_key_version
 from seawall.commands.models import CommandInputModel, CommandModel, CommandPartialInputModel
@@ -76,6 +75,7 @@ from seawall.commands.projection import (
     SyncProgress,
     insert_projected,
 )
+from seawall.commands.publishing import store_next_async
 from seawall.commands.queries import SqlCommandQueries
 from seawall.commands.rules import (
     LATEST_RETRIES,
@@ -380,27 +380,17 @@ class CommandService(SqlCommandQueries, SqlDataSync):
         """Check the version against the commands and insert the next version (not synced)."""
         sk = remove_sort_key_version(item.sk)
         encoded = json.dumps(item.attributes, separators=(",", ":"))
-        for _ in range(LATEST_RETRIES):
-            base: Row | None = None
-            if item.version == VERSION_LATEST:
-                base = await tx.fetchone(self.tables.command_latest, (item.pk, sk, self._now()))
-                current = 0 if base is None else int(base["version"])
-            elif item.version > VERSION_FIRST:
-                base = await tx.fetchone(
-                    self.tables.command_live, (item.pk, sk, item.version, self._now())
-                )
-                if base is None:
-                    raise VersionMismatchError(
-                        item.pk, sk, item.version, await self._max(tx, item.pk, sk)
-                    )
-                current = item.version
-            else:
-                current = VERSION_FIRST
-            if base is not None and _unchanged(base, item, encoded):
-                return None
-            row = self._new_command(
+
+        async def latest() -> Row | None:
+            return await tx.fetchone(self.tables.command_latest, (item.pk, sk, self._now()))
+
+        async def command_at(version: int) -> Row | None:
+            return await tx.fetchone(self.tables.command_live, (item.pk, sk, version, self._now()))
+
+        def new_row(version: int) -> Row:
+            return self._new_command(
                 item,
-                current + 1,
+                version,
                 STATUS_PENDING,
                 ctx,
                 source,
@@ -408,14 +398,21 @@ class CommandService(SqlCommandQueries, SqlDataSync):
                 now=self.clock.time(),
                 attributes=encoded,
             )
+
+        async def insert(row: Row) -> bool:
             values = tuple(row[c] for c in COMMAND_COLUMNS)
-            if await tx.execute(self.tables.command_insert, values) == 1:
-                return row
-            if item.version != VERSION_LATEST:
-                raise VersionConflictError(
-                    item.pk, sk, item.version, await self._max(tx, item.pk, sk)
-                )
-        raise VersionConflictError(item.pk, sk, VERSION_LATEST, await self._max(tx, item.pk, sk))
+            return await tx.execute(self.tables.command_insert, values) == 1
+
+        return await store_next_async(
+            item,
+            sk,
+            latest=latest,
+            command_at=command_at,
+            max_version=lambda: self._max(tx, item.pk, sk),
+            unchanged=lambda base: _unchanged(base, item, encoded),
+            new_row=new_row,
+            insert=insert,
+        )
 
     async def _max(self, tx: Tx, pk: str, sk: str) -> int:
         return int(await tx.fetchval(self.tables.command_max_version, (pk, sk)) or 0)

@@ -84,6 +84,14 @@ class DynamoAccess(CommandCore[DynamoDataSyncHandler]):
             request["ExclusiveStartKey"] = last
         return sorted(rows, key=lambda r: int(r["version"]))
 
+    async def _command_at(self, pk: str, sk: str, version: int) -> Row | None:
+        """The live command `sk@version`, or None."""
+        return self._live(
+            await self._get(
+                self.tables.command, pk, add_sort_key_version(sk, version), COMMAND_COLUMNS
+            )
+        )
+
     async def _max_version(self, pk: str, sk: str) -> int:
         versions = await self._versions(self.tables.command, pk, sk, COMMAND_COLUMNS)
         return int(versions[-1]["version"]) if versions else 0

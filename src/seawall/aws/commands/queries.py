@@ -18,7 +18,7 @@ from seawall.commands.keys import (
 )
 from seawall.commands.models import CommandModel, DataModel
 from seawall.commands.rules import check_page
-from seawall.commands.tables import COMMAND_COLUMNS, DATA_COLUMNS
+from seawall.commands.tables import DATA_COLUMNS
 
 __all__ = ["DynamoCommandQueries"]
 
@@ -56,11 +56,7 @@ class DynamoCommandQueries(DynamoAccess):
         if version == VERSION_LATEST:
             row = await self._latest_command(pk, base)
         else:
-            row = self._live(
-                await self._get(
-                    self.tables.command, pk, add_sort_key_version(base, version), COMMAND_COLUMNS
-                )
-            )
+            row = await self._command_at(pk, base, version)
         return None if row is None else CommandModel.from_row(row)
 
     async def get_latest_item(self, pk: str, sk: str) -> CommandModel | None:

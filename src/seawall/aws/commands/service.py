@@ -20,12 +20,10 @@ from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
     VersionConflictError,
-    VersionMismatchError,
 )
 from seawall.commands.keys import (
     VERSION_FIRST,
     VERSION_LATEST,
-    add_sort_key_version,
     remove_sort_key_version,
 )
 from seawall.commands.models import CommandInputModel, CommandModel, CommandPartialInputModel
@@ -35,6 +33,7 @@ from seawall.commands.projection import (
     STATUS_SYNC_FAILED,
     SyncProgress,
 )
+from seawall.commands.publishing import store_next_async
 from seawall.commands.rules import (
     LATEST_RETRIES,
     Notifier,
@@ -213,14 +212,7 @@ class DynamoCommandService(DynamoCommandQueries, DynamoDataSync):
         partial = as_partial(input)
         sk = remove_sort_key_version(partial.sk)
         if partial.version > VERSION_FIRST:
-            base = self._live(
-                await self._get(
-                    self.tables.command,
-                    partial.pk,
-                    add_sort_key_version(sk, partial.version),
-                    COMMAND_COLUMNS,
-                )
-            )
+            base = await self._command_at(partial.pk, sk, partial.version)
         else:
             base = await self._latest_command(partial.pk, sk)
         if base is None:
@@ -240,32 +232,8 @@ class DynamoCommandService(DynamoCommandQueries, DynamoDataSync):
         """Check the version against the commands and put the next version (not synced)."""
         sk = remove_sort_key_version(item.sk)
         db = self.clients.dynamodb
-        for _ in range(LATEST_RETRIES):
-            base: Row | None = None
-            if known is not None:
-                base, current = known, int(known["version"])
-            elif item.version == VERSION_LATEST:
-                base = await self._latest_command(item.pk, sk)
-                current = 0 if base is None else int(base["version"])
-            elif item.version > VERSION_FIRST:
-                base = self._live(
-                    await self._get(
-                        self.tables.command,
-                        item.pk,
-                        add_sort_key_version(sk, item.version),
-                        COMMAND_COLUMNS,
-                    )
-                )
-                if base is None:
-                    raise VersionMismatchError(
-                        item.pk, sk, item.version, await self._max_version(item.pk, sk)
-                    )
-                current = item.version
-            else:
-                current = VERSION_FIRST
-            if base is not None and self._unchanged(base, item):
-                return None
-            row = self._command(item, current + 1, STATUS_PENDING, ctx, source, request_id)
+
+        async def insert(row: Row) -> bool:
             try:
                 await self._call(
                     "put_item",
@@ -274,14 +242,21 @@ class DynamoCommandService(DynamoCommandQueries, DynamoDataSync):
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except db.exceptions.ConditionalCheckFailedException:
-                if item.version != VERSION_LATEST or known is not None:
-                    raise VersionConflictError(
-                        item.pk, sk, current, await self._max_version(item.pk, sk)
-                    ) from None
-                continue
-            return row
-        raise VersionConflictError(
-            item.pk, sk, VERSION_LATEST, await self._max_version(item.pk, sk)
+                return False
+            return True
+
+        return await store_next_async(
+            item,
+            sk,
+            latest=lambda: self._latest_command(item.pk, sk),
+            command_at=lambda version: self._command_at(item.pk, sk, version),
+            max_version=lambda: self._max_version(item.pk, sk),
+            unchanged=lambda base: self._unchanged(base, item),
+            new_row=lambda version: self._command(
+                item, version, STATUS_PENDING, ctx, source, request_id
+            ),
+            insert=insert,
+            known=known,
         )
 
 
