@@ -1,8 +1,8 @@
-"""The version rules of `publish_async`, on every engine: which stored command a publish builds
-on, its next version, the 400 and 409 answers, and the retry of a lost race with -1.
+"""The version rules of a publish, on every engine: what it builds on, its next version, the
+400 and 409 answers, and the retry of a lost race with -1.
 
-`CommandService` (SQL) and `DynamoCommandService` call `store_next_async` with their own reads
-and conditional insert; the rule itself lives here once.
+`CommandService` (SQL) and `DynamoCommandService` call `store_next_sync` and `store_next_async`
+with their own reads and conditional writes; the rules live here once.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from seawall.commands.errors import VersionConflictError, VersionMismatchError
 from seawall.commands.keys import VERSION_FIRST, VERSION_LATEST
 from seawall.commands.models import CommandInputModel
-from seawall.commands.rules import LATEST_RETRIES
+from seawall.commands.rules import LATEST_RETRIES, check_sync_version
 
-__all__ = ["store_next_async"]
+__all__ = ["store_next_async", "store_next_sync"]
 
 Row = dict[str, Any]
 
@@ -61,3 +61,37 @@ async def store_next_async(
         if item.version != VERSION_LATEST or known is not None:
             raise VersionConflictError(item.pk, sk, current, await max_version())
     raise VersionConflictError(item.pk, sk, VERSION_LATEST, await max_version())
+
+
+async def store_next_sync(
+    pk: str,
+    sk: str,
+    *,
+    data: Callable[[], Awaitable[Row | None]],
+    build: Callable[[Row | None], CommandInputModel],
+    unchanged: Callable[[Row, CommandInputModel], bool],
+    new_row: Callable[[CommandInputModel, int], Row],
+    commit: Callable[[Row], Awaitable[bool]],
+    max_version: Callable[[], Awaitable[int]],
+) -> Row | None:
+    """Store and project the command built from the live data row (`data()`, None when there is
+    none) as the next version; None if unchanged.
+
+    The input's version must be -1 or the data row's (VersionMismatchError, 400). `commit`
+    stores the command with its projection unless the version was taken meanwhile: then another
+    publish won (VersionConflictError, 409), except with -1, which reads the data row again and
+    builds on it (at most LATEST_RETRIES times).
+    """
+    for _ in range(LATEST_RETRIES):
+        current_row = await data()
+        item = build(current_row)
+        current = 0 if current_row is None else int(current_row["version"])
+        check_sync_version(item.pk, sk, item.version, current)
+        if current_row is not None and unchanged(current_row, item):
+            return None
+        row = new_row(item, current + 1)
+        if await commit(row):
+            return row
+        if item.version != VERSION_LATEST:
+            raise VersionConflictError(item.pk, sk, item.version, await max_version())
+    raise VersionConflictError(pk, sk, VERSION_LATEST, await max_version())

@@ -63,9 +63,8 @@ from seawall.commands.data_sync import SqlDataSync
 from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
-    VersionConflictError,
 )
-from seawall.commands.keys import VERSION_FIRST, VERSION_LATEST, remove_sort_key_version
+from seawall.commands.keys import VERSION_FIRST, remove_sort_key_version
 from seawall.commands.models import CommandInputModel, CommandModel, CommandPartialInputModel
 from seawall.commands.projection import (
     STATUS_FINISHED,
@@ -75,17 +74,15 @@ from seawall.commands.projection import (
     SyncProgress,
     insert_projected,
 )
-from seawall.commands.publishing import store_next_async
+from seawall.commands.publishing import store_next_async, store_next_sync
 from seawall.commands.queries import SqlCommandQueries
 from seawall.commands.rules import (
-    LATEST_RETRIES,
     CommandNotification,
     Notifier,
     TtlDays,
     as_input,
     as_partial,
     check_partial_sync,
-    check_sync_version,
     deep_merge,
     merge_partial,
     same_fields,
@@ -336,15 +333,14 @@ class CommandService(SqlCommandQueries, SqlDataSync):
         """Check the version against the data row, insert the next version and sync it."""
         sk = remove_sort_key_version(item.sk)
         encoded = json.dumps(item.attributes, separators=(",", ":"))
-        for _ in range(LATEST_RETRIES):
-            data = await tx.fetchone(self.tables.data_live, (item.pk, sk, self._now()))
-            current = 0 if data is None else int(data["version"])
-            check_sync_version(item.pk, sk, item.version, current)
-            if data is not None and _unchanged(data, item, encoded):
-                return None
-            row = self._new_command(
-                item,
-                current + 1,
+
+        async def data() -> Row | None:
+            return await tx.fetchone(self.tables.data_live, (item.pk, sk, self._now()))
+
+        def new_row(given: CommandInputModel, version: int) -> Row:
+            return self._new_command(
+                given,
+                version,
                 STATUS_SYNC_STARTED,
                 ctx,
                 source,
@@ -352,6 +348,8 @@ class CommandService(SqlCommandQueries, SqlDataSync):
                 now=self.clock.time(),
                 attributes=encoded,
             )
+
+        async def commit(row: Row) -> bool:
             progress.row = row
             if await insert_projected(
                 tx,
@@ -361,13 +359,20 @@ class CommandService(SqlCommandQueries, SqlDataSync):
                 ttl_for=self.ttl_for,
                 progress=progress,
             ):
-                return row
+                return True
             progress.row = None
-            if item.version != VERSION_LATEST:
-                raise VersionConflictError(
-                    item.pk, sk, item.version, await self._max(tx, item.pk, sk)
-                )
-        raise VersionConflictError(item.pk, sk, VERSION_LATEST, await self._max(tx, item.pk, sk))
+            return False
+
+        return await store_next_sync(
+            item.pk,
+            sk,
+            data=data,
+            build=lambda _: item,
+            unchanged=lambda base, given: _unchanged(base, given, encoded),
+            new_row=new_row,
+            commit=commit,
+            max_version=lambda: self._max(tx, item.pk, sk),
+        )
 
     async def _store_async(
         self,

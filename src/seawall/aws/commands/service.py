@@ -19,11 +19,9 @@ from seawall.commands.context import InvokeContext
 from seawall.commands.errors import (
     CommandError,
     CommandNotFoundError,
-    VersionConflictError,
 )
 from seawall.commands.keys import (
     VERSION_FIRST,
-    VERSION_LATEST,
     remove_sort_key_version,
 )
 from seawall.commands.models import CommandInputModel, CommandModel, CommandPartialInputModel
@@ -33,15 +31,13 @@ from seawall.commands.projection import (
     STATUS_SYNC_FAILED,
     SyncProgress,
 )
-from seawall.commands.publishing import store_next_async
+from seawall.commands.publishing import store_next_async, store_next_sync
 from seawall.commands.rules import (
-    LATEST_RETRIES,
     Notifier,
     TtlDays,
     as_input,
     as_partial,
     check_partial_sync,
-    check_sync_version,
     merge_partial,
     same_fields,
     same_json,
@@ -154,34 +150,43 @@ class DynamoCommandService(DynamoCommandQueries, DynamoDataSync):
     ) -> CommandModel | None:
         sk = remove_sort_key_version(sk)
         progress = SyncProgress("publish_sync")
-        row: Row | None = None
+        raw: Row | None = None
+        committing: Row | None = None
+
+        async def data() -> Row | None:
+            nonlocal raw
+            raw = await self._get(self.tables.data, pk, sk, DATA_COLUMNS)
+            return self._live(raw)
+
+        async def commit(row: Row) -> bool:
+            nonlocal committing
+            committing = row
+            if await self._commit(row, raw, new=True, progress=progress):
+                return True
+            committing = None
+            return False
+
         try:
-            for _ in range(LATEST_RETRIES):
-                raw = await self._get(self.tables.data, pk, sk, DATA_COLUMNS)
-                data = self._live(raw)
-                item = build(data)
-                current = 0 if data is None else int(data["version"])
-                check_sync_version(item.pk, sk, item.version, current)
-                if data is not None and self._unchanged(data, item):
-                    return None
-                row = self._command(item, current + 1, STATUS_FINISHED, ctx, source, request_id)
-                if await self._commit(row, raw, new=True, progress=progress):
-                    break
-                if item.version != VERSION_LATEST:
-                    raise VersionConflictError(
-                        item.pk, sk, item.version, await self._max_version(item.pk, sk)
-                    )
-                row = None
-            else:
-                raise VersionConflictError(
-                    item.pk, sk, VERSION_LATEST, await self._max_version(item.pk, sk)
-                )
+            row = await store_next_sync(
+                pk,
+                sk,
+                data=data,
+                build=build,
+                unchanged=self._unchanged,
+                new_row=lambda item, version: self._command(
+                    item, version, STATUS_FINISHED, ctx, source, request_id
+                ),
+                commit=commit,
+                max_version=lambda: self._max_version(pk, sk),
+            )
         except (CommandError, ValueError):
             raise
         except Exception:
-            if row is not None:
-                await self._announce([self._note(row, STATUS_SYNC_FAILED)])
+            if committing is not None:
+                await self._announce([self._note(committing, STATUS_SYNC_FAILED)])
             raise
+        if row is None:
+            return None
         await self._announce([self._note(row, STATUS_FINISHED)])
         return CommandModel.from_row(row)
 
