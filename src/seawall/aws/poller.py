@@ -6,6 +6,9 @@ invoke the handler with the SQS event document Lambda would build, and delete ev
 the handler did not report in `batchItemFailures`. A handler that raises deletes nothing, so
 SQS delivers the whole batch again after its visibility timeout, as Lambda's would.
 
+`poll_once_async` does the same on a running event loop, for a handler's async `invoke` (the
+webhook and job workers have one), so several pollers can share one loop.
+
 `python -m seawall.aws.poller` runs the worker function's handler (`AwsRuntime.worker()`, what
 `seawall.aws.entry.sqs_handler` builds) in such a loop, configured from the same environment
 as the Lambda function; `--until-idle` stops once the queue has nothing ready, in flight or
@@ -15,19 +18,31 @@ delayed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from seawall.aws.sqs import SqsQueue, lambda_sqs_event
+from seawall.aws.sqs import SqsMessage, SqsQueue, lambda_sqs_event
 
-__all__ = ["FunctionContext", "SqsHandler", "main", "poll_once", "queue_arn", "run"]
+__all__ = [
+    "AsyncSqsHandler",
+    "FunctionContext",
+    "SqsHandler",
+    "main",
+    "poll_once",
+    "poll_once_async",
+    "queue_arn",
+    "run",
+]
 
 log = logging.getLogger("seawall.aws")
 
 SqsHandler = Callable[[Mapping[str, Any], Any], Mapping[str, Any]]
 """A Lambda handler for SQS events: `(event, context) -> {"batchItemFailures": [...]}`."""
+AsyncSqsHandler = Callable[[Mapping[str, Any], Any], Awaitable[Mapping[str, Any]]]
+"""The same handler's coroutine form (`SqsWebhookWorker.invoke`, `SqsJobWorker.invoke`)."""
 
 
 class FunctionContext:
@@ -65,11 +80,39 @@ def poll_once(
     except Exception:
         log.exception("the SQS handler failed on a batch of %d; SQS redelivers it", len(messages))
         return len(messages)
+    _acknowledge(queue, messages, answer)
+    return len(messages)
+
+
+async def poll_once_async(
+    queue: SqsQueue,
+    arn: str,
+    invoke: AsyncSqsHandler,
+    *,
+    wait_s: int = 0,
+    timeout_s: float = 30.0,
+) -> int:
+    """`poll_once` on the running event loop, for a handler's coroutine form."""
+    messages = await asyncio.to_thread(queue.receive, wait_s=wait_s)
+    if not messages:
+        return 0
+    try:
+        answer = await invoke(lambda_sqs_event(messages, arn), FunctionContext(timeout_s))
+    except Exception:
+        log.exception("the SQS handler failed on a batch of %d; SQS redelivers it", len(messages))
+        return len(messages)
+    await asyncio.to_thread(_acknowledge, queue, messages, answer)
+    return len(messages)
+
+
+def _acknowledge(
+    queue: SqsQueue, messages: Sequence[SqsMessage], answer: Mapping[str, Any]
+) -> None:
+    """Delete the messages the handler did not report in `batchItemFailures`."""
     failed = {str(f["itemIdentifier"]) for f in answer.get("batchItemFailures", [])}
     done = [m.receipt for m in messages if m.id not in failed]
     if done:
         queue.delete_many(done)
-    return len(messages)
 
 
 def _idle(queue: SqsQueue) -> bool:

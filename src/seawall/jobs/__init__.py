@@ -8,6 +8,7 @@ from seawall._lazy import load_export
 
 if TYPE_CHECKING:
     # Names after `as` are kept importable for the library's own modules, not the surface.
+    from seawall.jobs.api import JobQueue
     from seawall.jobs.commit import JobRun
     from seawall.jobs.model import (
         BatchResult,
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidJobError",
     "Job",
     "JobError",
+    "JobQueue",
     "JobRun",
     "LeaseLostError",
     "Queue",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "JobQueue": "seawall.jobs.api",
     "JobRun": "seawall.jobs.commit",
     "BatchResult": "seawall.jobs.model",
     "DeadLetter": "seawall.jobs.model",
