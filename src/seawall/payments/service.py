@@ -17,8 +17,9 @@ service's store, or `SqsJobQueue`); the job handlers register on any worker with
 Every result is merged into the order's record through `CommandService` (see `records` and
 `state`). Webhooks from the gateway (`payment.completed`, `payment.failed`, `refund.created`) are
 merged the same way inside the webhook's own transaction (`record_update`), so the record's new
-version, the inbox's processed mark and the job's ack commit together: idempotent, and a payment
-never moves backwards whatever order the events arrive in.
+version, the inbox's processed mark and the job's ack commit together (on DynamoDB the record
+commits just before the mark: see `PaymentRecords.apply`): idempotent, and a payment never moves
+backwards whatever order the events arrive in.
 """
 
 from __future__ import annotations
