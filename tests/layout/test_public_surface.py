@@ -135,6 +135,7 @@ SURFACE: dict[str, set[str]] = {
         "InvalidJobError",
         "Job",
         "JobError",
+        "JobProducer",
         "JobQueue",
         "JobRun",
         "LeaseLostError",

@@ -7,6 +7,8 @@ Install it with `pip install 'seawall[aws]'` (boto3). Layout:
 - `sqs`: the queue on SQS; `inbox`: the webhook inbox on DynamoDB; `transact`: one
   TransactWriteItems for a handler's effects and its inbox mark;
 - `receiver` and `worker`: the Lambda handlers; `entry`: the functions' entry points;
+- `poller`: Lambda's SQS event source mapping played by a process (`python -m
+  seawall.aws.poller`);
 - `commands`: the command service on DynamoDB, and `SnsNotifier` for command notifications;
 - `secrets`: `ssm:` and `secretsmanager:` references; `local`: moto's server for tests.
 """

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from seawall.aws.clients import AwsClients
 
-__all__ = ["AwsNames", "QueueUrls", "create_table", "ensure_resources"]
+__all__ = ["AwsNames", "QueueUrls", "create_queues", "create_table", "ensure_resources"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
@@ -101,6 +100,30 @@ def _queue(clients: AwsClients, name: str, attributes: dict[str, str]) -> tuple[
     return str(url), str(arn)
 
 
+def create_queues(
+    clients: AwsClients,
+    name: str,
+    dead_letter_name: str,
+    *,
+    fifo: bool = False,
+    max_receives: int = 3,
+    visibility_timeout_s: int = 60,
+) -> QueueUrls:
+    """Create queue `name` and its dead-letter queue (kept 14 days; a message moves there after
+    `max_receives` receives) when missing; return their URLs and ARNs."""
+    attributes: dict[str, str] = {"FifoQueue": "true"} if fifo else {}
+    dlq_url, dlq_arn = _queue(
+        clients, dead_letter_name, {**attributes, "MessageRetentionPeriod": "1209600"}
+    )
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
+    url, arn = _queue(
+        clients,
+        name,
+        {**attributes, "VisibilityTimeout": str(visibility_timeout_s), "RedrivePolicy": redrive},
+    )
+    return QueueUrls(url, dlq_url, arn, dlq_arn)
+
+
 def ensure_resources(
     clients: AwsClients,
     names: AwsNames,
@@ -110,18 +133,15 @@ def ensure_resources(
 ) -> QueueUrls:
     """Create the deployment's queues, tables and topic when missing (the guide's settings:
     VisibilityTimeout 60, maxReceiveCount 3); return the queue URLs."""
-    fifo: dict[str, str] = {"FifoQueue": "true"} if names.fifo else {}
-    dlq_url, dlq_arn = _queue(
-        clients, names.dead_letter_queue, {**fifo, "MessageRetentionPeriod": "1209600"}
+    urls = create_queues(
+        clients,
+        names.queue,
+        names.dead_letter_queue,
+        fifo=names.fifo,
+        max_receives=max_receives,
+        visibility_timeout_s=visibility_timeout_s,
     )
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)})
-    attributes: dict[str, Any] = {
-        **fifo,
-        "VisibilityTimeout": str(visibility_timeout_s),
-        "RedrivePolicy": redrive,
-    }
-    url, arn = _queue(clients, names.queue, attributes)
     create_table(clients, names.inbox_table, [("source", "S"), ("event_id", "S")])
     create_table(clients, names.idempotency_table, [("id", "S")])
     clients.sns.create_topic(Name=names.topic)
-    return QueueUrls(url, dlq_url, arn, dlq_arn)
+    return urls

@@ -8,12 +8,15 @@ them. A redelivered message finds the mark and changes nothing.
 Limits (DynamoDB's): at most 100 items per transaction (seawall's own mark takes one, so 99 are
 left for a handler), 4 MB in all, one operation per item, every item in the same account and
 region. SQS sends, SNS publishes and outbound HTTP calls cannot join: do them in a later step or
-through an outbox item written in the transaction.
+through an outbox item written in the transaction. `after_commit` runs such a step once the
+transaction has committed (a failed step is logged, not raised: the writes stand, and the outbox
+item is there for a relay to finish the step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,8 @@ __all__ = ["MAX_ITEMS", "DynamoTx", "TransactionCancelledError", "from_item", "t
 
 MAX_ITEMS = 100
 """DynamoDB's limit of items in one TransactWriteItems."""
+
+log = logging.getLogger("seawall.aws")
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,6 +115,7 @@ class DynamoTx:
         self.clients = clients
         self._items: list[dict[str, Any]] = []
         self._labels: list[str] = []
+        self._after: list[Callable[[], object]] = []
 
     def __len__(self) -> int:
         return len(self._items)
@@ -180,12 +186,24 @@ class DynamoTx:
         op = {"TableName": table, "Key": to_item(key)}
         self._add("ConditionCheck", _Expr(condition, names, values).apply(op), label)
 
+    def after_commit(self, step: Callable[[], object]) -> None:
+        """Run `step()` once the transaction has committed (never when it is cancelled)."""
+        self._after.append(step)
+
     def commit(self, *, token: str | None = None) -> None:
         """Write everything at once (nothing when empty); TransactionCancelledError when a
         condition failed or another transaction conflicted. `token` makes a retried commit
         idempotent for 10 minutes (DynamoDB's ClientRequestToken)."""
-        if not self._items:
-            return
+        after, self._after = self._after, []
+        if self._items:
+            self._write(token)
+        for step in after:
+            try:
+                step()
+            except Exception:
+                log.exception("a step after a committed transaction failed")
+
+    def _write(self, token: str | None) -> None:
         db = self.clients.dynamodb
         request: dict[str, Any] = {"TransactItems": self._items}
         if token:

@@ -98,10 +98,13 @@ class SqsWebhookWorker:
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Handle one SQS batch; answer with the messages to deliver again."""
-        records = list(event.get("Records") or [])
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()  # kept across warm invocations
-        outcome = self._loop.run_until_complete(self.process(records, context))
+        return self._loop.run_until_complete(self.invoke(event, context))
+
+    async def invoke(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """The same, on the running event loop (a local poller's)."""
+        outcome = await self.process(list(event.get("Records") or []), context)
         return outcome.response()
 
     async def process(

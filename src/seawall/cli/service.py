@@ -138,6 +138,7 @@ def worker(config_path: Path | None, concurrency: int | None) -> None:
 
 
 _RATE = click.FloatRange(0.0, 1.0)
+_AWS_SETTLE_S = 900.0
 
 
 @click.command()
@@ -198,7 +199,24 @@ def demo(
             raise click.exceptions.Exit(code)
         return
     if store_url == "aws":
-        _aws_demo(payments, seed, duplicate_rate, forged_rate, stale_rate, report)
+        if keep_running or worker_processes or chaos_kills:
+            raise click.UsageError(
+                "--store aws runs its workers as pollers in this process: --keep-running, "
+                "--worker-processes and --chaos-kills are for the SQL stores"
+            )
+        _aws_demo(
+            payments=payments,
+            concurrency=concurrency,
+            seed=seed,
+            fault_rate=fault_rate,
+            decline_rate=decline_rate,
+            refund_rate=refund_rate,
+            forged_rate=forged_rate,
+            stale_rate=stale_rate,
+            webhook_duplicate_rate=duplicate_rate,
+            report=report,
+            log_file=log_file,
+        )
         return
     from seawall.demo import main as run_demo_main
 
@@ -225,37 +243,24 @@ def demo(
         raise click.exceptions.Exit(result)
 
 
-def _aws_demo(
-    payments: int,
-    seed: int,
-    duplicate_rate: float,
-    forged_rate: float,
-    stale_rate: float,
-    report: Path | None,
-) -> None:
-    """`demo --store aws`: the webhook pipeline on a local AWS endpoint (moto's server)."""
+def _aws_demo(*, report: Path | None, log_file: Path | None, **options: Any) -> None:
+    """`demo --store aws`: the payment demo on a local AWS endpoint (moto's server)."""
     try:
-        from seawall.demo.aws import AwsDemoOptions, run_aws_demo
+        from seawall.demo.aws import main as run_aws_demo
+        from seawall.demo.options import DemoError, DemoOptions
     except ImportError as exc:
         raise click.UsageError(
             f"the AWS demo needs boto3 and moto's server: pip install 'seawall[aws]' "
             f"'moto[server]' ({exc})"
         ) from None
-    options = AwsDemoOptions(
-        payments=payments,
-        seed=seed,
-        duplicate_rate=duplicate_rate,
-        forged_rate=forged_rate,
-        stale_rate=stale_rate,
-    )
     try:
-        result = run_aws_demo(options)
-    except ImportError as exc:
+        # moto applies one DynamoDB request at a time: a run takes minutes, not seconds.
+        demo_options = DemoOptions(**options, settle_timeout_s=_AWS_SETTLE_S)
+        code = run_aws_demo(demo_options, report=report, log_file=log_file)
+    except (ImportError, DemoError) as exc:
         raise click.UsageError(str(exc)) from None
-    if report is not None:
-        report.write_text(json.dumps(result, indent=2))
-    if not result["ok"]:
-        raise click.exceptions.Exit(1)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 @click.command("fake-provider")

@@ -3,8 +3,9 @@
 It runs the library end to end; nothing in the library imports it. Modules: `run` (the
 orchestration and its invariants), `options` (what a run depends on), `processes` (uvicorn,
 worker subprocesses, log routing), `runtime` (the seawall side: store, queues, webhooks, worker),
-`worker` (the same worker as a process the demo can SIGKILL), `report` (the summary), and
-`policies` (the resilience policies on a flaky function and a fake clock).
+`worker` (the same worker as a process the demo can SIGKILL), `report` (the summary and the
+invariants), `aws`, `aws_runtime` and `aws_http` (the same run on the AWS mode, `--store aws`),
+and `policies` (the resilience policies on a flaky function and a fake clock).
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
-"""`seawall demo --store aws`: the webhook half of the payment demo on AWS, against moto's server.
+"""`seawall demo --store aws`: the payment demo on the AWS mode, against moto's server.
 
-It starts a local AWS endpoint (moto in server mode, `pip install 'moto[server]'`), creates the
-deployment's queue, dead-letter queue and tables as `ensure_resources` does, and then plays the
-provider and Lambda's event source mapping: payment webhooks go to the Lambda receiver as HTTP
-API events (some delivered twice or three times, some forged, some stale), SQS batches go to the
-Lambda worker, and the handlers record each payment in a ledger table inside the same
-TransactWriteItems as the inbox mark. The handler fails a share of first tries (transient), and
-one event type always fails (poison). At the end the invariants are checked against what DynamoDB
-and SQS hold, and the AWS API calls per webhook and per job are reported.
+The run of `seawall demo` (the same hostile gateway and webhook sender, the same orders and
+refunds, the same report and 8 invariants from `seawall.demo.report`) with seawall's AWS
+backend in place of the SQL store:
+
+- moto's server, in a process of its own, is the AWS endpoint (DynamoDB, SQS, SNS);
+- the provider's webhooks reach the receiver function (`LambdaWebhookReceiver`) through a local
+  API Gateway (`seawall.demo.aws_http`);
+- Lambda's SQS event source mappings are played by pollers on this process's event loop
+  (`seawall.aws.poller`): the webhook worker function and the job worker function;
+- each order is written with its charge job in one TransactWriteItems (the order item and the
+  job's outbox item); the job is sent to SQS after the commit, and the outbox relay sends any
+  committed job a failure left unsent.
+
+Where the AWS mode cannot keep a SQL guarantee as such, the report names the difference
+(`aws.differences`, printed under the summary; README "AWS mode").
 """
 
 from __future__ import annotations
@@ -17,267 +24,373 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import time
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from rich.console import Console
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from seawall.aws.clients import AwsClients
-from seawall.aws.inbox import DynamoInbox
 from seawall.aws.local import local_aws
-from seawall.aws.receiver import LambdaWebhookReceiver
-from seawall.aws.resources import AwsNames, ensure_resources
-from seawall.aws.sqs import SqsQueue, lambda_sqs_event
-from seawall.aws.worker import SqsWebhookWorker
-from seawall.resilience import Constant
-from seawall.secrets import Secret
-from seawall.webhooks.endpoint import guide_endpoint
-from seawall.webhooks.events import WebhookEvent
-from seawall.webhooks.router import Router
-from seawall.webhooks.schemes import get_scheme
+from seawall.aws.poller import poll_once_async, queue_arn
+from seawall.aws.sqs import SqsQueue
+from seawall.aws.transact import DynamoTx
+from seawall.demo.aws_http import lambda_http_app
+from seawall.demo.aws_runtime import AwsDemoRuntime, build_aws_runtime
+from seawall.demo.options import DemoOptions, demo_orders
+from seawall.demo.processes import QuietServer, bind_free_port, route_logs
+from seawall.demo.report import build_report, load_records, render_summary
+from seawall.demo.runtime import DEMO_TENANT, demo_context
+from seawall.payments import PaymentRequest
+from seawall.testing import FakeProvider
+from seawall.testing.fake_webhooks import WebhookSender
+from seawall.webhooks import GUIDE_PATH, GUIDE_SOURCE
 
-__all__ = ["AwsDemoOptions", "run_aws_demo"]
+__all__ = ["AWS_DIFFERENCES", "main", "run_aws_demo"]
 
-_SECRET = "whsec-demo-aws"
-_PATH = "/webhooks/payment-provider"
-_POISON = "payment.poison"
-_MAX_RECEIVES = 3
+log = logging.getLogger("seawall.demo")
 
+_POLL_S = 1.0
+"""How often progress is read (each read is a Query and a Scan: moto applies one DynamoDB
+request at a time, so reads compete with the work)."""
+_RELAY_S = 1.0
+_RELAY_AGE_S = 3.0
+"""The relay sends items left unsent this long after their commit (normally sent at once)."""
+_BATCH = 10
+"""Messages per SQS batch (Lambda's default batch size for SQS)."""
 
-@dataclass(frozen=True)
-class AwsDemoOptions:
-    """How many payments, and how hostile the provider and the handler are."""
-
-    payments: int = 200
-    seed: int = 7
-    duplicate_rate: float = 0.1
-    forged_rate: float = 0.05
-    stale_rate: float = 0.05
-    transient_rate: float = 0.2
-    poison: int = 3
-
-
-@dataclass
-class _Tally:
-    acknowledged: set[str] = field(default_factory=set)
-    refused: int = 0
-    hostile_accepted: int = 0
-    """Forged or stale deliveries answered 2xx (must stay 0)."""
-    deliveries: int = 0
-    tries: dict[str, int] = field(default_factory=dict)
+AWS_DIFFERENCES = (
+    "enqueue in the order's transaction: SQS cannot join one, so each charge and refund job is "
+    "an outbox item written in the same TransactWriteItems as the order item and sent after "
+    "the commit; the outbox relay sends any committed item a crash left unsent",
+    "webhook effects and the inbox mark: a DynamoDB command publish is a TransactWriteItems of "
+    "its own and cannot join the mark's, so the payment record's new version commits first "
+    "and the mark after it; a crash in between redelivers the event, whose merge then finds "
+    "nothing new (idempotent per event id and refund id)",
+    "dead letters: `dead` inbox items plus the SQS dead-letter queues of both queues",
+    "ordering: none on standard queues (as in SQL); retry delays are whole seconds",
+)
 
 
-def _http_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "rawPath": _PATH,
-        "headers": headers,
-        "requestContext": {
-            "http": {"method": "POST", "path": _PATH, "sourceIp": "192.0.2.1"},
-            "requestId": uuid.uuid4().hex,
-        },
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
+def _depth(runtime: AwsDemoRuntime) -> tuple[int, int, int]:
+    """(messages and outbox items not finished, dead letters, jobs not finished)."""
+    jobs = runtime.job_queue.stats()
+    hooks = runtime.webhook_queue.stats()
+    unsent = runtime.job_queue.unsent()
+    jobs_left = jobs.ready + jobs.in_flight + jobs.delayed + unsent
+    hooks_left = hooks.ready + hooks.in_flight + hooks.delayed
+    return jobs_left + hooks_left, jobs.dead + hooks.dead, jobs_left
 
 
-def _sqs_event(queue: SqsQueue, arn: str) -> tuple[dict[str, Any], list[Any]]:
-    messages = queue.receive(wait_s=0, visibility_timeout_s=30)
-    return lambda_sqs_event(messages, arn), messages
+class _AwsRun:
+    """One AWS demo run's moving parts and its progress display."""
 
+    def __init__(self, options: DemoOptions, console: Console, show_progress: bool) -> None:
+        self.options = options
+        self.console = console
+        self.show_progress = show_progress
+        self.orders = demo_orders(options)
+        self.refunds: list[tuple[str, int | None]] = []
+        self.started = time.monotonic()
+        self.pollers = 0
+        self._stop = asyncio.Event()
 
-def run_aws_demo(options: AwsDemoOptions, console: Console | None = None) -> dict[str, Any]:
-    """Run the demo on a local AWS endpoint; return its report (with `ok` and `invariants`)."""
-    console = console or Console()
-    quiet = logging.getLogger("seawall")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # refusals and retried tries are the point here, not news
-    with contextlib.ExitStack() as stack:
-        stack.callback(quiet.setLevel, level)
-        endpoint = stack.enter_context(local_aws())
-        clients = AwsClients(region="us-east-1", endpoint_url=endpoint)
-        console.print(f"[bold]local AWS endpoint[/] {endpoint} (moto server)")
-        return _run(options, clients, console)
+    async def run(self) -> dict[str, Any]:
+        # Long polls, the receiver and boto3 calls all wait in threads.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
+        with local_aws(own_process=True) as endpoint:
+            self.console.print(f"[bold]local AWS endpoint[/] {endpoint} (moto server)")
+            clients = AwsClients(region="us-east-1", endpoint_url=endpoint)
+            return await self._with_endpoint(clients, endpoint)
 
+    async def _with_endpoint(self, clients: AwsClients, endpoint: str) -> dict[str, Any]:
+        options = self.options
+        webhook_secret = secrets.token_hex(24)
+        gateway_key = "sk_demo_" + secrets.token_hex(12)
+        sock = bind_free_port()
+        receiver_url = f"http://127.0.0.1:{sock.getsockname()[1]}{GUIDE_PATH}"
+        sender = WebhookSender(receiver_url, webhook_secret, options.webhook_plan()).start()
+        provider = FakeProvider(options.fault_plan(), event_sinks=[sender]).start()
+        runtime = await build_aws_runtime(
+            clients,
+            options.settings(),
+            gateway_url=provider.url,
+            gateway_key=f"literal:{gateway_key}",
+            webhook_secret=webhook_secret,
+        )
+        server = QuietServer(
+            uvicorn.Config(
+                lambda_http_app(runtime.receiver),
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        workers: list[asyncio.Task[None]] = []
+        try:
+            while not server.started:
+                if server_task.done():
+                    raise RuntimeError("the local API Gateway failed to start")
+                await asyncio.sleep(0.01)
+            clients.calls.clear()
+            workers = self._start_workers(runtime)
+            await self._drive(runtime, provider, sender)
+            duration = time.monotonic() - self.started
+            return await self._report(runtime, provider, sender, duration, endpoint)
+        finally:
+            self._stop.set()
+            for task in workers:
+                with contextlib.suppress(Exception):
+                    await task
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await server_task
+            sock.close()
+            await runtime.aclose()
+            provider.stop()
+            sender.stop()
 
-def _run(options: AwsDemoOptions, clients: AwsClients, console: Console) -> dict[str, Any]:
-    rng = random.Random(options.seed)
-    names = AwsNames(f"demo-{uuid.uuid4().hex[:6]}")
-    urls = ensure_resources(clients, names, max_receives=_MAX_RECEIVES)
-    ledger = f"{names.prefix}-ledger"
-    clients.dynamodb.create_table(
-        TableName=ledger,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    clients.calls.clear()
-    inbox = DynamoInbox(clients, names.inbox_table)
-    queue = SqsQueue(clients, urls.queue, dead_letter_url=urls.dead_letter_queue)
-    tally = _Tally()
-    router = Router()
+    # -- Lambda's side: pollers and the outbox relay -------------------------------------------
 
-    @router.on("payment.*")
-    async def record_payment(event: WebhookEvent[Any], tx: Any) -> None:
-        tally.tries[event.id] = tally.tries.get(event.id, 0) + 1
-        if event.type == _POISON:
-            raise RuntimeError("the ledger refuses this payment (poison)")
-        if event.attempt == 1 and rng.random() < options.transient_rate:
-            raise ConnectionError("ledger briefly unreachable")
-        data = event.payload.get("data", {}) if isinstance(event.payload, dict) else {}
+    def _start_workers(self, runtime: AwsDemoRuntime) -> list[asyncio.Task[None]]:
+        job_pollers = max(1, -(-self.options.concurrency // _BATCH))
+        loops = [
+            self._poll(runtime.webhook_queue, runtime.webhook_worker.invoke),
+            self._poll(runtime.webhook_queue, runtime.webhook_worker.invoke),
+            *(
+                self._poll(runtime.job_queue.queue, runtime.job_worker.invoke)
+                for _ in range(job_pollers)
+            ),
+        ]
+        self.pollers = len(loops)
+        return [asyncio.create_task(loop) for loop in [*loops, self._relay(runtime)]]
+
+    async def _poll(
+        self,
+        queue: SqsQueue,
+        invoke: Callable[[Mapping[str, Any], Any], Awaitable[Mapping[str, Any]]],
+    ) -> None:
+        """Lambda's event source mapping for `queue`, until the run ends."""
+        arn = await asyncio.to_thread(queue_arn, queue)
+        while not self._stop.is_set():
+            try:
+                await poll_once_async(queue, arn, invoke, wait_s=1)
+            except Exception:
+                log.exception("polling %s failed; trying again", queue.url)
+                await asyncio.sleep(1.0)
+
+    async def _relay(self, runtime: AwsDemoRuntime) -> None:
+        """The outbox relay: send committed jobs to SQS, until the run ends."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(runtime.job_queue.relay, older_than_s=_RELAY_AGE_S)
+            except Exception:
+                log.exception("the outbox relay failed; trying again")
+            await asyncio.sleep(_RELAY_S)
+
+    # -- the shop's side -------------------------------------------------------------------------
+
+    async def _submit(self, runtime: AwsDemoRuntime, request: PaymentRequest) -> None:
+        """Write the order and its charge job in one TransactWriteItems."""
+        tx = DynamoTx(runtime.clients)
         tx.put(
-            ledger,
-            {"id": event.id, "order": data.get("order"), "amount": data.get("amount")},
+            runtime.orders_table,
+            {
+                "id": request.order_id,
+                "amount": request.amount,
+                "currency": request.currency,
+                "customer_id": request.customer_id,
+            },
             condition="attribute_not_exists(id)",
         )
-
-    receiver = LambdaWebhookReceiver(
-        [guide_endpoint([Secret(_SECRET, "literal")], path=_PATH)], inbox, queue
-    )
-    worker = SqsWebhookWorker(
-        router, inbox, queue, max_receives=_MAX_RECEIVES, backoff=Constant(0.0)
-    )
-    scheme = get_scheme("hmac-timestamp")
-    started = time.perf_counter()
-    calls_before_work = _deliver(options, rng, scheme, receiver, tally)
-    receive_calls = clients.total_calls()
-    jobs = _work(queue, urls.queue_arn, worker)
-    elapsed = time.perf_counter() - started
-    report = _check(options, clients, inbox, queue, ledger, tally, jobs)
-    report["elapsed_s"] = round(elapsed, 2)
-    report["aws_calls"] = dict(clients.calls)
-    acknowledged = max(1, len(tally.acknowledged))
-    report["aws_calls_per_webhook"] = round(calls_before_work / acknowledged, 2)
-    report["aws_calls_per_job"] = round((clients.total_calls() - receive_calls) / max(1, jobs), 2)
-    _print(report, console)
-    return report
-
-
-def _deliver(
-    options: AwsDemoOptions,
-    rng: random.Random,
-    scheme: Any,
-    receiver: LambdaWebhookReceiver,
-    tally: _Tally,
-) -> int:
-    """Send every payment's webhook (with duplicates, forgeries, stale ones); return API calls."""
-    for n in range(options.payments + options.poison):
-        event_id = f"evt_{n:05d}"
-        kind = _POISON if n >= options.payments else "payment.completed"
-        body = json.dumps(
-            {"id": event_id, "event": kind, "data": {"order": f"ord_{n}", "amount": 100 + n}},
-            separators=(",", ":"),
-        ).encode()
-        copies = (
-            1 + (rng.random() < options.duplicate_rate) + (rng.random() < options.duplicate_rate)
+        await runtime.service.submit_payment(
+            request, invoke_context=demo_context(f"order:{request.order_id}"), tx=tx
         )
-        for _ in range(copies):
-            forged = rng.random() < options.forged_rate
-            stale = not forged and rng.random() < options.stale_rate
-            secret = "not-the-secret" if forged else _SECRET
-            when = time.time() - (3600 if stale else 0)
-            headers = {
-                **scheme.sign(body, secret, timestamp=when),
-                "content-type": "application/json",
-            }
-            tally.deliveries += 1
-            answer = receiver(_http_event(body, headers))
-            if answer["statusCode"] == 200:
-                tally.acknowledged.add(event_id)
-                tally.hostile_accepted += forged or stale
-            else:
-                tally.refused += 1
-        if event_id not in tally.acknowledged:  # the provider retries until it gets a 2xx
-            headers = {**scheme.sign(body, _SECRET), "content-type": "application/json"}
-            tally.deliveries += 1
-            if receiver(_http_event(body, headers))["statusCode"] == 200:
-                tally.acknowledged.add(event_id)
-    return receiver.inbox.clients.total_calls()
+        await asyncio.to_thread(tx.commit)
+
+    async def _submit_refunds(self, runtime: AwsDemoRuntime) -> None:
+        """Refund some succeeded payments (half fully, half partially), each job written with
+        the order's refund request in one TransactWriteItems."""
+        records = await load_records(runtime.commands, DEMO_TENANT)
+        rng = random.Random(f"{self.options.seed}|refunds")
+        for request in self.orders:
+            record = records.get(request.order_id)
+            if record is None or record.get("status") != "success":
+                continue
+            if rng.random() >= self.options.refund_rate:
+                continue
+            amount = None if rng.random() < 0.5 else request.amount // 2
+            self.refunds.append((request.order_id, amount))
+            tx = DynamoTx(runtime.clients)
+            tx.update(
+                runtime.orders_table,
+                {"id": request.order_id},
+                "SET refund_requested = :a",
+                values={":a": amount if amount is not None else request.amount},
+            )
+            await runtime.service.submit_refund(
+                request.order_id,
+                invoke_context=demo_context(f"refund:{request.order_id}"),
+                amount=amount,
+                tx=tx,
+            )
+            await asyncio.to_thread(tx.commit)
+
+    async def _drive(
+        self, runtime: AwsDemoRuntime, provider: FakeProvider, sender: WebhookSender
+    ) -> None:
+        options = self.options
+        total = len(self.orders)
+        progress = Progress(
+            TextColumn("[bold]{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
+        )
+        with progress:
+            submitted = progress.add_task("payments submitted", total=total, note="")
+            recorded = progress.add_task("payments recorded", total=total, note="")
+            hooks = progress.add_task("webhooks acknowledged", total=None, note="")
+            jobs = progress.add_task("messages", total=None, note="")
+            semaphore = asyncio.Semaphore(options.concurrency)
+            done = 0
+
+            async def submit(request: PaymentRequest) -> None:
+                nonlocal done
+                async with semaphore:
+                    await self._submit(runtime, request)
+                done += 1
+                progress.update(submitted, completed=done)
+
+            async def tick(phase: str) -> tuple[int, int, int]:
+                count = len(await load_records(runtime.commands, DEMO_TENANT))
+                left, dead, jobs_left = await asyncio.to_thread(_depth, runtime)
+                stats = sender.stats()
+                progress.update(recorded, completed=count)
+                progress.update(
+                    hooks,
+                    completed=stats.acknowledged,
+                    total=max(stats.events, 1),
+                    note=f"{stats.requests} requests",
+                )
+                progress.update(jobs, note=f"{phase}: {left} left, {dead} dead")
+                return count, left + stats.pending, jobs_left
+
+            deadline = time.monotonic() + options.settle_timeout_s
+            await asyncio.gather(*(submit(r) for r in self.orders))
+            # Phase 1: charges. Phase 2: refunds of some successes. Phase 3: let webhooks settle.
+            while True:
+                count, _, jobs_left = await tick("charging")
+                if count >= total and jobs_left == 0:
+                    break
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(_POLL_S)
+            await self._submit_refunds(runtime)
+            quiet = 0
+            while quiet < 3:
+                _, busy, _ = await tick("settling")
+                settled_events = len(provider.events()) == sender.stats().events
+                quiet = quiet + 1 if busy == 0 and settled_events else 0
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(_POLL_S)
+            await tick("done")
+
+    async def _report(
+        self,
+        runtime: AwsDemoRuntime,
+        provider: FakeProvider,
+        sender: WebhookSender,
+        duration: float,
+        endpoint: str,
+    ) -> dict[str, Any]:
+        left, dead, _ = await asyncio.to_thread(_depth, runtime)
+        stored = await runtime.inbox.list_events(source=GUIDE_SOURCE, limit=1_000_000)
+        report = build_report(
+            options=asdict(self.options),
+            store="aws",
+            duration_s=duration,
+            order_ids=[r.order_id for r in self.orders],
+            refunds_submitted=len(self.refunds),
+            records=await load_records(runtime.commands, DEMO_TENANT),
+            provider=provider,
+            sender=sender,
+            receiver=runtime.receiver.stats,
+            inbox=await runtime.inbox.counts_by_status(),
+            stored_ids={e.event_id for e in stored},
+            jobs_left=left,
+            jobs_dead=dead,
+            worker={"mode": "lambda pollers", "kills": 0, "started": self.pollers},
+            gateway=runtime.service.stats.to_dict(),
+        )
+        calls = runtime.clients
+        report["aws"] = {
+            "endpoint": endpoint,
+            "prefix": runtime.names.prefix,
+            "calls": dict(sorted(calls.calls.items())),
+            "total_calls": calls.total_calls(),
+            "calls_per_payment": round(calls.total_calls() / max(1, len(self.orders)), 1),
+            "differences": list(AWS_DIFFERENCES),
+        }
+        return report
 
 
-def _work(queue: SqsQueue, arn: str, worker: SqsWebhookWorker) -> int:
-    """Play Lambda's event source mapping until the queue is empty; return messages handled."""
-    handled = 0
-    for _ in range(10_000):
-        event, messages = _sqs_event(queue, arn)
-        if not messages:
-            return handled
-        answer = worker(event, None)
-        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
-        queue.delete_many([m.receipt for m in messages if m.id not in failed])
-        handled += len(messages)
-    return handled
+def render_aws_notes(report: dict[str, Any], console: Console) -> None:
+    """Print what the AWS mode did differently, and what it cost in API calls."""
+    aws = report["aws"]
+    console.print(
+        f"[bold]AWS mode[/] (local endpoint, prefix {aws['prefix']}): {aws['total_calls']:,} API "
+        f"calls, {aws['calls_per_payment']} per payment. Where it differs from SQL:"
+    )
+    for note in aws["differences"]:
+        console.print(f"  - {note}")
 
 
-def _check(
-    options: AwsDemoOptions,
-    clients: AwsClients,
-    inbox: DynamoInbox,
-    queue: SqsQueue,
-    ledger: str,
-    tally: _Tally,
-    jobs: int,
+def run_aws_demo(
+    options: DemoOptions,
+    *,
+    console: Console | None = None,
+    progress: bool = True,
+    log_file: Path | None = None,
 ) -> dict[str, Any]:
-    stored = asyncio.run(inbox.list_events(limit=1_000_000))
-    by_id = {e.event_id: e for e in stored}
-    entries = clients.dynamodb.scan(TableName=ledger)
-    ledger_ids = [i["id"]["S"] for i in entries.get("Items", [])]
-    while entries.get("LastEvaluatedKey"):
-        entries = clients.dynamodb.scan(
-            TableName=ledger, ExclusiveStartKey=entries["LastEvaluatedKey"]
-        )
-        ledger_ids += [i["id"]["S"] for i in entries.get("Items", [])]
-    poison = {f"evt_{n:05d}" for n in range(options.payments, options.payments + options.poison)}
-    processed = {i for i, e in by_id.items() if e.status == "processed"}
-    stats = queue.stats()
-    invariants = {
-        "every acknowledged webhook is stored once": set(by_id) == tally.acknowledged
-        and len(stored) == len(by_id),
-        "every forged or stale delivery was refused": tally.hostile_accepted == 0,
-        "every payment is processed": processed == tally.acknowledged - poison,
-        "one ledger entry per processed event, none twice": sorted(ledger_ids) == sorted(processed),
-        "poison events are dead, none before max receives tries": all(
-            by_id[i].status == "dead" and tally.tries.get(i, 0) >= _MAX_RECEIVES for i in poison
-        ),
-        "the queue is drained and no message is dead-lettered": stats.ready == 0
-        and stats.in_flight == 0
-        and stats.dead == 0,
-    }
-    return {
-        "ok": all(invariants.values()),
-        "invariants": invariants,
-        "payments": options.payments,
-        "deliveries": tally.deliveries,
-        "refused": tally.refused,
-        "stored": len(stored),
-        "processed": len(processed),
-        "dead": sum(1 for e in stored if e.status == "dead"),
-        "jobs": jobs,
-        "ledger_entries": len(ledger_ids),
-    }
+    """Run the payment demo on a local AWS endpoint; return its report (as `--report` writes
+    it, with `ok`, `invariants` and `aws`)."""
+    console = console or Console()
+    with route_logs(log_file):
+        return asyncio.run(_AwsRun(options, console, progress).run())
 
 
-def _print(report: dict[str, Any], console: Console) -> None:
-    facts = Table(title="seawall on AWS (local endpoint)", show_header=False)
-    for key in (
-        "payments",
-        "deliveries",
-        "refused",
-        "stored",
-        "processed",
-        "dead",
-        "jobs",
-        "ledger_entries",
-        "aws_calls_per_webhook",
-        "aws_calls_per_job",
-        "elapsed_s",
-    ):
-        facts.add_row(key.replace("_", " "), str(report[key]))
-    console.print(facts)
-    checks = Table(title="Invariants", show_header=False)
-    for name, held in report["invariants"].items():
-        checks.add_row("[green]held[/]" if held else "[red]BROKEN[/]", name)
-    console.print(checks)
+def main(
+    options: DemoOptions,
+    *,
+    report: Path | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+    log_file: Path | None = None,
+) -> int:
+    """`seawall demo --store aws`: print the summary, write `report`; 0 when every invariant
+    holds."""
+    console = console or Console()
+    console.print(
+        f"[bold]seawall demo[/] on AWS: {options.payments} payments, concurrency "
+        f"{options.concurrency}, seed {options.seed}, gateway faults {options.fault_rate:.0%}"
+    )
+    result = run_aws_demo(options, console=console, progress=progress, log_file=log_file)
+    render_summary(result, console)
+    render_aws_notes(result, console)
+    if report is not None:
+        Path(report).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        console.print(f"report written to {report}")
+    return 0 if result["ok"] else 1

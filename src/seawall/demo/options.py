@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from seawall.demo.runtime import DemoSettings
+from seawall.payments import PaymentRequest
 from seawall.store import Store
 from seawall.testing.fake_plan import FaultPlan, Latency, Outage, PaymentOutcomes, RouteFaults
 from seawall.testing.fake_webhooks import WebhookPlan
 
-__all__ = ["DemoError", "DemoOptions", "demo_store_url", "drop_schema"]
+__all__ = ["DemoError", "DemoOptions", "demo_orders", "demo_store_url", "drop_schema"]
 
 
 def demo_store_url(store: str | None, tmp: Path) -> tuple[str, bool]:
@@ -142,3 +144,17 @@ class DemoOptions:
             visibility_timeout_s=self.visibility_timeout_s,
             gateway_timeout_s=self.gateway_timeout_s,
         )
+
+
+def demo_orders(options: DemoOptions) -> list[PaymentRequest]:
+    """The shop's orders: amounts and customers drawn from the seed."""
+    rng = random.Random(f"{options.seed}|orders")
+    return [
+        PaymentRequest(
+            order_id=f"ord-{options.seed}-{index:05d}",
+            amount=rng.randrange(500, 20_000, 5),
+            currency=rng.choice(("usd", "eur", "gbp")),
+            customer_id=f"cus_{rng.randrange(1, 60):03d}",
+        )
+        for index in range(options.payments)
+    ]

@@ -15,13 +15,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from seawall.commands import CommandService
+from seawall.commands import CommandApi
 from seawall.payments.state import record_status_for_provider
 from seawall.store import Store
+from seawall.testing import FakeProvider
+from seawall.testing.fake_webhooks import WebhookSender
 from seawall.webhooks import inbox
+from seawall.webhooks.receiver import WebhookStats
 
 __all__ = [
     "Consistency",
+    "build_report",
     "check_consistency",
     "check_invariants",
     "inbox_counts",
@@ -46,7 +50,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": rank(0.50), "p99": rank(0.99), "max": round(ordered[-1], 3)}
 
 
-async def load_records(commands: CommandService, tenant: str) -> dict[str, dict[str, Any]]:
+async def load_records(commands: CommandApi, tenant: str) -> dict[str, dict[str, Any]]:
     """Every payment record of `tenant`, by order id (the projected latest versions)."""
     records: dict[str, dict[str, Any]] = {}
     last_sk: str | None = None
@@ -127,6 +131,106 @@ def check_consistency(
         else:
             result.mismatches.append({"order_id": order, "problem": problem})
     return result
+
+
+def build_report(
+    *,
+    options: dict[str, Any],
+    store: str,
+    duration_s: float,
+    order_ids: list[str],
+    refunds_submitted: int,
+    records: dict[str, dict[str, Any]],
+    provider: FakeProvider,
+    sender: WebhookSender,
+    receiver: WebhookStats,
+    inbox: dict[str, int],
+    stored_ids: set[str],
+    jobs_left: int,
+    jobs_dead: int,
+    worker: dict[str, Any],
+    gateway: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's report (as `--report` writes it) with its invariants, from what each party
+    holds: the provider's ledger, the sender's log, the receiver's counters, the inbox, the
+    records and the queues."""
+    counters = provider.counters()
+    payments = provider.payments()
+    sent = sender.stats()
+    consistency = check_consistency(order_ids, records, payments)
+    statuses = [str(records[o].get("status")) for o in order_ids if o in records]
+    rejected = {reason: n for (_, reason), n in receiver.rejected.items()}
+    requests = counters["requests"]
+    provider_requests = sum(
+        sum(requests.get(route, {}).values()) for route in ("POST /v1/payments", "POST /v1/refunds")
+    )
+    charges_by_order = counters["charges_by_order"]
+    accepted = sum(receiver.accepted.values())
+    duplicates = sum(receiver.duplicates.values())
+    report: dict[str, Any] = {
+        "options": options,
+        "store": store,
+        "duration_s": round(duration_s, 2),
+        "payments": {
+            "submitted": len(order_ids),
+            "recorded": sum(1 for o in order_ids if o in records),
+            "succeeded": statuses.count("success") + statuses.count("refunded"),
+            "failed": statuses.count("failed"),
+            "pending": statuses.count("pending"),
+            "refunded": statuses.count("refunded"),
+            "partially_refunded": sum(
+                1
+                for o in order_ids
+                if records.get(o, {}).get("status") == "success"
+                and int(records[o].get("amount_refunded") or 0) > 0
+            ),
+            "refunds_submitted": refunds_submitted,
+        },
+        "gateway": {
+            **gateway,
+            "provider_requests": provider_requests,
+            "provider_charges": counters["charges"],
+            "provider_refunds": counters["refunds"],
+            "duplicate_charges": counters["duplicate_charges"],
+            "max_charges_per_order": max(charges_by_order.values(), default=0),
+        },
+        "webhooks": {
+            "events": sent.events,
+            "sent": sent.requests,
+            "redeliveries": sent.redeliveries,
+            "received": accepted + duplicates + sum(rejected.values()),
+            "accepted": accepted,
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "rejected_forged": rejected.get("bad_signature", 0),
+            "rejected_stale": rejected.get("stale_timestamp", 0),
+            "forged_sent": sent.forged_sent,
+            "stale_sent": sent.stale_sent,
+            "forged_accepted": sent.forged_accepted,
+            "stale_accepted": sent.stale_accepted,
+            "acknowledged": sent.acknowledged,
+            "acknowledged_not_stored": len(sender.acknowledged() - stored_ids),
+            "gave_up": sent.gave_up,
+            "stored": sum(inbox.values()),
+            "processed": inbox.get("processed", 0),
+            "dead_lettered": inbox.get("dead", 0) + inbox.get("failed", 0),
+            "inbox": inbox,
+        },
+        "jobs": {"remaining": jobs_left, "dead_lettered": jobs_dead},
+        "worker": worker,
+        "consistency": consistency.to_dict(),
+        "latency_ms": {
+            "end_to_end": percentiles(
+                [float(r["latency_ms"]) for r in records.values() if "latency_ms" in r]
+            ),
+            "gateway_call": percentiles(
+                [float(r["charge_call_ms"]) for r in records.values() if "charge_call_ms" in r]
+            ),
+        },
+    }
+    report["invariants"] = check_invariants(report)
+    report["ok"] = all(report["invariants"].values())
+    return report
 
 
 def check_invariants(report: dict[str, Any]) -> dict[str, bool]:

@@ -36,15 +36,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.applications import Starlette
 
 from seawall.config import SeawallConfig
-from seawall.demo.options import DemoError, DemoOptions, demo_store_url, drop_schema
+from seawall.demo.options import (
+    DemoError,
+    DemoOptions,
+    demo_orders,
+    demo_store_url,
+    drop_schema,
+)
 from seawall.demo.processes import DemoWorkers, QuietServer, bind_free_port, route_logs
 from seawall.demo.report import (
-    check_consistency,
-    check_invariants,
+    build_report,
     inbox_counts,
     inbox_ids,
     load_records,
-    percentiles,
     render_summary,
 )
 from seawall.demo.runtime import DEMO_TENANT, DemoRuntime, build_runtime, demo_context
@@ -59,20 +63,6 @@ from seawall.webhooks import GUIDE_PATH, GUIDE_SOURCE
 __all__ = ["DemoError", "DemoOptions", "demo_store_url", "main", "run_demo"]
 
 _POLL_S = 0.1
-
-
-def _orders(options: DemoOptions) -> list[PaymentRequest]:
-    """The shop's orders: amounts and customers drawn from the seed."""
-    rng = random.Random(f"{options.seed}|orders")
-    return [
-        PaymentRequest(
-            order_id=f"ord-{options.seed}-{index:05d}",
-            amount=rng.randrange(500, 20_000, 5),
-            currency=rng.choice(("usd", "eur", "gbp")),
-            customer_id=f"cus_{rng.randrange(1, 60):03d}",
-        )
-        for index in range(options.payments)
-    ]
 
 
 async def _queue_depth(queue: Queue, names: tuple[str, ...] | None = None) -> tuple[int, int]:
@@ -95,7 +85,7 @@ class _Run:
         self.log_file = log_file
         self.console = console
         self.show_progress = show_progress
-        self.orders = _orders(options)
+        self.orders = demo_orders(options)
         self.refunds: list[tuple[str, int | None]] = []
         self.started = time.monotonic()
         self.on_report: Callable[[dict[str, Any]], None] | None = None
@@ -252,8 +242,8 @@ class _Run:
             async def tick(phase: str) -> tuple[int, int, int]:
                 workers.check_alive()
                 count = await self._count_recorded(runtime)
-                left, dead = await _queue_depth(service.queue)
-                charges_left, _ = await _queue_depth(service.queue, (CHARGE_QUEUE, REFUND_QUEUE))
+                left, dead = await _queue_depth(runtime.queue)
+                charges_left, _ = await _queue_depth(runtime.queue, (CHARGE_QUEUE, REFUND_QUEUE))
                 stats = sender.stats()
                 progress.update(recorded, completed=count)
                 progress.update(
@@ -317,97 +307,29 @@ class _Run:
         workers: DemoWorkers,
         duration: float,
     ) -> dict[str, Any]:
-        options = self.options
         store = runtime.store
-        records = await load_records(runtime.service.commands, DEMO_TENANT)
-        counters = provider.counters()
-        payments = provider.payments()
-        sent = sender.stats()
-        receiver = runtime.webhooks.stats
-        inbox = await inbox_counts(store)
-        stored_ids = await inbox_ids(store, GUIDE_SOURCE)
-        left, dead = await _queue_depth(runtime.service.queue)
-        order_ids = [r.order_id for r in self.orders]
-        consistency = check_consistency(order_ids, records, payments)
-        statuses = [str(records[o].get("status")) for o in order_ids if o in records]
-        rejected = {reason: n for (_, reason), n in receiver.rejected.items()}
-        gateway = workers.gateway_stats()
-        requests = counters["requests"]
-        provider_requests = sum(
-            sum(requests.get(route, {}).values())
-            for route in ("POST /v1/payments", "POST /v1/refunds")
-        )
-        charges_by_order = counters["charges_by_order"]
-        accepted = sum(receiver.accepted.values())
-        duplicates = sum(receiver.duplicates.values())
-        report: dict[str, Any] = {
-            "options": asdict(options),
-            "store": store.engine,
-            "duration_s": round(duration, 2),
-            "payments": {
-                "submitted": len(order_ids),
-                "recorded": sum(1 for o in order_ids if o in records),
-                "succeeded": statuses.count("success") + statuses.count("refunded"),
-                "failed": statuses.count("failed"),
-                "pending": statuses.count("pending"),
-                "refunded": statuses.count("refunded"),
-                "partially_refunded": sum(
-                    1
-                    for o in order_ids
-                    if records.get(o, {}).get("status") == "success"
-                    and int(records[o].get("amount_refunded") or 0) > 0
-                ),
-                "refunds_submitted": len(self.refunds),
-            },
-            "gateway": {
-                **gateway,
-                "provider_requests": provider_requests,
-                "provider_charges": counters["charges"],
-                "provider_refunds": counters["refunds"],
-                "duplicate_charges": counters["duplicate_charges"],
-                "max_charges_per_order": max(charges_by_order.values(), default=0),
-            },
-            "webhooks": {
-                "events": sent.events,
-                "sent": sent.requests,
-                "redeliveries": sent.redeliveries,
-                "received": accepted + duplicates + sum(rejected.values()),
-                "accepted": accepted,
-                "duplicates": duplicates,
-                "rejected": rejected,
-                "rejected_forged": rejected.get("bad_signature", 0),
-                "rejected_stale": rejected.get("stale_timestamp", 0),
-                "forged_sent": sent.forged_sent,
-                "stale_sent": sent.stale_sent,
-                "forged_accepted": sent.forged_accepted,
-                "stale_accepted": sent.stale_accepted,
-                "acknowledged": sent.acknowledged,
-                "acknowledged_not_stored": len(sender.acknowledged() - stored_ids),
-                "gave_up": sent.gave_up,
-                "stored": sum(inbox.values()),
-                "processed": inbox.get("processed", 0),
-                "dead_lettered": inbox.get("dead", 0) + inbox.get("failed", 0),
-                "inbox": inbox,
-            },
-            "jobs": {"remaining": left, "dead_lettered": dead},
-            "worker": {
-                "mode": "subprocess" if options.worker_processes else "in-process",
+        left, dead = await _queue_depth(runtime.queue)
+        return build_report(
+            options=asdict(self.options),
+            store=store.engine,
+            duration_s=duration,
+            order_ids=[r.order_id for r in self.orders],
+            refunds_submitted=len(self.refunds),
+            records=await load_records(runtime.service.commands, DEMO_TENANT),
+            provider=provider,
+            sender=sender,
+            receiver=runtime.webhooks.stats,
+            inbox=await inbox_counts(store),
+            stored_ids=await inbox_ids(store, GUIDE_SOURCE),
+            jobs_left=left,
+            jobs_dead=dead,
+            worker={
+                "mode": "subprocess" if self.options.worker_processes else "in-process",
                 "kills": workers.kills,
                 "started": workers.started,
             },
-            "consistency": consistency.to_dict(),
-            "latency_ms": {
-                "end_to_end": percentiles(
-                    [float(r["latency_ms"]) for r in records.values() if "latency_ms" in r]
-                ),
-                "gateway_call": percentiles(
-                    [float(r["charge_call_ms"]) for r in records.values() if "charge_call_ms" in r]
-                ),
-            },
-        }
-        report["invariants"] = check_invariants(report)
-        report["ok"] = all(report["invariants"].values())
-        return report
+            gateway=workers.gateway_stats(),
+        )
 
 
 def run_demo(

@@ -97,6 +97,7 @@ class DemoRuntime:
     webhooks: Webhooks
     worker: Worker
     client: ApiClient
+    queue: Queue
 
     async def aclose(self) -> None:
         """Close the payment service and its gateway client, and forget its breaker."""
@@ -151,4 +152,4 @@ def build_runtime(
     )
     webhooks.attach(worker)
     service.register(worker)
-    return DemoRuntime(store, service, webhooks, worker, client)
+    return DemoRuntime(store, service, webhooks, worker, client, queue)

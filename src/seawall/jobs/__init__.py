@@ -8,7 +8,7 @@ from seawall._lazy import load_export
 
 if TYPE_CHECKING:
     # Names after `as` are kept importable for the library's own modules, not the surface.
-    from seawall.jobs.api import JobQueue
+    from seawall.jobs.api import JobProducer, JobQueue
     from seawall.jobs.commit import JobRun
     from seawall.jobs.model import (
         BatchResult,
@@ -31,6 +31,7 @@ __all__ = [
     "InvalidJobError",
     "Job",
     "JobError",
+    "JobProducer",
     "JobQueue",
     "JobRun",
     "LeaseLostError",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "JobProducer": "seawall.jobs.api",
     "JobQueue": "seawall.jobs.api",
     "JobRun": "seawall.jobs.commit",
     "BatchResult": "seawall.jobs.model",

@@ -1,4 +1,4 @@
-"""The queue as every engine offers it: the `JobQueue` protocol.
+"""The queue as every engine offers it: the `JobQueue` protocol, and the producer's `JobProducer`.
 
 `Queue` (SQLite, PostgreSQL) implements it, and on AWS `seawall.aws.sqs_jobs.SqsJobQueue` over
 an SQS queue and its dead-letter queue. `tests/contracts/test_queue_contract.py` runs one suite,
@@ -21,7 +21,7 @@ from seawall.jobs.model import DeadLetter, Job, QueueStats
 if TYPE_CHECKING:
     from seawall.jobs.queue import Queue
 
-__all__ = ["JobQueue"]
+__all__ = ["JobProducer", "JobQueue"]
 
 
 class JobQueue(Protocol):
@@ -76,6 +76,32 @@ class JobQueue(Protocol):
         ...
 
 
+class JobProducer(Protocol):
+    """The producer's side, as `PaymentGatewayService` enqueues: once per `dedup_key`, in `tx`.
+
+    `tx` is the backend's own transaction: a SQL `Tx` (the job commits with the caller's
+    writes), or a `DynamoTx` (on AWS, `seawall.aws.jobs.SqsJobProducer` writes an outbox item
+    that commits with the caller's writes and is sent to SQS afterwards; README "AWS mode").
+    """
+
+    async def enqueue(
+        self,
+        queue_name: str,
+        payload: dict[str, Any],
+        *,
+        tx: Any = None,
+        dedup_key: str | None = None,
+        max_receives: int | None = None,
+    ) -> str | None:
+        """Add one job (in `tx` when given); its id, or None when `dedup_key` was seen."""
+        ...
+
+
 def _sql_queue_conforms(queue: Queue) -> JobQueue:
     """A static check (mypy) that the SQL queue implements the protocol."""
+    return queue
+
+
+def _sql_queue_produces(queue: Queue) -> JobProducer:
+    """A static check (mypy) that the SQL queue is a producer too."""
     return queue

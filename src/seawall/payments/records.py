@@ -12,11 +12,17 @@ published in that transaction, and a conflict is not retried there: the VersionM
 propagates, the whole transaction rolls back, and its job is retried later with backoff.
 
 The records work on any `CommandApi` (the SQL CommandService, or DynamoCommandService in the AWS
-mode); a caller's transaction exists on the SQL service only.
+mode); a caller's transaction exists on the SQL service only (its publish takes `tx=`). A
+caller's transaction the command API cannot join (a webhook handler's DynamoTx: each DynamoDB
+publish is a TransactWriteItems of its own) is not joined: the merge commits first, on its own
+and retried on conflicts, and the caller's writes (the inbox mark) commit after it. A crash in
+between redelivers the event, whose second merge finds nothing new (merges are idempotent per
+event id and refund id), so the record is still changed once.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +36,11 @@ from seawall.commands import (
 )
 from seawall.payments.models import PaymentError
 from seawall.payments.state import PaymentUpdate, merge
-from seawall.store import Tx
 
 __all__ = ["PAYMENT_TYPE", "PaymentRecord", "PaymentRecords", "payment_keys"]
 
 PAYMENT_TYPE = "PAYMENT"
 _CONFLICT_RETRIES = 20
-
-
-def _in(tx: Tx | None) -> dict[str, Any]:
-    """The `tx=` argument when there is a caller's transaction (only the SQL service takes it)."""
-    return {} if tx is None else {"tx": tx}
 
 
 def payment_keys(tenant: str, order_id: str) -> tuple[str, str]:
@@ -73,13 +73,17 @@ class PaymentRecords:
 
     def __init__(self, commands: CommandApi) -> None:
         self.commands = commands
+        self.joins_transactions = "tx" in inspect.signature(commands.publish_sync).parameters
+        """Whether the command API writes in a caller's transaction (`tx=`: the SQL service)."""
 
-    async def get(
-        self, tenant: str, order_id: str, *, tx: Tx | None = None
-    ) -> PaymentRecord | None:
+    def _in(self, tx: Any) -> dict[str, Any]:
+        """The `tx=` argument, when there is a caller's transaction the command API can join."""
+        return {"tx": tx} if tx is not None and self.joins_transactions else {}
+
+    async def get(self, tenant: str, order_id: str, *, tx: Any = None) -> PaymentRecord | None:
         """The latest record of an order (read in `tx` when given), or None."""
         pk, sk = payment_keys(tenant, order_id)
-        latest = await self.commands.get_latest_item(pk, sk, **_in(tx))
+        latest = await self.commands.get_latest_item(pk, sk, **self._in(tx))
         if latest is None or latest.is_deleted:
             return None
         return PaymentRecord(tenant, order_id, latest.version, dict(latest.attributes))
@@ -90,17 +94,18 @@ class PaymentRecords:
         update: PaymentUpdate,
         *,
         invoke_context: InvokeContext,
-        tx: Tx | None = None,
+        tx: Any = None,
     ) -> CommandModel | None:
         """Merge `update` into the order's record; the new version, or None when unchanged.
 
-        Without `tx` each attempt commits on its own and a conflict is retried on the re-read
-        record. With `tx` the merge is written in the caller's transaction, on top of the
-        version read in it; a VersionMismatchError (a concurrent writer won) propagates.
+        Without `tx` (or with one the command API cannot join, see the module docstring) each
+        attempt commits on its own and a conflict is retried on the re-read record. With `tx`
+        the merge is written in the caller's transaction, on top of the version read in it; a
+        VersionMismatchError (a concurrent writer won) propagates.
         """
         if not tenant:
             raise PaymentError("a payment record needs a tenant code")
-        if tx is not None:
+        if self._in(tx):
             return await self._merge_once(tenant, update, invoke_context, tx)
         pk, sk = payment_keys(tenant, update.order_id)
         for _ in range(_CONFLICT_RETRIES):
@@ -113,11 +118,11 @@ class PaymentRecords:
         )
 
     async def _merge_once(
-        self, tenant: str, update: PaymentUpdate, ctx: InvokeContext, tx: Tx | None
+        self, tenant: str, update: PaymentUpdate, ctx: InvokeContext, tx: Any
     ) -> CommandModel | None:
         """Read the latest record, merge, publish on top of the version read."""
         pk, sk = payment_keys(tenant, update.order_id)
-        latest = await self.commands.get_latest_item(pk, sk, **_in(tx))
+        latest = await self.commands.get_latest_item(pk, sk, **self._in(tx))
         merged = merge(None if latest is None else dict(latest.attributes), update)
         if merged is None:
             return None
@@ -131,4 +136,4 @@ class PaymentRecords:
             type=PAYMENT_TYPE,
             attributes=merged,
         )
-        return await self.commands.publish_sync(command, invoke_context=ctx, **_in(tx))
+        return await self.commands.publish_sync(command, invoke_context=ctx, **self._in(tx))

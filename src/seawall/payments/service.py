@@ -9,11 +9,17 @@ Two ways to charge:
   worker runs the job with the same idempotency key however often it is redelivered, so a crash
   mid-payment resumes without charging twice.
 
+The service needs a command API (`CommandApi`: the SQL `CommandService` or, in the AWS mode,
+`DynamoCommandService`) and a job queue (`JobProducer`: the SQL `Queue`, the default on the command
+service's store, or `SqsJobProducer`); the job handlers register on any worker with
+`register(queue_name, handler, transactional=False)`.
+
 Every result is merged into the order's record through `CommandService` (see `records` and
 `state`). Webhooks from the gateway (`payment.completed`, `payment.failed`, `refund.created`) are
 merged the same way inside the webhook's own transaction (`record_update`), so the record's new
-version, the inbox's processed mark and the job's ack commit together: idempotent, and a payment
-never moves backwards whatever order the events arrive in.
+version, the inbox's processed mark and the job's ack commit together (on DynamoDB the record
+commits just before the mark: see `PaymentRecords.apply`): idempotent, and a payment never moves
+backwards whatever order the events arrive in.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.commands import CommandModel, CommandService, InvokeContext, get_user_context
+from seawall.commands import CommandApi, CommandModel, InvokeContext, get_user_context
 from seawall.http import ApiClient
-from seawall.jobs import Job, Queue, RetryLater
+from seawall.jobs import Job, JobProducer, Queue, RetryLater
 from seawall.jobs.backoff import job_backoff, retry_delay
 from seawall.payments import gateway
 from seawall.payments.gateway import CallOutcome, GatewayStats
@@ -39,7 +45,6 @@ from seawall.payments.models import (
 from seawall.payments.records import PaymentRecord, PaymentRecords
 from seawall.payments.settings import GatewaySettings, build_gateway_client
 from seawall.payments.state import PaymentUpdate
-from seawall.store import Tx
 
 __all__ = [
     "CHARGE_QUEUE",
@@ -80,6 +85,14 @@ def _context_for(tenant: str, payload: dict[str, Any], source: str) -> InvokeCon
     )
 
 
+def _store_queue(commands: CommandApi) -> JobProducer:
+    """The SQL queue on the command service's own store (the default job queue)."""
+    store = getattr(commands, "store", None)
+    if store is None:
+        raise ValueError("this command service has no SQL store for jobs: pass queue=")
+    return Queue(store)
+
+
 def charge_update(
     request: PaymentRequest, outcome: CallOutcome, extra: dict[str, Any] | None = None
 ) -> PaymentUpdate:
@@ -109,9 +122,9 @@ class PaymentGatewayService:
     def __init__(
         self,
         client: ApiClient | GatewaySettings,
-        command_service: CommandService,
+        command_service: CommandApi,
         *,
-        queue: Queue | None = None,
+        queue: JobProducer | None = None,
         default_tenant: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         max_receives: int = 10,
@@ -137,7 +150,7 @@ class PaymentGatewayService:
                 breaker.add_listener(self.stats.listener)
         self.commands = command_service
         self.records = PaymentRecords(command_service)
-        self.queue = queue if queue is not None else Queue(command_service.store)
+        self.queue = queue if queue is not None else _store_queue(command_service)
         self.default_tenant = default_tenant
         self.clock = clock
         self.max_receives = max_receives
@@ -249,9 +262,10 @@ class PaymentGatewayService:
         }
 
     async def submit_payment(
-        self, request: PaymentRequest, *, invoke_context: InvokeContext, tx: Tx | None = None
+        self, request: PaymentRequest, *, invoke_context: InvokeContext, tx: Any = None
     ) -> str | None:
-        """Enqueue the charge (in `tx` when given); the job id, or None if already submitted.
+        """Enqueue the charge (in `tx`, the queue's transaction, when given); the job id, or
+        None if already submitted.
 
         Submitting the same order twice within the queue's dedup window enqueues it once; later
         repeats are harmless too, because the job charges with the order's idempotency key.
@@ -272,7 +286,7 @@ class PaymentGatewayService:
         invoke_context: InvokeContext,
         amount: int | None = None,
         reference: str = "1",
-        tx: Tx | None = None,
+        tx: Any = None,
     ) -> str | None:
         """Enqueue a refund of the order (in `tx` when given); it waits for the charge to settle."""
         if amount is not None and (isinstance(amount, bool) or amount <= 0):
@@ -354,13 +368,14 @@ class PaymentGatewayService:
             raise PaymentError(f"refund of order {order_id} still unknown: {answer.message}")
 
     async def record_update(
-        self, tenant: str, update: PaymentUpdate, *, tx: Tx, request_id: str = ""
+        self, tenant: str, update: PaymentUpdate, *, tx: Any, request_id: str = ""
     ) -> CommandModel | None:
         """Merge `update` into the order's record in `tx` (how webhook handlers record events).
 
-        The new version commits or rolls back with `tx`. If a concurrent writer moved the record
-        on since it was read in `tx`, VersionMismatchError propagates: roll back and retry (the
-        webhook worker does, with backoff).
+        On the SQL service the new version commits or rolls back with `tx`; if a concurrent
+        writer moved the record on since it was read in `tx`, VersionMismatchError propagates:
+        roll back and retry (the webhook worker does, with backoff). A `tx` the command API
+        cannot join (a DynamoTx) is not joined: see `PaymentRecords.apply`.
         """
         ctx = _context_for(tenant, {"request_id": request_id}, "payments.webhook")
         return await self.records.apply(tenant, update, invoke_context=ctx, tx=tx)

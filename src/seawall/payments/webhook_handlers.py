@@ -3,11 +3,12 @@
 Each handler turns the verified event into a `PaymentUpdate` and merges it into the order's
 record in the webhook's own transaction: the record's new version, the inbox's processed mark and
 the job's ack commit together, so each event is applied once, and a redelivery merges idempotently
-(by event id and refund id). When another writer moved the record on since it was read, the
-VersionMismatchError rolls the whole transaction back and the worker retries the webhook job with
-backoff: nothing is half-applied. The record never moves backwards: a late `payment.completed`
-cannot undo a refund, and nothing can turn a settled payment back into `pending` (see
-`seawall.payments.state`).
+(by event id and refund id). On DynamoDB the merge commits just before the mark, in a
+TransactWriteItems of its own (see `seawall.payments.records`). When another writer moved the
+record on since it was read, the VersionMismatchError rolls the whole transaction back and the
+worker retries the webhook job with backoff: nothing is half-applied. The record never moves
+backwards: a late `payment.completed` cannot undo a refund, and nothing can turn a settled
+payment back into `pending` (see `seawall.payments.state`).
 
 An event without an order id cannot be matched to any record: it fails permanently (retrying
 cannot add the missing field) and stays in the inbox for inspection.
@@ -21,7 +22,6 @@ from seawall.observability.logging import bind_context
 from seawall.payments.models import map_provider_status
 from seawall.payments.service import PaymentGatewayService
 from seawall.payments.state import PaymentUpdate
-from seawall.store import Tx
 from seawall.webhooks import PermanentWebhookError, WebhookEvent
 from seawall.webhooks.router import Handler
 
@@ -97,7 +97,7 @@ def register_payment_webhooks(
 ) -> None:
     """Register the three handlers on `routes` (a `Router`), for `source` or every source."""
 
-    async def handle(event: WebhookEvent[Any], tx: Tx) -> None:
+    async def handle(event: WebhookEvent[Any], tx: Any) -> None:
         tenant, update = update_from_event(event, service.default_tenant)
         bind_context(tenant=tenant)  # on every line logged for this job from here on
         await service.record_update(tenant, update, tx=tx, request_id=f"webhook:{event.id}")
