@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from seawall.fleet.breaker_sync import Reply, SyncedBreakerStore
+from seawall.fleet.redis_link import redis_client
 from seawall.resilience.breaker_store import CircuitState
 
 if TYPE_CHECKING:
@@ -182,17 +183,6 @@ class SharedBreakerStore(SyncedBreakerStore):
     def _keys(self, name: str) -> list[str]:
         base = f"{self.namespace}:breaker:{{{name}}}"
         return [base, f"{base}:probes", f"{base}:window"]
-
-
-def redis_client(url: str, timeout_s: float) -> redis.Redis:
-    """A synchronous redis-py client with short timeouts (a clear error without the extra)."""
-    try:
-        import redis as redis_lib
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "the shared stores on Redis need redis-py: pip install 'seawall[redis]'"
-        ) from exc
-    return redis_lib.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 def _reply(raw: Any) -> Reply:
