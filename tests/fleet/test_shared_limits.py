@@ -142,7 +142,7 @@ def test_four_processes_admit_about_the_fleet_rate(backend: Backend, namespace: 
         thread.join()
     elapsed = time.monotonic() - began
     total = sum(counts)
-    ceiling = burst + rate * (elapsed + 0.1) + workers * (limiters[0].batch - 1)
+    ceiling = burst + rate * (elapsed + 0.05) + workers * (limiters[0].batch - 1)
     assert rate * elapsed * 0.5 <= total <= ceiling, (total, elapsed, counts)
     assert all(c > 0 for c in counts)
 

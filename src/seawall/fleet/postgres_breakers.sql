@@ -62,7 +62,7 @@ CREATE OR REPLACE FUNCTION seawall_fleet_breaker(
     OUT o_extra bigint, OUT o_state text, OUT o_gen bigint, OUT o_age double precision
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    now_s double precision := extract(epoch FROM clock_timestamp());
+    now_s double precision;  -- read once the row is locked: time never runs backwards
     b seawall_fleet_breakers;
     done jsonb;
     removed int;
@@ -74,6 +74,7 @@ BEGIN
     INSERT INTO seawall_fleet_breakers (namespace, name) VALUES (ns, bname) ON CONFLICT DO NOTHING;
     SELECT * INTO b FROM seawall_fleet_breakers t
     WHERE t.namespace = ns AND t.name = bname FOR UPDATE;
+    now_s := greatest(extract(epoch FROM clock_timestamp()), b.updated_at);
     IF op = 'sync' THEN
         FOR done IN SELECT jsonb_array_elements(cfg -> 'probes_done') LOOP
             DELETE FROM seawall_fleet_breaker_probes p

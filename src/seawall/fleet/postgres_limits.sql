@@ -17,14 +17,15 @@ CREATE OR REPLACE FUNCTION seawall_fleet_take(
     may_wait double precision, OUT o_granted bigint, OUT o_wait double precision
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    now_s double precision := extract(epoch FROM clock_timestamp());
+    now_s double precision;  -- read once the row is locked: time never runs backwards
     v_tokens double precision;
     v_at double precision;
 BEGIN
     INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, at)
-    VALUES (ns, 'rate', bkey, burst, now_s) ON CONFLICT DO NOTHING;
+    VALUES (ns, 'rate', bkey, burst, extract(epoch FROM clock_timestamp())) ON CONFLICT DO NOTHING;
     SELECT b.tokens, b.at INTO v_tokens, v_at FROM seawall_fleet_buckets b
     WHERE b.namespace = ns AND b.kind = 'rate' AND b.key = bkey FOR UPDATE;
+    now_s := greatest(extract(epoch FROM clock_timestamp()), v_at);
     v_tokens := least(burst, v_tokens + greatest(0, now_s - v_at) * rate);
     o_granted := 0;
     o_wait := 0;
@@ -51,15 +52,16 @@ CREATE OR REPLACE FUNCTION seawall_fleet_budget(
     OUT o_granted bigint, OUT o_available double precision
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    now_s double precision := extract(epoch FROM clock_timestamp());
+    now_s double precision;  -- read once the row is locked: time never runs backwards
     v_tokens double precision;
     v_floor double precision;
     v_at double precision;
 BEGIN
     INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, floor, at)
-    VALUES (ns, 'budget', bkey, 0, floor_rate, now_s) ON CONFLICT DO NOTHING;
+    VALUES (ns, 'budget', bkey, 0, floor_rate, extract(epoch FROM clock_timestamp())) ON CONFLICT DO NOTHING;
     SELECT b.tokens, b.floor, b.at INTO v_tokens, v_floor, v_at FROM seawall_fleet_buckets b
     WHERE b.namespace = ns AND b.kind = 'budget' AND b.key = bkey FOR UPDATE;
+    now_s := greatest(extract(epoch FROM clock_timestamp()), v_at);
     v_tokens := least(max_tokens, v_tokens + deposits * ratio);
     v_floor := least(greatest(1, floor_rate), v_floor + greatest(0, now_s - v_at) * floor_rate);
     o_granted := 0;
