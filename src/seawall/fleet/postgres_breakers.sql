@@ -71,9 +71,14 @@ DECLARE
     v_calls bigint;
     v_fails bigint;
 BEGIN
-    INSERT INTO seawall_fleet_breakers (namespace, name) VALUES (ns, bname) ON CONFLICT DO NOTHING;
     SELECT * INTO b FROM seawall_fleet_breakers t
     WHERE t.namespace = ns AND t.name = bname FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO seawall_fleet_breakers (namespace, name) VALUES (ns, bname)
+        ON CONFLICT DO NOTHING;
+        SELECT * INTO b FROM seawall_fleet_breakers t
+        WHERE t.namespace = ns AND t.name = bname FOR UPDATE;
+    END IF;
     now_s := greatest(extract(epoch FROM clock_timestamp()), b.updated_at);
     IF op = 'sync' THEN
         FOR done IN SELECT jsonb_array_elements(cfg -> 'probes_done') LOOP

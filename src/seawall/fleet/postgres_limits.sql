@@ -21,10 +21,15 @@ DECLARE
     v_tokens double precision;
     v_at double precision;
 BEGIN
-    INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, at)
-    VALUES (ns, 'rate', bkey, burst, extract(epoch FROM clock_timestamp())) ON CONFLICT DO NOTHING;
     SELECT b.tokens, b.at INTO v_tokens, v_at FROM seawall_fleet_buckets b
     WHERE b.namespace = ns AND b.kind = 'rate' AND b.key = bkey FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, at)
+        VALUES (ns, 'rate', bkey, burst, extract(epoch FROM clock_timestamp()))
+        ON CONFLICT DO NOTHING;
+        SELECT b.tokens, b.at INTO v_tokens, v_at FROM seawall_fleet_buckets b
+        WHERE b.namespace = ns AND b.kind = 'rate' AND b.key = bkey FOR UPDATE;
+    END IF;
     now_s := greatest(extract(epoch FROM clock_timestamp()), v_at);
     v_tokens := least(burst, v_tokens + greatest(0, now_s - v_at) * rate);
     o_granted := 0;
@@ -57,10 +62,15 @@ DECLARE
     v_floor double precision;
     v_at double precision;
 BEGIN
-    INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, floor, at)
-    VALUES (ns, 'budget', bkey, 0, floor_rate, extract(epoch FROM clock_timestamp())) ON CONFLICT DO NOTHING;
     SELECT b.tokens, b.floor, b.at INTO v_tokens, v_floor, v_at FROM seawall_fleet_buckets b
     WHERE b.namespace = ns AND b.kind = 'budget' AND b.key = bkey FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO seawall_fleet_buckets (namespace, kind, key, tokens, floor, at)
+        VALUES (ns, 'budget', bkey, 0, floor_rate, extract(epoch FROM clock_timestamp()))
+        ON CONFLICT DO NOTHING;
+        SELECT b.tokens, b.floor, b.at INTO v_tokens, v_floor, v_at FROM seawall_fleet_buckets b
+        WHERE b.namespace = ns AND b.kind = 'budget' AND b.key = bkey FOR UPDATE;
+    END IF;
     now_s := greatest(extract(epoch FROM clock_timestamp()), v_at);
     v_tokens := least(max_tokens, v_tokens + deposits * ratio);
     v_floor := least(greatest(1, floor_rate), v_floor + greatest(0, now_s - v_at) * floor_rate);
