@@ -287,3 +287,40 @@ def test_deposits_made_during_an_outage_reach_the_fleet_later(
     clock.advance(1.0)
     assert a.sync_now()
     assert b.available() == pytest.approx(3.0)
+
+
+def test_a_waiter_never_moves_a_postgres_bucket_back_in_time(pg_url: str, namespace: str) -> None:
+    """A call that waited for the bucket's row lock reads the clock after the wait: the refill
+    is never counted twice from an older time."""
+    psycopg = pytest.importorskip("psycopg")
+    store = PostgresLimits(pg_url, namespace=namespace, timeout_s=5.0)
+    store.take("psp", 1.0, 1.0, 1, 0.0)  # creates the row (and the tables)
+    base, schema = pg_url.split("?schema=")
+    where = "namespace = %s AND kind = 'rate' AND key = 'psp'"
+    with psycopg.connect(base, options=f"-c search_path={schema}") as holder:
+        holder.execute(
+            f"SELECT at FROM seawall_fleet_buckets WHERE {where} FOR UPDATE", (namespace,)
+        )
+        waiter = threading.Thread(target=store.take, args=("psp", 1.0, 1.0, 1, 0.0))
+        waiter.start()
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:  # until the waiter blocks on the row lock
+            (waiting,) = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE %s",
+                ("%seawall_fleet_take%",),
+            ).fetchone()
+            if waiting:
+                break
+            time.sleep(0.01)
+        later = time.time() + 30.0  # a later writer's time, as if it took the lock first
+        holder.execute(
+            f"UPDATE seawall_fleet_buckets SET at = %s WHERE {where}", (later, namespace)
+        )
+        holder.commit()
+    waiter.join(timeout=5.0)
+    with psycopg.connect(base, options=f"-c search_path={schema}") as reader:
+        (at,) = reader.execute(
+            f"SELECT at FROM seawall_fleet_buckets WHERE {where}", (namespace,)
+        ).fetchone()
+    assert at >= later
