@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,8 @@ from seawall import CircuitBreaker, CircuitOpenError, CircuitState
 from seawall.fleet.breaker_sync import SyncedBreakerStore
 from seawall.testing import FakeClock
 from tests.fleet.conftest import CLOSED_POSTGRES, CLOSED_REDIS, REDIS_URL, redis_or_skip
+
+PROBER = str(Path(__file__).with_name("prober_process.py"))
 
 
 class Backend:
@@ -214,6 +220,36 @@ def test_a_dead_probers_slot_expires(backend: Backend, namespace: str) -> None:
     time.sleep(0.25)
     clock.advance(1.0)  # past b's remembered refusal
     b.acquire()
+
+
+def test_the_slot_of_a_killed_prober_frees_itself(backend: Backend, namespace: str) -> None:
+    """A process SIGKILLed in the middle of its probe holds the fleet's slot only until it
+    expires; then another process probes."""
+    prober = subprocess.Popen(
+        [sys.executable, PROBER, backend.kind, backend.url, namespace, "0.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert prober.stdout is not None and prober.stdout.readline().strip() == "probing"
+    finally:
+        prober.send_signal(signal.SIGKILL)
+        prober.wait(timeout=10)
+    clock = FakeClock()
+    store = backend.store(namespace)
+    breaker = CircuitBreaker(1, 0, name="psp", clock=clock, store=store)
+    store.sync_now()
+    with pytest.raises(CircuitOpenError):
+        breaker.acquire()  # the dead process's slot
+    deadline = time.monotonic() + 5.0
+    while True:
+        clock.advance(1.0)  # past this process's remembered refusal
+        try:
+            breaker.acquire()
+            break
+        except CircuitOpenError:
+            assert time.monotonic() < deadline, "the slot never expired"
+            time.sleep(0.05)
 
 
 def test_an_unreachable_server_falls_back_to_local_state_and_logs_once(
