@@ -17,7 +17,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 class PgLink:
     """A psycopg 3 connection (autocommit) to `url`, opened on first use and after a loss.
 
-    The first connection runs the idempotent setup files (`*.sql` beside `seawall.fleet`) under
+    The tables are UNLOGGED and commits asynchronous: fleet state is soft, and a server crash
+    that loses it leaves breakers CLOSED and buckets full, as a fresh start would. The first
+    connection runs the idempotent setup files (`*.sql` beside `seawall.fleet`) under
     an advisory lock, so processes starting together do not race. A `schema` query parameter
     (`postgresql://host/db?schema=name`) puts the tables in that schema. `timeout_s` bounds each
     statement; libpq counts the connect timeout in whole seconds (at least 2), but a closed port
@@ -65,7 +67,12 @@ class PgLink:
         with self._lock:
             if self._conn is not None and not self._conn.closed:
                 return self._conn
-            options = f"-c statement_timeout={max(1, int(self.timeout_s * 1000))}"
+            # Fleet state is soft (a lost row reads as CLOSED, a full bucket): commits need not
+            # wait for the WAL flush while they hold the row lock the whole fleet queues on.
+            options = (
+                f"-c statement_timeout={max(1, int(self.timeout_s * 1000))}"
+                " -c synchronous_commit=off"
+            )
             if self.schema:
                 options += f" -c search_path={self.schema}"
             conn = self._psycopg.connect(

@@ -1,7 +1,7 @@
 -- Circuit breakers shared through PostgreSQL (seawall.fleet.postgres_breakers). Idempotent: run
 -- under an advisory lock by every process that connects.
 
-CREATE TABLE IF NOT EXISTS seawall_fleet_breakers (
+CREATE UNLOGGED TABLE IF NOT EXISTS seawall_fleet_breakers (
     namespace text NOT NULL,
     name text NOT NULL,
     state text NOT NULL DEFAULT 'CLOSED',
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS seawall_fleet_breakers (
 );
 
 -- Half-open probe slots; a slot past expires_at is free again (its prober died).
-CREATE TABLE IF NOT EXISTS seawall_fleet_breaker_probes (
+CREATE UNLOGGED TABLE IF NOT EXISTS seawall_fleet_breaker_probes (
     namespace text NOT NULL,
     name text NOT NULL,
     token text NOT NULL,
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS seawall_fleet_breaker_probes (
 );
 
 -- Ratio mode: the sliding window, one row per bucket period.
-CREATE TABLE IF NOT EXISTS seawall_fleet_breaker_window (
+CREATE UNLOGGED TABLE IF NOT EXISTS seawall_fleet_breaker_window (
     namespace text NOT NULL,
     name text NOT NULL,
     period bigint NOT NULL,

@@ -1,7 +1,7 @@
 -- Fleet-wide token buckets and retry budgets (seawall.fleet.postgres_limits). Idempotent: run
 -- under an advisory lock by every process that connects.
 
-CREATE TABLE IF NOT EXISTS seawall_fleet_buckets (
+CREATE UNLOGGED TABLE IF NOT EXISTS seawall_fleet_buckets (
     namespace text NOT NULL,
     kind text NOT NULL,                   -- 'rate' or 'budget'
     key text NOT NULL,
