@@ -8,6 +8,14 @@ from typing import Any
 
 import pytest
 
+from seawall.fleet import (
+    LimitsStore,
+    PostgresBreakerStore,
+    PostgresLimits,
+    RedisLimits,
+    SharedBreakerStore,
+)
+from seawall.fleet.breaker_sync import SyncedBreakerStore
 from tests.conftest import require_postgres, unique_schema
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -51,3 +59,58 @@ def namespace() -> Iterator[str]:
         client.close()
     except Exception:
         pass
+
+
+class Backend:
+    """Builds stores of one kind (Redis or PostgreSQL), reachable or not, and cuts one off from
+    its server and back."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind = kind
+        self.url = url
+        self.closed_url = CLOSED_REDIS if kind == "redis" else CLOSED_POSTGRES
+
+    def breakers(self, namespace: str, closed: bool = False, **kw: Any) -> SyncedBreakerStore:
+        """A breaker store (syncing left to `sync_now()` unless `background=True`)."""
+        kw.setdefault("background", False)
+        kw.setdefault("timeout_s", 0.2)
+        url = self.closed_url if closed else self.url
+        if self.kind == "redis":
+            return SharedBreakerStore(url, namespace=namespace, **kw)
+        return PostgresBreakerStore(url, namespace=namespace, **kw)
+
+    def limits(self, namespace: str, closed: bool = False, **kw: Any) -> LimitsStore:
+        """A limits store."""
+        kw.setdefault("timeout_s", 0.2)
+        url = self.closed_url if closed else self.url
+        if self.kind == "redis":
+            return RedisLimits(url, namespace=namespace, **kw)
+        return PostgresLimits(url, namespace=namespace, **kw)
+
+    def cut(self, store: Any) -> Any:
+        """Point `store` at a closed port; returns what `restore` needs."""
+        if self.kind == "redis":
+            redis = redis_or_skip()
+            good = store.client
+            store.client = redis.Redis.from_url(self.closed_url, socket_connect_timeout=0.05)
+            return good
+        store.link.drop()
+        good = store.link.conninfo
+        store.link.conninfo = self.closed_url
+        return good
+
+    def restore(self, store: Any, saved: Any) -> None:
+        """Point `store` back at its server."""
+        if self.kind == "redis":
+            store.client = saved
+        else:
+            store.link.conninfo = saved
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each contract test runs on Redis and on PostgreSQL."""
+    if request.param == "redis":
+        redis_or_skip()
+        return Backend("redis", REDIS_URL)
+    return Backend("postgres", request.getfixturevalue("pg_url"))

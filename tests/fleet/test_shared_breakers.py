@@ -12,65 +12,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState
-from seawall.fleet.breaker_sync import SyncedBreakerStore
 from seawall.testing import FakeClock
-from tests.fleet.conftest import CLOSED_POSTGRES, CLOSED_REDIS, REDIS_URL, redis_or_skip
+from tests.fleet.conftest import Backend
 
 PROBER = str(Path(__file__).with_name("prober_process.py"))
-
-
-class Backend:
-    """Builds stores of one kind and cuts them off from their server (and back)."""
-
-    def __init__(self, kind: str, url: str) -> None:
-        self.kind = kind
-        self.url = url
-        self.closed_url = CLOSED_REDIS if kind == "redis" else CLOSED_POSTGRES
-
-    def store(self, namespace: str, url: str | None = None, **kw: Any) -> SyncedBreakerStore:
-        kw.setdefault("background", False)
-        kw.setdefault("timeout_s", 0.2)
-        if self.kind == "redis":
-            from seawall.fleet import SharedBreakerStore
-
-            return SharedBreakerStore(url or self.url, namespace=namespace, **kw)
-        from seawall.fleet import PostgresBreakerStore
-
-        return PostgresBreakerStore(url or self.url, namespace=namespace, **kw)
-
-    def unreachable(self, namespace: str, **kw: Any) -> SyncedBreakerStore:
-        return self.store(namespace, self.closed_url, **kw)
-
-    def cut(self, store: Any) -> Any:
-        """Point `store` at a closed port; returns what `restore` needs."""
-        if self.kind == "redis":
-            redis = redis_or_skip()
-            good = store.client
-            store.client = redis.Redis.from_url(self.closed_url, socket_connect_timeout=0.05)
-            return good
-        store.link.drop()
-        good = store.link.conninfo
-        store.link.conninfo = self.closed_url
-        return good
-
-    def restore(self, store: Any, saved: Any) -> None:
-        if self.kind == "redis":
-            store.client = saved
-        else:
-            store.link.conninfo = saved
-
-
-@pytest.fixture(params=["redis", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "redis":
-        redis_or_skip()
-        return Backend("redis", REDIS_URL)
-    return Backend("postgres", request.getfixturevalue("pg_url"))
 
 
 def _fail(breaker: CircuitBreaker) -> None:
@@ -81,7 +30,7 @@ def _fail(breaker: CircuitBreaker) -> None:
 def test_failures_in_two_processes_trip_both(backend: Backend, namespace: str) -> None:
     """Two breakers with separate local records: 3 + 2 failures reach the shared threshold 5."""
     clock = FakeClock()
-    a_store, b_store = backend.store(namespace), backend.store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=b_store)
     assert a.record is not b.record
@@ -100,7 +49,7 @@ def test_failures_in_two_processes_trip_both(backend: Backend, namespace: str) -
 
 def test_a_local_trip_opens_the_fleet(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store, b_store = backend.store(namespace), backend.store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=b_store)
     b_store.sync_now()
@@ -118,7 +67,7 @@ def test_a_success_clears_the_fleet_count_of_a_process_that_failed(
     backend: Backend, namespace: str
 ) -> None:
     clock = FakeClock()
-    a_store, b_store = backend.store(namespace), backend.store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -131,7 +80,7 @@ def test_a_success_clears_the_fleet_count_of_a_process_that_failed(
 
 
 def test_healthy_calls_send_nothing(backend: Backend, namespace: str) -> None:
-    store = backend.store(namespace)
+    store = backend.breakers(namespace)
     breaker = CircuitBreaker(3, name="psp", store=store)
     for _ in range(100):
         breaker.on_success(breaker.acquire())
@@ -141,7 +90,7 @@ def test_healthy_calls_send_nothing(backend: Backend, namespace: str) -> None:
 
 def test_ratio_mode_counts_fleet_wide(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    stores = [backend.store(namespace) for _ in range(4)]
+    stores = [backend.breakers(namespace) for _ in range(4)]
     breakers = [
         CircuitBreaker(
             name="psp", mode="ratio", minimum_calls=20, window_s=30, clock=clock, store=store
@@ -165,7 +114,7 @@ def test_ratio_mode_counts_fleet_wide(backend: Backend, namespace: str) -> None:
 
 def test_half_open_probes_are_capped_fleet_wide(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    stores = [backend.store(namespace) for _ in range(3)]
+    stores = [backend.breakers(namespace) for _ in range(3)]
     breakers = [
         CircuitBreaker(1, 0, name="psp", half_open_max_calls=2, clock=clock, store=store)
         for store in stores
@@ -190,7 +139,7 @@ def test_half_open_probes_are_capped_fleet_wide(backend: Backend, namespace: str
 
 def test_a_failed_probe_reopens_the_fleet(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store, b_store = backend.store(namespace), backend.store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -207,8 +156,8 @@ def test_a_failed_probe_reopens_the_fleet(backend: Backend, namespace: str) -> N
 
 def test_a_dead_probers_slot_expires(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store = backend.store(namespace, probe_ttl_s=0.2, sync_interval_s=0.01)
-    b_store = backend.store(namespace)
+    a_store = backend.breakers(namespace, probe_ttl_s=0.2, sync_interval_s=0.01)
+    b_store = backend.breakers(namespace)
     a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -236,7 +185,7 @@ def test_the_slot_of_a_killed_prober_frees_itself(backend: Backend, namespace: s
         prober.send_signal(signal.SIGKILL)
         prober.wait(timeout=10)
     clock = FakeClock()
-    store = backend.store(namespace)
+    store = backend.breakers(namespace)
     breaker = CircuitBreaker(1, 0, name="psp", clock=clock, store=store)
     store.sync_now()
     with pytest.raises(CircuitOpenError):
@@ -256,7 +205,7 @@ def test_an_unreachable_server_falls_back_to_local_state_and_logs_once(
     backend: Backend, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[str] = []
-    store = backend.unreachable(namespace, timeout_s=0.05, on_fallback=seen.append)
+    store = backend.breakers(namespace, closed=True, timeout_s=0.05, on_fallback=seen.append)
     clock = FakeClock()
     breaker = CircuitBreaker(2, 1000, name="psp", clock=clock, store=store)
     with caplog.at_level(logging.WARNING, logger="seawall.fleet.breakers"):
@@ -275,13 +224,13 @@ def test_an_unreachable_server_falls_back_to_local_state_and_logs_once(
 
 def test_rejoins_the_fleet_when_the_server_returns(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    store = backend.store(namespace)
+    store = backend.breakers(namespace)
     breaker = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=store)
     saved = backend.cut(store)
     _fail(breaker)
     assert not store.sync_now()
     # Meanwhile another process opened the breaker fleet-wide.
-    other_store = backend.store(namespace)
+    other_store = backend.breakers(namespace)
     other = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=other_store)
     other.trip()
     other_store.sync_now()
@@ -292,8 +241,8 @@ def test_rejoins_the_fleet_when_the_server_returns(backend: Backend, namespace: 
 
 
 def test_background_thread_spreads_a_trip(backend: Backend, namespace: str) -> None:
-    a_store = backend.store(namespace, sync_interval_s=0.02, background=True)
-    b_store = backend.store(namespace, sync_interval_s=0.02, background=True)
+    a_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
+    b_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
     try:
         a = CircuitBreaker(1, 10_000, name="psp", store=a_store)
         b = CircuitBreaker(1, 10_000, name="psp", store=b_store)
@@ -312,7 +261,7 @@ def test_fallbacks_can_feed_the_metrics(backend: Backend, namespace: str) -> Non
     from seawall.observability.metrics import SeawallMetrics
 
     metrics = SeawallMetrics()
-    store = backend.unreachable(namespace, on_fallback=metrics.shared_store_fallback)
+    store = backend.breakers(namespace, closed=True, on_fallback=metrics.shared_store_fallback)
     breaker = CircuitBreaker(1, name="psp", store=store)
     _fail(breaker)
     store.sync_now()

@@ -18,57 +18,13 @@ from seawall import Pipeline, Retry
 from seawall.fleet import (
     LimitsStore,
     PostgresLimits,
-    RedisLimits,
     SharedRateLimiter,
     SharedRetryBudget,
 )
 from seawall.resilience.backoff import Constant
 from seawall.resilience.errors import RateLimited, RetryBudgetExhausted
 from seawall.testing import FakeClock
-from tests.fleet.conftest import CLOSED_POSTGRES, CLOSED_REDIS, REDIS_URL, redis_or_skip
-
-
-class Backend:
-    """Builds limits stores of one kind, counts their round trips, cuts them off and back."""
-
-    def __init__(self, kind: str, url: str) -> None:
-        self.kind = kind
-        self.url = url
-        self.closed_url = CLOSED_REDIS if kind == "redis" else CLOSED_POSTGRES
-
-    def store(self, namespace: str, url: str | None = None, **kw: Any) -> LimitsStore:
-        kw.setdefault("timeout_s", 0.2)
-        if self.kind == "redis":
-            return RedisLimits(url or self.url, namespace=namespace, **kw)
-        return PostgresLimits(url or self.url, namespace=namespace, **kw)
-
-    def unreachable(self, namespace: str, **kw: Any) -> LimitsStore:
-        return self.store(namespace, self.closed_url, **kw)
-
-    def cut(self, store: Any) -> Any:
-        if self.kind == "redis":
-            redis = redis_or_skip()
-            good = store.client
-            store.client = redis.Redis.from_url(self.closed_url, socket_connect_timeout=0.05)
-            return good
-        store.link.drop()
-        good = store.link.conninfo
-        store.link.conninfo = self.closed_url
-        return good
-
-    def restore(self, store: Any, saved: Any) -> None:
-        if self.kind == "redis":
-            store.client = saved
-        else:
-            store.link.conninfo = saved
-
-
-@pytest.fixture(params=["redis", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "redis":
-        redis_or_skip()
-        return Backend("redis", REDIS_URL)
-    return Backend("postgres", request.getfixturevalue("pg_url"))
+from tests.fleet.conftest import Backend
 
 
 def count_trips(store: LimitsStore) -> list[int]:
@@ -98,7 +54,7 @@ def admitted(limiter: SharedRateLimiter) -> bool:
 
 def test_two_processes_draw_from_one_bucket_in_batches(backend: Backend, namespace: str) -> None:
     """A burst of 10 and almost no refill: 10 calls in total, whoever makes them."""
-    stores = [backend.store(namespace), backend.store(namespace)]
+    stores = [backend.limits(namespace), backend.limits(namespace)]
     trips = [count_trips(s) for s in stores]
     limiters = [SharedRateLimiter(s, "psp", rate=0.001, burst=10, batch=3) for s in stores]
     got = [0, 0]
@@ -115,7 +71,7 @@ def test_four_processes_admit_about_the_fleet_rate(backend: Backend, namespace: 
     """4 limiters sharing 100/s over a window admit about 100/s in total, not 4 x 100/s."""
     rate, burst, workers = 100.0, 10.0, 4
     limiters = [
-        SharedRateLimiter(backend.store(namespace), "psp", rate, burst, processes=workers)
+        SharedRateLimiter(backend.limits(namespace), "psp", rate, burst, processes=workers)
         for _ in range(workers)
     ]
     assert limiters[0].batch == 2
@@ -148,20 +104,20 @@ def test_four_processes_admit_about_the_fleet_rate(backend: Backend, namespace: 
 
 
 def test_a_caller_that_may_wait_reserves_the_next_token(backend: Backend, namespace: str) -> None:
-    store = backend.store(namespace)
+    store = backend.limits(namespace)
     waiting = SharedRateLimiter(store, "slow", rate=10, burst=1, max_wait_s=1.0)
     assert waiting.reserve() == 0.0
     first = waiting.reserve()
     second = waiting.reserve()
     assert 0.0 < first <= 0.1 and first < second <= 0.2  # queued behind each other
-    strict = SharedRateLimiter(backend.store(namespace), "slow", rate=10, burst=1)
+    strict = SharedRateLimiter(backend.limits(namespace), "slow", rate=10, burst=1)
     with pytest.raises(RateLimited) as info:
         strict.reserve()
     assert info.value.retry_after > 0.1
 
 
 def test_a_pipeline_takes_the_shared_limiter(backend: Backend, namespace: str) -> None:
-    limiter = SharedRateLimiter(backend.store(namespace), "psp", rate=0.001, burst=2)
+    limiter = SharedRateLimiter(backend.limits(namespace), "psp", rate=0.001, burst=2)
     pipeline = Pipeline(rate_limiter=limiter)
     assert pipeline.execute(lambda: 1) + pipeline.execute(lambda: 2) == 3
     with pytest.raises(RateLimited):
@@ -173,7 +129,9 @@ def test_an_unreachable_store_limits_each_process_to_its_share(
 ) -> None:
     clock = FakeClock()
     seen: list[str] = []
-    store = backend.unreachable(namespace, clock=clock, retry_s=5.0, on_fallback=seen.append)
+    store = backend.limits(
+        namespace, closed=True, clock=clock, retry_s=5.0, on_fallback=seen.append
+    )
     trips = count_trips(store)
     limiter = SharedRateLimiter(store, "psp", rate=10, burst=10, processes=2, clock=clock)
     with caplog.at_level(logging.WARNING, logger="seawall.fleet.limits"):
@@ -190,7 +148,7 @@ def test_a_limiter_rejoins_the_fleet_when_the_store_returns(
     backend: Backend, namespace: str
 ) -> None:
     clock = FakeClock()
-    store = backend.store(namespace, clock=clock, retry_s=1.0)
+    store = backend.limits(namespace, clock=clock, retry_s=1.0)
     limiter = SharedRateLimiter(store, "psp", rate=0.001, burst=4, batch=1, clock=clock)
     saved = backend.cut(store)
     assert admitted(limiter)  # decided locally
@@ -207,8 +165,8 @@ def test_a_limiter_rejoins_the_fleet_when_the_store_returns(
 
 
 def test_calls_anywhere_earn_retries_everywhere(backend: Backend, namespace: str) -> None:
-    a = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, background=False)
-    b = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, background=False)
+    a = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, background=False)
+    b = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, background=False)
     for _ in range(10):
         a.deposit()
     assert not b.try_withdraw()  # a has not sent its calls yet
@@ -219,22 +177,22 @@ def test_calls_anywhere_earn_retries_everywhere(backend: Backend, namespace: str
 
 
 def test_a_retry_sends_the_pending_calls_with_it(backend: Backend, namespace: str) -> None:
-    budget = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, background=False)
+    budget = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, background=False)
     for _ in range(4):
         budget.deposit()
     assert [budget.try_withdraw() for _ in range(3)] == [True, True, False]
 
 
 def test_the_floor_is_for_the_whole_fleet(backend: Backend, namespace: str) -> None:
-    a = SharedRetryBudget(backend.store(namespace), "psp", 0.0, 1.0, background=False)
-    b = SharedRetryBudget(backend.store(namespace), "psp", 0.0, 1.0, background=False)
+    a = SharedRetryBudget(backend.limits(namespace), "psp", 0.0, 1.0, background=False)
+    b = SharedRetryBudget(backend.limits(namespace), "psp", 0.0, 1.0, background=False)
     assert a.try_withdraw()
     assert not b.try_withdraw()  # one retry per second for the fleet, not per process
 
 
 def test_the_sync_thread_sends_deposits(backend: Backend, namespace: str) -> None:
-    a = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, sync_interval_s=0.02)
-    b = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, background=False)
+    a = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, sync_interval_s=0.02)
+    b = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, background=False)
     try:
         for _ in range(10):
             a.deposit()
@@ -248,7 +206,7 @@ def test_the_sync_thread_sends_deposits(backend: Backend, namespace: str) -> Non
 
 def test_a_retry_stops_on_the_fleets_empty_budget(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    budget = SharedRetryBudget(backend.store(namespace), "psp", 0.1, 0.0, background=False)
+    budget = SharedRetryBudget(backend.limits(namespace), "psp", 0.1, 0.0, background=False)
     retry = Retry(3, backoff=Constant(0.0), budget=budget, clock=clock)
 
     def down() -> None:
@@ -262,7 +220,7 @@ def test_an_unreachable_store_gives_each_process_a_local_budget(
     backend: Backend, namespace: str
 ) -> None:
     clock = FakeClock()
-    store = backend.unreachable(namespace, clock=clock)
+    store = backend.limits(namespace, closed=True, clock=clock)
     budget = SharedRetryBudget(store, "psp", 0.5, 2.0, processes=2, background=False, clock=clock)
     assert budget.try_withdraw()  # the local floor: 2 / 2 = 1 per second
     assert not budget.try_withdraw()
@@ -276,9 +234,9 @@ def test_deposits_made_during_an_outage_reach_the_fleet_later(
     backend: Backend, namespace: str
 ) -> None:
     clock = FakeClock()
-    store = backend.store(namespace, clock=clock, retry_s=1.0)
+    store = backend.limits(namespace, clock=clock, retry_s=1.0)
     a = SharedRetryBudget(store, "psp", 0.5, 0.0, background=False, clock=clock)
-    b = SharedRetryBudget(backend.store(namespace), "psp", 0.5, 0.0, background=False)
+    b = SharedRetryBudget(backend.limits(namespace), "psp", 0.5, 0.0, background=False)
     saved = backend.cut(store)
     for _ in range(6):
         a.deposit()
