@@ -99,6 +99,20 @@ class Backend:
         store.link.conninfo = self.closed_url
         return good
 
+    def kill_connection(self, store: Any) -> None:
+        """End `store`'s server connection from the server side, as a restart would."""
+        if self.kind == "redis":
+            redis = redis_or_skip()
+            client_id = store.client.client_id()
+            with redis.Redis.from_url(REDIS_URL) as admin:
+                assert admin.client_kill_filter(_id=client_id) == 1
+            return
+        import psycopg
+
+        pid = store.link.rows("SELECT pg_backend_pid()", ())[0][0]
+        with psycopg.connect(self.url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
     def restore(self, store: Any, saved: Any) -> None:
         """Point `store` back at its server."""
         if self.kind == "redis":

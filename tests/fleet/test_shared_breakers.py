@@ -240,6 +240,20 @@ def test_rejoins_the_fleet_when_the_server_returns(backend: Backend, namespace: 
     assert breaker.state is CircuitState.OPEN
 
 
+def test_a_connection_ended_by_the_server_is_reopened(backend: Backend, namespace: str) -> None:
+    clock = FakeClock()
+    store = backend.breakers(namespace)
+    breaker = CircuitBreaker(1, 10_000, name="psp", clock=clock, store=store)
+    assert store.sync_now()
+    backend.kill_connection(store)
+    other_store = backend.breakers(namespace)
+    CircuitBreaker(1, 10_000, name="psp", clock=clock, store=other_store).trip()
+    assert other_store.sync_now()
+    synced = [store.sync_now() for _ in range(2)]  # at most one fails, then a new connection
+    assert synced[-1] and store.available
+    assert breaker.state is CircuitState.OPEN
+
+
 def test_background_thread_spreads_a_trip(backend: Backend, namespace: str) -> None:
     a_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
     b_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
