@@ -71,6 +71,19 @@ DECLARE
     v_calls bigint;
     v_fails bigint;
 BEGIN
+    -- Counts sent to a breaker that is not CLOSED change nothing: answer without the row lock,
+    -- so processes learning of a trip do not queue behind each other.
+    IF op = 'sync' AND coalesce(cfg ->> 'request', '') = ''
+       AND jsonb_array_length(cfg -> 'probes_done') = 0 THEN
+        SELECT * INTO b FROM seawall_fleet_breakers t WHERE t.namespace = ns AND t.name = bname;
+        IF FOUND AND b.state <> 'CLOSED' THEN
+            o_extra := b.failures;
+            o_state := b.state;
+            o_gen := b.gen;
+            o_age := greatest(extract(epoch FROM clock_timestamp()), b.updated_at) - b.opened_at;
+            RETURN;
+        END IF;
+    END IF;
     SELECT * INTO b FROM seawall_fleet_breakers t
     WHERE t.namespace = ns AND t.name = bname FOR UPDATE;
     IF NOT FOUND THEN
