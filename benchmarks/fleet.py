@@ -1,19 +1,23 @@
-"""Fleet benchmark: 8 processes behind one shared (Redis) breaker vs 8 local breakers.
+"""Fleet benchmark: 8 processes behind one shared breaker (Redis, PostgreSQL) vs 8 local ones.
 
-Run: `PYTHONPATH=src .venv/bin/python benchmarks/fleet.py` (options: --workers, --outage-start,
---outage-seconds, --run-seconds, --interval-ms, --threshold, --reset-ms, --redis,
---overhead-calls, --skip-overhead). Needs a Redis server (default redis://127.0.0.1:6379/0).
+Run: `PYTHONPATH=src .venv/bin/python benchmarks/fleet.py` (options: --fleets, --workers,
+--outage-start, --outage-seconds, --run-seconds, --interval-ms, --threshold, --reset-ms, --redis,
+--postgres, --overhead-calls, --skip-overhead). Needs a Redis server (default
+redis://127.0.0.1:6379/0) and a PostgreSQL server (default postgresql://postgres@127.0.0.1/test,
+tables in the schema `seawall_fleet_bench`) for the fleets that use them.
 
 1. Outage: two FakeProviders, each in its own process, are healthy, then down (503) for
-   `--outage-seconds`, then healthy again. Two fleets of `--workers` processes run side by side in
-   the same run, each worker calling `GET /resources/{id}` every `--interval-ms` through a
-   consecutive breaker (`--threshold` failures, open for `--reset-ms`): one fleet shares its
-   breaker through `SharedBreakerStore`, the other keeps a local breaker per process. Reported per
+   `--outage-seconds`, then healthy again. The fleets (`--fleets`, default redis, postgres and
+   local) of `--workers` processes each run side by side in the same run, each fleet with its own
+   FakeProvider, each worker calling `GET /resources/{id}` every `--interval-ms` through a
+   consecutive breaker (`--threshold` failures, open for `--reset-ms`): the redis fleet shares its
+   breaker through `SharedBreakerStore`, the postgres fleet through `PostgresBreakerStore`, the
+   local fleet keeps a local breaker per process. Reported per
    fleet: calls that reached the provider before every worker had seen the breaker open, calls
    that reached it during the outage (all answered 503), calls rejected by the breaker, and the
    recovery time (from the outage's end to each worker's first success: fastest, slowest).
 2. Overhead: the success path of a healthy CLOSED breaker (consecutive and ratio mode),
-   `breaker.call(fn)` in a loop, with the in-memory store and with `SharedBreakerStore` (its sync
+   `breaker.call(fn)` in a loop, with the in-memory store and with each shared store (its sync
    thread running): ns per call.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing as mp
 import time
 import uuid
@@ -30,16 +35,19 @@ from typing import Any, Literal
 import aiohttp
 
 from seawall import CircuitBreaker, CircuitOpenError
-from seawall.fleet import SharedBreakerStore
+from seawall.fleet import PostgresBreakerStore, SharedBreakerStore
+from seawall.fleet.breaker_sync import SyncedBreakerStore
 from seawall.testing import FakeProvider
 from seawall.testing.fake_plan import FaultPlan, Outage, RouteFaults
 
 
-def _serve(plan: FaultPlan, ready: Any, stop: Any) -> None:
-    """Run one FakeProvider until `stop` is set; report (url, time the plan was installed)."""
+def _serve(plan: FaultPlan, ready: Any, go: Any, start_at: Any, stop: Any) -> None:
+    """Run one FakeProvider until `stop` is set; install the plan at the common start time."""
     with FakeProvider(plan) as provider:
+        ready.put(provider.url)
+        go.wait()
+        time.sleep(max(0.0, start_at.value - time.time()))
         provider.set_plan(plan)  # outage windows count from here
-        ready.put((provider.url, time.time()))
         stop.wait()
 
 
@@ -55,6 +63,7 @@ class _Job:
     threshold: int
     reset_ms: float
     redis_url: str
+    postgres_url: str
     namespace: str
 
 
@@ -62,12 +71,18 @@ class _ServerError(Exception):
     pass
 
 
+def _store(
+    mode: str, redis_url: str, postgres_url: str, namespace: str
+) -> SyncedBreakerStore | None:
+    if mode == "redis":
+        return SharedBreakerStore(redis_url, namespace=namespace, sync_interval_s=0.1)
+    if mode == "postgres":
+        return PostgresBreakerStore(postgres_url, namespace=namespace, sync_interval_s=0.1)
+    return None
+
+
 async def _work(job: _Job) -> dict[str, Any]:
-    store = (
-        SharedBreakerStore(job.redis_url, namespace=job.namespace, sync_interval_s=0.1)
-        if job.mode == "shared"
-        else None
-    )
+    store = _store(job.mode, job.redis_url, job.postgres_url, job.namespace)
     breaker = CircuitBreaker(job.threshold, job.reset_ms, name="provider", store=store)
     sent_before_trip = sent_outage = rejected = ok = 0
     tripped_seen = False
@@ -114,7 +129,12 @@ async def _work(job: _Job) -> dict[str, Any]:
     }
 
 
-def _worker(job: _Job, results: Any) -> None:
+def _worker(job: _Job, ready: Any, go: Any, start_at: Any, results: Any) -> None:
+    """Start with every other process (however long spawning all of them took)."""
+    ready.put(True)
+    go.wait()
+    job = dataclasses.replace(job, t0=start_at.value)
+    time.sleep(max(0.0, job.t0 - time.time()))
     results.put(asyncio.run(_work(job)))
 
 
@@ -122,19 +142,21 @@ def outage(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     ctx = mp.get_context("spawn")
     end = args.outage_start + args.outage_seconds
     plan = FaultPlan(default=RouteFaults(outages=(Outage(start_s=args.outage_start, end_s=end),)))
-    stop, ready = ctx.Event(), ctx.Queue()
-    servers = [ctx.Process(target=_serve, args=(plan, ready, stop)) for _ in range(2)]
+    stop, go, ready, start_at = ctx.Event(), ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0)
+    servers = [
+        ctx.Process(target=_serve, args=(plan, ready, go, start_at, stop)) for _ in args.fleets
+    ]
     for server in servers:
         server.start()
     endpoints = [ready.get(timeout=30) for _ in servers]
     results = ctx.Queue()
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     workers = []
-    for mode, (url, t0) in zip(("shared", "local"), endpoints, strict=True):
+    for mode, url in zip(args.fleets, endpoints, strict=True):
         job = _Job(
             mode,
             url,
-            t0,
+            0.0,
             args.outage_start,
             end,
             args.run_seconds,
@@ -142,11 +164,19 @@ def outage(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             args.threshold,
             args.reset_ms,
             args.redis,
+            args.postgres,
             namespace,
         )
-        workers += [ctx.Process(target=_worker, args=(job, results)) for _ in range(args.workers)]
+        workers += [
+            ctx.Process(target=_worker, args=(job, ready, go, start_at, results))
+            for _ in range(args.workers)
+        ]
     for worker in workers:
         worker.start()
+    for _ in workers:
+        ready.get(timeout=120)
+    start_at.value = time.time() + 0.5
+    go.set()
     rows = [results.get(timeout=args.run_seconds + 60) for _ in workers]
     for worker in workers:
         worker.join()
@@ -154,7 +184,7 @@ def outage(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     for server in servers:
         server.join()
     summary: dict[str, dict[str, Any]] = {}
-    for mode in ("shared", "local"):
+    for mode in args.fleets:
         mine = [r for r in rows if r["mode"] == mode]
         recoveries = [r["recovery_s"] for r in mine if r["recovery_s"] is not None]
         summary[mode] = {
@@ -175,12 +205,9 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
     out = {}
     modes: tuple[Literal["consecutive", "ratio"], ...] = ("consecutive", "ratio")
     for mode in modes:
-        for label in ("in-memory", "shared"):
-            store = (
-                SharedBreakerStore(args.redis, namespace=f"bench-{uuid.uuid4().hex[:8]}")
-                if label == "shared"
-                else None
-            )
+        for label in ("local", *[f for f in args.fleets if f != "local"]):
+            namespace = f"bench-{uuid.uuid4().hex[:8]}"
+            store = _store(label, args.redis, args.postgres, namespace)
             breaker = CircuitBreaker(5, name="overhead", mode=mode, store=store)
             best = float("inf")
             for _ in range(5):
@@ -200,6 +227,12 @@ def _fmt(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--fleets",
+        type=lambda text: tuple(text.split(",")),
+        default=("redis", "postgres", "local"),
+        help="comma-separated: redis, postgres, local (local is the baseline of the ratio)",
+    )
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--outage-start", type=float, default=2.0)
     parser.add_argument("--outage-seconds", type=float, default=5.0)
@@ -208,6 +241,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=int, default=20)
     parser.add_argument("--reset-ms", type=float, default=1000.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/test?schema=seawall_fleet_bench"
+    )
     parser.add_argument("--overhead-calls", type=int, default=200_000)
     parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
@@ -219,25 +255,30 @@ def main() -> None:
     )
     summary = outage(args)
     print(
-        f"{'fleet':<8}{'sent before trip':>18}{'sent in outage':>16}{'rejected':>10}"
+        f"{'fleet':<10}{'sent before trip':>18}{'sent in outage':>16}{'rejected':>10}"
         f"{'ok':>8}{'recovery (first, last worker)':>32}"
     )
     for mode, row in summary.items():
         recovery = f"{_fmt(row['recovery_min_s'])}, {_fmt(row['recovery_max_s'])}"
         print(
-            f"{mode:<8}{row['sent_before_trip']:>18}{row['sent_outage']:>16}"
+            f"{mode:<10}{row['sent_before_trip']:>18}{row['sent_outage']:>16}"
             f"{row['rejected']:>10}{row['ok']:>8}{recovery:>32}"
         )
-    local = summary["local"]["sent_outage"]
-    ratio = summary["shared"]["sent_outage"] / local if local else float("nan")
-    print(f"calls sent during the outage, shared / local: {ratio:.3f} (goal <= 0.200)")
+    local = summary.get("local", {}).get("sent_outage")
+    for mode in summary:
+        if mode != "local" and local:
+            ratio = summary[mode]["sent_outage"] / local
+            print(f"calls sent during the outage, {mode} / local: {ratio:.3f} (goal <= 0.200)")
     if not args.skip_overhead:
         ns = overhead(args)
         for mode in ("consecutive", "ratio"):
-            print(
-                f"success path, breaker.call(fn), {mode}: in-memory "
-                f"{ns[mode + ' in-memory']:.0f} ns/call, shared {ns[mode + ' shared']:.0f} ns/call"
+            cells = ", ".join(
+                f"{label} {value:.0f} ns/call"
+                for key, value in ns.items()
+                for label in [key.split(" ", 1)[1]]
+                if key.startswith(mode + " ")
             )
+            print(f"success path, breaker.call(fn), {mode}: {cells}")
 
 
 if __name__ == "__main__":

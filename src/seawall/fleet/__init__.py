@@ -1,7 +1,25 @@
-"""State shared by every process of a fleet: circuit breakers on Redis (`seawall[redis]`)."""
+"""State shared by every process of a fleet: circuit breakers, rate limits and retry budgets.
+
+Each lives on Redis (`seawall[redis]`) or PostgreSQL (`seawall[postgres]`); importing this
+package needs neither client library until a store is built.
+"""
 
 from __future__ import annotations
 
+from seawall.fleet.limits_store import LimitsStore
+from seawall.fleet.postgres_breakers import PostgresBreakerStore
+from seawall.fleet.postgres_limits import PostgresLimits
 from seawall.fleet.redis_breakers import SharedBreakerStore
+from seawall.fleet.redis_limits import RedisLimits
+from seawall.fleet.shared_budget import SharedRetryBudget
+from seawall.fleet.shared_ratelimit import SharedRateLimiter
 
-__all__ = ["SharedBreakerStore"]
+__all__ = [
+    "LimitsStore",
+    "PostgresBreakerStore",
+    "PostgresLimits",
+    "RedisLimits",
+    "SharedBreakerStore",
+    "SharedRateLimiter",
+    "SharedRetryBudget",
+]

@@ -1,63 +1,32 @@
-"""Circuit breakers shared by every process of a fleet through Redis.
+"""Circuit breakers shared by every process of a fleet through Redis (the `redis` extra).
 
-`SharedBreakerStore` is a `CoordinatedBreakerStore`: breakers built with `store=` it trip,
-half-open and close together across processes and machines, and admit `half_open_max_calls`
-probes fleet-wide (not per process).
-
-How the work is split (why a healthy breaker costs no round trip):
-
-- Each breaker keeps deciding on its own local record, exactly as without a store: a CLOSED
-  breaker's success path stays the same two reads.
-- Outcomes that matter to the fleet (consecutive mode: failures, and the success that clears
-  them; ratio mode: every counted call) are only added to local counters. A daemon thread sends
-  them every `sync_interval_s` (sooner after a failure) in one pipelined round trip for all
-  breakers; one Lua script per breaker adds them to the fleet's counts (a consecutive count, or a
-  sliding window of buckets keyed by the Redis server clock), opens the breaker fleet-wide when
-  the shared count crosses the threshold (`opened_at` is Redis server time), and returns the
-  shared state, which the thread applies with `CircuitBreaker.adopt`. A breaker opened anywhere
-  therefore stops every process within about one interval.
-- Half-open: a process whose local view says the open period is over asks Redis for a probe slot
-  (one script: at most `half_open_max_calls` slots fleet-wide, each with a TTL so a crashed
-  prober frees its slot). This is the only round trip made on a caller's thread, once per probe
-  attempt; a refusal is remembered for `sync_interval_s`. Probe outcomes close (after
-  `half_open_max_calls` successes) or reopen the breaker fleet-wide.
+`SharedBreakerStore` is a `SyncedBreakerStore` (see `seawall.fleet.breaker_sync` for the design:
+local decisions, a sync thread, fleet-wide probes, fallback): breakers built with `store=` it
+trip, half-open and close together across processes and machines. Here the server side is two
+Lua scripts: one sync script per breaker, all of them pipelined in one round trip, adds the
+counts (a consecutive count, or a sliding window of buckets keyed by the Redis server clock) and
+opens the breaker fleet-wide; the probe script hands out at most `half_open_max_calls` probe
+slots (a sorted set scored by expiry).
 
 The client is redis-py's synchronous one, on purpose: the breaker's protocol (`acquire`,
 `on_success`, ...) is synchronous and is used from threads and event loops alike, so every round
 trip except the probe request runs on the store's own thread, never on an event loop.
-
-When Redis cannot be reached each process falls back to its local breaker state (it never fails
-closed because Redis blinked): the store logs one warning per outage, counts it in `fallbacks`
-(and calls `on_fallback`: pass `get_metrics().shared_store_fallback` to count it in the
-`seawall_shared_store_fallbacks` metric), admits probes locally, keeps retrying every interval,
-and rejoins the fleet's state at the first successful round trip.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from seawall.resilience.breaker_store import (
-    BreakerRecord,
-    CircuitState,
-    InMemoryBreakerStore,
-    ProbeOutcome,
-)
+from seawall.fleet.breaker_sync import Reply, SyncedBreakerStore
+from seawall.fleet.redis_link import redis_client
+from seawall.resilience.breaker_store import CircuitState
 
 if TYPE_CHECKING:
     import redis
 
-    from seawall.resilience.breaker import CircuitBreaker
-
 __all__ = ["SharedBreakerStore"]
-
-_log = logging.getLogger("seawall.fleet.breakers")
 
 # Shared state of one breaker: a hash {state, gen, opened_at, failures, succ}, a sorted set of
 # probe slots (score = expiry, server time) and, in ratio mode, a hash of window buckets.
@@ -162,23 +131,7 @@ return answer(1)
 )
 
 
-@dataclass
-class _Shared:
-    """What this process knows of one breaker's fleet-wide state, and what it has to send."""
-
-    breaker: CircuitBreaker
-    last_state: CircuitState = CircuitState.CLOSED
-    generation: int = -1
-    reset: bool = False
-    failed: int = 0
-    calls: int = 0
-    request: str = ""
-    probes_done: list[tuple[str, str]] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)
-    probe_denied_until: float = 0.0
-
-
-class SharedBreakerStore(InMemoryBreakerStore):
+class SharedBreakerStore(SyncedBreakerStore):
     """Breaker state shared through Redis (`redis>=5`, the `redis` extra).
 
     `SharedBreakerStore("redis://localhost:6379/0", namespace="payments")`, then
@@ -201,256 +154,39 @@ class SharedBreakerStore(InMemoryBreakerStore):
         background: bool = True,
         on_fallback: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__()
-        if sync_interval_s <= 0:
-            raise ValueError(f"sync_interval_s must be > 0 (got {sync_interval_s})")
-        if client is None:
-            try:
-                import redis as redis_lib
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise ImportError(
-                    "SharedBreakerStore needs redis-py: pip install 'seawall[redis]'"
-                ) from exc
-            client = redis_lib.Redis.from_url(
-                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-            )
-        self.client = client
-        self.namespace = namespace
-        self.sync_interval_s = sync_interval_s
-        self.probe_ttl_s = probe_ttl_s
-        self.key_ttl_s = key_ttl_s
-        self.on_fallback = on_fallback
-        self.available = True
-        """False while Redis cannot be reached (breakers then decide locally)."""
-        self.fallbacks = 0
-        """How many times this store lost Redis and fell back to local state."""
-        self._sync_script = client.register_script(_SYNC)
-        self._probe_script = client.register_script(_PROBE)
-        self._shared: dict[str, _Shared] = {}
-        self._pending = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._background = background
-        self._thread: threading.Thread | None = None
+        super().__init__(
+            namespace=namespace,
+            sync_interval_s=sync_interval_s,
+            probe_ttl_s=probe_ttl_s,
+            key_ttl_s=key_ttl_s,
+            background=background,
+            on_fallback=on_fallback,
+        )
+        self.client = client if client is not None else redis_client(url, timeout_s)
+        self._sync_script = self.client.register_script(_SYNC)
+        self._probe_script = self.client.register_script(_PROBE)
 
-    # -- CoordinatedBreakerStore ----------------------------------------------------------------
+    def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> list[Reply]:
+        pipe = self.client.pipeline(transaction=False)
+        for name, cfg in batch:
+            self._sync_script(keys=self._keys(name), args=[json.dumps(cfg)], client=pipe)
+        return [_reply(r) for r in pipe.execute()]
 
-    def attach(self, breaker: CircuitBreaker) -> None:
-        """Share `breaker` (one breaker per name per store); starts the sync thread."""
-        with self._pending:
-            self._shared[breaker.name] = _Shared(breaker, last_state=breaker.record.state)
-            start = self._background and self._thread is None
-            if start:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"seawall-fleet-{self.namespace}", daemon=True
-                )
-        if start and self._thread is not None:
-            self._thread.start()
+    def _ask_probe(self, name: str, cfg: dict[str, Any]) -> Reply:
+        return _reply(
+            self._probe_script(keys=self._keys(name), args=[json.dumps(cfg)], client=self.client)
+        )
 
-    def saved(self, name: str, record: BreakerRecord) -> None:
-        """A local transition: ask the fleet to follow it at the next sync."""
-        sh = self._shared.get(name)
-        if sh is None:
-            return
-        before, now = sh.last_state, record.state
-        with self._pending:
-            sh.last_state = now
-            if now is CircuitState.OPEN:
-                sh.request = "open"
-            elif now is CircuitState.CLOSED:
-                sh.request = "close" if before is CircuitState.HALF_OPEN else "force_close"
-                sh.reset = True
-                sh.failed = sh.calls = 0
-            if now is not CircuitState.HALF_OPEN:
-                sh.tokens.clear()
-        self._wake.set()
-
-    def outcome(self, name: str, failed: bool) -> None:
-        """Count one outcome for the next sync (never a round trip)."""
-        sh = self._shared.get(name)
-        if sh is None:
-            return
-        with self._pending:
-            if failed:
-                sh.failed += 1
-                sh.calls += 1
-            elif sh.breaker.counts_every_call:
-                sh.calls += 1
-            else:
-                sh.reset = True
-                sh.failed = 0
-        if failed:
-            self._wake.set()
-
-    def admit_probe(self, name: str) -> bool:
-        """Ask Redis for one of the fleet's probe slots (local answer while Redis is down)."""
-        sh = self._shared.get(name)
-        if sh is None or not self.available:
-            return True
-        breaker = sh.breaker
-        if breaker.clock.monotonic() < sh.probe_denied_until:
-            return False
-        token = uuid.uuid4().hex
-        cfg = {
-            "reset_timeout": breaker.reset_timeout_s,
-            "max": breaker.half_open_max_calls,
-            "token": token,
-            "probe_ttl": self.probe_ttl_s,
-            "ttl": self.key_ttl_s,
-        }
-        try:
-            reply = self._probe_script(keys=self._keys(name), args=[json.dumps(cfg)])
-        except Exception as exc:
-            self._lost(exc)
-            return True
-        granted = bool(int(reply[0]))
-        if granted:
-            with self._pending:
-                sh.tokens.append(token)
-        else:
-            sh.probe_denied_until = breaker.clock.monotonic() + self.sync_interval_s
-            self._apply(sh, reply, breaker.record.generation)
-        return granted
-
-    def probe_finished(self, name: str, outcome: ProbeOutcome) -> None:
-        """Hand a probe's verdict (and its slot) back to the fleet at the next sync."""
-        sh = self._shared.get(name)
-        if sh is None:
-            return
-        with self._pending:
-            if not sh.tokens:
-                return
-            sh.probes_done.append((sh.tokens.pop(0), outcome))
-        self._wake.set()
-
-    # -- syncing --------------------------------------------------------------------------------
-
-    def sync_now(self) -> bool:
-        """Send pending outcomes and apply the fleet's state, for every breaker: one pipelined
-        round trip. Returns False (and falls back to local state) when Redis is unreachable."""
-        with self._pending:
-            batch = []
-            for name, sh in self._shared.items():
-                b = sh.breaker
-                cfg = {
-                    "mode": b.mode,
-                    "threshold": b.failure_threshold,
-                    "min_calls": b.minimum_calls,
-                    "rate": b.failure_rate_threshold,
-                    "bucket_s": b.window_s / 10,
-                    "buckets": 10,
-                    "max": b.half_open_max_calls,
-                    "ttl": self.key_ttl_s,
-                    "reset": sh.reset,
-                    "failed": sh.failed,
-                    "calls": sh.calls,
-                    "request": sh.request,
-                    "probes_done": sh.probes_done,
-                }
-                taken = (sh.reset, sh.failed, sh.calls, sh.request, sh.probes_done)
-                sh.reset, sh.failed, sh.calls, sh.request, sh.probes_done = False, 0, 0, "", []
-                batch.append((name, sh, cfg, taken, b.record.generation))
-        if not batch:
-            return True
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            for name, _sh, cfg, _taken, _gen in batch:
-                self._sync_script(keys=self._keys(name), args=[json.dumps(cfg)], client=pipe)
-            replies = pipe.execute()
-        except Exception as exc:
-            with self._pending:  # keep what was not sent for the next attempt
-                for _name, sh, _cfg, taken, _gen in batch:
-                    reset, failed, calls, request, done = taken
-                    if not sh.reset:  # no success came after: the counts add up
-                        sh.reset = reset
-                        sh.failed += failed
-                    sh.calls += calls
-                    sh.request = sh.request or request
-                    sh.probes_done[:0] = done
-            self._lost(exc)
-            return False
-        if not self.available:
-            self.available = True
-            _log.warning(
-                "shared breaker store reachable again: breakers follow the fleet's state",
-                extra={"namespace": self.namespace},
-            )
-        for (_name, sh, _cfg, _taken, gen), reply in zip(batch, replies, strict=True):
-            self._apply(sh, reply, gen)
-        return True
-
-    def close(self) -> None:
-        """Stop the sync thread (breakers keep working on local state) and close the client."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+    def _close_backend(self) -> None:
         self.client.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.sync_interval_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.sync_now()
-            except Exception:  # never let the thread die: the next round tries again
-                _log.exception("shared breaker sync failed")
-            # A failure wakes the thread at once; wait at least a little so a burst of
-            # failures is sent as one round trip, not one per failure.
-            self._stop.wait(self.sync_interval_s / 10)
 
     def _keys(self, name: str) -> list[str]:
         base = f"{self.namespace}:breaker:{{{name}}}"
         return [base, f"{base}:probes", f"{base}:window"]
 
-    def _lost(self, exc: BaseException) -> None:
-        if not self.available:
-            return
-        self.available = False
-        self.fallbacks += 1
-        _log.warning(
-            "shared breaker store unreachable (%s): breakers use local state until it returns",
-            exc,
-            extra={"namespace": self.namespace},
-        )
-        if self.on_fallback is not None:
-            try:
-                self.on_fallback(self.namespace)
-            except Exception:
-                _log.exception("on_fallback hook failed")
 
-    def _apply(self, sh: _Shared, reply: Any, generation: int) -> None:
-        """Make the local breaker follow the fleet's state (unless it moved meanwhile)."""
-        breaker = sh.breaker
-        rec = breaker.record
-        if rec.generation != generation:
-            return  # a local transition happened during the round trip: the next sync sends it
-        state = CircuitState(_text(reply[1]))
-        shared_generation = int(reply[2])
-        age = float(_text(reply[3]))
-        local = rec.state
-        seen, sh.generation = sh.generation, shared_generation
-        if state is CircuitState.OPEN:
-            if (
-                local is CircuitState.HALF_OPEN
-                and age >= breaker.reset_timeout_s
-                and seen == shared_generation
-            ):
-                return  # the same open period, seen as over here first
-            opened_at = breaker.clock.monotonic() - age
-        else:
-            if local is state:
-                return
-            opened_at = rec.opened_at
-        with self._pending:
-            if rec.generation != generation:
-                return
-            sh.last_state = state
-            if state is not CircuitState.HALF_OPEN:
-                sh.tokens.clear()
-        breaker.adopt(state, opened_at, "fleet state", if_generation=generation)
+def _reply(raw: Any) -> Reply:
+    return (int(raw[0]), CircuitState(_text(raw[1])), int(raw[2]), float(_text(raw[3])))
 
 
 def _text(value: Any) -> str:

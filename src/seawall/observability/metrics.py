@@ -225,7 +225,7 @@ class SeawallMetrics:
         )
         self.shared_store_fallbacks = PromCounter(
             "seawall_shared_store_fallbacks",
-            "Times a shared breaker store lost its backend and breakers fell back to local state",
+            "Times a shared fleet store (breakers, limits) lost its server and fell back to local",
             ["namespace"],
             registry=reg,
         )
@@ -300,7 +300,7 @@ class SeawallMetrics:
         )
 
     def shared_store_fallback(self, namespace: str) -> None:
-        """Count one fallback to local breaker state (`SharedBreakerStore(on_fallback=...)`)."""
+        """Count one fallback to local state (`on_fallback=` of any `seawall.fleet` store)."""
         self.shared_store_fallbacks.labels(namespace=namespace).inc()
 
     def resilience_listener(self, event: Any) -> None:

@@ -1,48 +1,25 @@
-"""Breakers shared through Redis: trip together, probe fleet-wide, fall back and rejoin."""
+"""Breakers shared through Redis or PostgreSQL: trip together, probe fleet-wide, fall back, rejoin.
+
+One contract suite, run over both stores.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import subprocess
+import sys
 import time
-import uuid
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState
 from seawall.testing import FakeClock
+from tests.fleet.conftest import Backend
 
-redis = pytest.importorskip("redis", reason="needs redis-py (the redis extra)")
-
-from seawall.fleet import SharedBreakerStore  # noqa: E402
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _reachable() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _reachable(), reason="no Redis server at 127.0.0.1:6379")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    ns = f"test-{uuid.uuid4().hex}"
-    yield ns
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{ns}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def _store(namespace: str, url: str = REDIS_URL) -> SharedBreakerStore:
-    return SharedBreakerStore(url, namespace=namespace, background=False, timeout_s=0.2)
+PROBER = str(Path(__file__).with_name("prober_process.py"))
 
 
 def _fail(breaker: CircuitBreaker) -> None:
@@ -50,10 +27,10 @@ def _fail(breaker: CircuitBreaker) -> None:
     breaker.on_error(ticket, RuntimeError("down"))
 
 
-def test_failures_in_two_processes_trip_both(namespace: str) -> None:
+def test_failures_in_two_processes_trip_both(backend: Backend, namespace: str) -> None:
     """Two breakers with separate local records: 3 + 2 failures reach the shared threshold 5."""
     clock = FakeClock()
-    a_store, b_store = _store(namespace), _store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(5, 10_000, name="psp", clock=clock, store=b_store)
     assert a.record is not b.record
@@ -70,9 +47,9 @@ def test_failures_in_two_processes_trip_both(namespace: str) -> None:
         a.acquire()
 
 
-def test_a_local_trip_opens_the_fleet(namespace: str) -> None:
+def test_a_local_trip_opens_the_fleet(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store, b_store = _store(namespace), _store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=b_store)
     b_store.sync_now()
@@ -86,9 +63,11 @@ def test_a_local_trip_opens_the_fleet(namespace: str) -> None:
     assert b.state is CircuitState.CLOSED
 
 
-def test_a_success_clears_the_fleet_count_of_a_process_that_failed(namespace: str) -> None:
+def test_a_success_clears_the_fleet_count_of_a_process_that_failed(
+    backend: Backend, namespace: str
+) -> None:
     clock = FakeClock()
-    a_store, b_store = _store(namespace), _store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(3, 10_000, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -100,8 +79,8 @@ def test_a_success_clears_the_fleet_count_of_a_process_that_failed(namespace: st
     assert b.state is CircuitState.CLOSED  # 1 consecutive failure fleet-wide, not 3
 
 
-def test_healthy_calls_send_nothing(namespace: str) -> None:
-    store = _store(namespace)
+def test_healthy_calls_send_nothing(backend: Backend, namespace: str) -> None:
+    store = backend.breakers(namespace)
     breaker = CircuitBreaker(3, name="psp", store=store)
     for _ in range(100):
         breaker.on_success(breaker.acquire())
@@ -109,9 +88,9 @@ def test_healthy_calls_send_nothing(namespace: str) -> None:
     assert (shared.reset, shared.failed, shared.request) == (False, 0, "")
 
 
-def test_ratio_mode_counts_fleet_wide(namespace: str) -> None:
+def test_ratio_mode_counts_fleet_wide(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    stores = [_store(namespace) for _ in range(4)]
+    stores = [backend.breakers(namespace) for _ in range(4)]
     breakers = [
         CircuitBreaker(
             name="psp", mode="ratio", minimum_calls=20, window_s=30, clock=clock, store=store
@@ -133,9 +112,9 @@ def test_ratio_mode_counts_fleet_wide(namespace: str) -> None:
     assert all(b.state is CircuitState.OPEN for b in breakers)
 
 
-def test_half_open_probes_are_capped_fleet_wide(namespace: str) -> None:
+def test_half_open_probes_are_capped_fleet_wide(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    stores = [_store(namespace) for _ in range(3)]
+    stores = [backend.breakers(namespace) for _ in range(3)]
     breakers = [
         CircuitBreaker(1, 0, name="psp", half_open_max_calls=2, clock=clock, store=store)
         for store in stores
@@ -158,9 +137,9 @@ def test_half_open_probes_are_capped_fleet_wide(namespace: str) -> None:
     assert all(b.state is CircuitState.CLOSED for b in breakers)
 
 
-def test_a_failed_probe_reopens_the_fleet(namespace: str) -> None:
+def test_a_failed_probe_reopens_the_fleet(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store, b_store = _store(namespace), _store(namespace)
+    a_store, b_store = backend.breakers(namespace), backend.breakers(namespace)
     a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -175,12 +154,10 @@ def test_a_failed_probe_reopens_the_fleet(namespace: str) -> None:
     assert a.state is CircuitState.OPEN
 
 
-def test_a_dead_probers_slot_expires(namespace: str) -> None:
+def test_a_dead_probers_slot_expires(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    a_store = SharedBreakerStore(
-        REDIS_URL, namespace=namespace, background=False, probe_ttl_s=0.2, sync_interval_s=0.01
-    )
-    b_store = _store(namespace)
+    a_store = backend.breakers(namespace, probe_ttl_s=0.2, sync_interval_s=0.01)
+    b_store = backend.breakers(namespace)
     a = CircuitBreaker(1, 0, name="psp", clock=clock, store=a_store)
     b = CircuitBreaker(1, 0, name="psp", clock=clock, store=b_store)
     _fail(a)
@@ -194,17 +171,41 @@ def test_a_dead_probers_slot_expires(namespace: str) -> None:
     b.acquire()
 
 
-def test_unreachable_redis_falls_back_to_local_state_and_logs_once(
-    namespace: str, caplog: pytest.LogCaptureFixture
+def test_the_slot_of_a_killed_prober_frees_itself(backend: Backend, namespace: str) -> None:
+    """A process SIGKILLed in the middle of its probe holds the fleet's slot only until it
+    expires; then another process probes."""
+    prober = subprocess.Popen(
+        [sys.executable, PROBER, backend.kind, backend.url, namespace, "0.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert prober.stdout is not None and prober.stdout.readline().strip() == "probing"
+    finally:
+        prober.send_signal(signal.SIGKILL)
+        prober.wait(timeout=10)
+    clock = FakeClock()
+    store = backend.breakers(namespace)
+    breaker = CircuitBreaker(1, 0, name="psp", clock=clock, store=store)
+    store.sync_now()
+    with pytest.raises(CircuitOpenError):
+        breaker.acquire()  # the dead process's slot
+    deadline = time.monotonic() + 5.0
+    while True:
+        clock.advance(1.0)  # past this process's remembered refusal
+        try:
+            breaker.acquire()
+            break
+        except CircuitOpenError:
+            assert time.monotonic() < deadline, "the slot never expired"
+            time.sleep(0.05)
+
+
+def test_an_unreachable_server_falls_back_to_local_state_and_logs_once(
+    backend: Backend, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen: list[str] = []
-    store = SharedBreakerStore(
-        "redis://127.0.0.1:1/0",
-        namespace=namespace,
-        background=False,
-        timeout_s=0.05,
-        on_fallback=seen.append,
-    )
+    store = backend.breakers(namespace, closed=True, timeout_s=0.05, on_fallback=seen.append)
     clock = FakeClock()
     breaker = CircuitBreaker(2, 1000, name="psp", clock=clock, store=store)
     with caplog.at_level(logging.WARNING, logger="seawall.fleet.breakers"):
@@ -221,30 +222,41 @@ def test_unreachable_redis_falls_back_to_local_state_and_logs_once(
     assert breaker.state is CircuitState.CLOSED
 
 
-def test_rejoins_the_fleet_when_redis_returns(namespace: str) -> None:
+def test_rejoins_the_fleet_when_the_server_returns(backend: Backend, namespace: str) -> None:
     clock = FakeClock()
-    store = _store(namespace)
+    store = backend.breakers(namespace)
     breaker = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=store)
-    good = store.client
-    store.client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.05)
-    store._sync_script = store.client.register_script(store._sync_script.script)
+    saved = backend.cut(store)
     _fail(breaker)
     assert not store.sync_now()
     # Meanwhile another process opened the breaker fleet-wide.
-    other_store = _store(namespace)
+    other_store = backend.breakers(namespace)
     other = CircuitBreaker(2, 10_000, name="psp", clock=clock, store=other_store)
     other.trip()
     other_store.sync_now()
-    store.client = good
-    store._sync_script = good.register_script(store._sync_script.script)
+    backend.restore(store, saved)
     assert store.sync_now()
     assert store.available
     assert breaker.state is CircuitState.OPEN
 
 
-def test_background_thread_spreads_a_trip(namespace: str) -> None:
-    a_store = SharedBreakerStore(REDIS_URL, namespace=namespace, sync_interval_s=0.02)
-    b_store = SharedBreakerStore(REDIS_URL, namespace=namespace, sync_interval_s=0.02)
+def test_a_connection_ended_by_the_server_is_reopened(backend: Backend, namespace: str) -> None:
+    clock = FakeClock()
+    store = backend.breakers(namespace)
+    breaker = CircuitBreaker(1, 10_000, name="psp", clock=clock, store=store)
+    assert store.sync_now()
+    backend.kill_connection(store)
+    other_store = backend.breakers(namespace)
+    CircuitBreaker(1, 10_000, name="psp", clock=clock, store=other_store).trip()
+    assert other_store.sync_now()
+    synced = [store.sync_now() for _ in range(2)]  # at most one fails, then a new connection
+    assert synced[-1] and store.available
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_background_thread_spreads_a_trip(backend: Backend, namespace: str) -> None:
+    a_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
+    b_store = backend.breakers(namespace, sync_interval_s=0.02, background=True)
     try:
         a = CircuitBreaker(1, 10_000, name="psp", store=a_store)
         b = CircuitBreaker(1, 10_000, name="psp", store=b_store)
@@ -258,18 +270,12 @@ def test_background_thread_spreads_a_trip(namespace: str) -> None:
         b_store.close()
 
 
-def test_fallbacks_can_feed_the_metrics(namespace: str) -> None:
+def test_fallbacks_can_feed_the_metrics(backend: Backend, namespace: str) -> None:
     pytest.importorskip("prometheus_client")
     from seawall.observability.metrics import SeawallMetrics
 
     metrics = SeawallMetrics()
-    store = SharedBreakerStore(
-        "redis://127.0.0.1:1/0",
-        namespace=namespace,
-        background=False,
-        timeout_s=0.05,
-        on_fallback=metrics.shared_store_fallback,
-    )
+    store = backend.breakers(namespace, closed=True, on_fallback=metrics.shared_store_fallback)
     breaker = CircuitBreaker(1, name="psp", store=store)
     _fail(breaker)
     store.sync_now()

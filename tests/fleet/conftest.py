@@ -1,0 +1,130 @@
+"""Fleet fixtures: a namespace per test and a backend (Redis or PostgreSQL) per parameter."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from seawall.fleet import (
+    LimitsStore,
+    PostgresBreakerStore,
+    PostgresLimits,
+    RedisLimits,
+    SharedBreakerStore,
+)
+from seawall.fleet.breaker_sync import SyncedBreakerStore
+from tests.conftest import require_postgres, unique_schema
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CLOSED_REDIS = "redis://127.0.0.1:1/0"
+CLOSED_POSTGRES = "postgresql://postgres@127.0.0.1:1/test"
+
+
+def redis_or_skip() -> Any:
+    """The redis module, or skip when it or the server is missing."""
+    redis = pytest.importorskip("redis", reason="needs redis-py (the redis extra)")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except Exception:
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    return redis
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL schema for this module's fleet tables, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    base = require_postgres()
+    schema = unique_schema()
+    yield f"{base}?schema={schema}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A namespace no other test uses (its Redis keys are deleted afterwards)."""
+    ns = f"test-{uuid.uuid4().hex}"
+    yield ns
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+        keys = list(client.scan_iter(f"{ns}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except Exception:
+        pass
+
+
+class Backend:
+    """Builds stores of one kind (Redis or PostgreSQL), reachable or not, and cuts one off from
+    its server and back."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind = kind
+        self.url = url
+        self.closed_url = CLOSED_REDIS if kind == "redis" else CLOSED_POSTGRES
+
+    def breakers(self, namespace: str, closed: bool = False, **kw: Any) -> SyncedBreakerStore:
+        """A breaker store (syncing left to `sync_now()` unless `background=True`)."""
+        kw.setdefault("background", False)
+        kw.setdefault("timeout_s", 0.2)
+        url = self.closed_url if closed else self.url
+        if self.kind == "redis":
+            return SharedBreakerStore(url, namespace=namespace, **kw)
+        return PostgresBreakerStore(url, namespace=namespace, **kw)
+
+    def limits(self, namespace: str, closed: bool = False, **kw: Any) -> LimitsStore:
+        """A limits store."""
+        kw.setdefault("timeout_s", 0.2)
+        url = self.closed_url if closed else self.url
+        if self.kind == "redis":
+            return RedisLimits(url, namespace=namespace, **kw)
+        return PostgresLimits(url, namespace=namespace, **kw)
+
+    def cut(self, store: Any) -> Any:
+        """Point `store` at a closed port; returns what `restore` needs."""
+        if self.kind == "redis":
+            redis = redis_or_skip()
+            good = store.client
+            store.client = redis.Redis.from_url(self.closed_url, socket_connect_timeout=0.05)
+            return good
+        store.link.drop()
+        good = store.link.conninfo
+        store.link.conninfo = self.closed_url
+        return good
+
+    def kill_connection(self, store: Any) -> None:
+        """End `store`'s server connection from the server side, as a restart would."""
+        if self.kind == "redis":
+            redis = redis_or_skip()
+            client_id = store.client.client_id()
+            with redis.Redis.from_url(REDIS_URL) as admin:
+                assert admin.client_kill_filter(_id=client_id) == 1
+            return
+        import psycopg
+
+        pid = store.link.rows("SELECT pg_backend_pid()", ())[0][0]
+        with psycopg.connect(self.url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    def restore(self, store: Any, saved: Any) -> None:
+        """Point `store` back at its server."""
+        if self.kind == "redis":
+            store.client = saved
+        else:
+            store.link.conninfo = saved
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each contract test runs on Redis and on PostgreSQL."""
+    if request.param == "redis":
+        redis_or_skip()
+        return Backend("redis", REDIS_URL)
+    return Backend("postgres", request.getfixturevalue("pg_url"))
