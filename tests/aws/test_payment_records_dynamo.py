@@ -48,7 +48,9 @@ async def test_a_webhook_tx_it_cannot_join_is_left_to_the_mark_and_the_merge_sta
     )
     await service.create_tables()
     records = PaymentRecords(service)
-    assert not records.joins_transactions  # DynamoDB publishes are TransactWriteItems of their own
+    assert (
+        not records.commands.joins_caller_transactions
+    )  # DynamoDB publishes are TransactWriteItems of their own
     tx = DynamoTx(aws)  # the webhook's transaction: the worker adds the inbox mark to it
     paid = PaymentUpdate("o2", "webhook", status="success", transaction_id="pay_2", event_id="e1")
     first = await records.apply("t1", paid, invoke_context=CTX, tx=tx)

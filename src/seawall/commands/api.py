@@ -53,6 +53,9 @@ class ItemPage:
 class CommandApi(Protocol):
     """Publish commands by the framework's rules and read the data, commands and history."""
 
+    joins_caller_transactions: bool
+    """True when publish and read take a caller's transaction (`tx=`): the SQL service only."""
+
     async def publish_sync(
         self,
         input: CommandInputModel | Mapping[str, Any],

@@ -135,6 +135,9 @@ class CommandService(SqlCommandQueries, SqlDataSync):
     without it the service uses seawall's migrated `seawall_command*` tables.
     """
 
+    joins_caller_transactions = True
+    """Publish and read take a caller's transaction (`tx=`)."""
+
     def __init__(
         self,
         store: Store,

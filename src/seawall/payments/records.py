@@ -12,17 +12,17 @@ published in that transaction, and a conflict is not retried there: the VersionM
 propagates, the whole transaction rolls back, and its job is retried later with backoff.
 
 The records work on any `CommandApi` (the SQL CommandService, or DynamoCommandService in the AWS
-mode); a caller's transaction exists on the SQL service only (its publish takes `tx=`). A
-caller's transaction the command API cannot join (a webhook handler's DynamoTx: each DynamoDB
-publish is a TransactWriteItems of its own) is not joined: the merge commits first, on its own
-and retried on conflicts, and the caller's writes (the inbox mark) commit after it. A crash in
-between redelivers the event, whose second merge finds nothing new (merges are idempotent per
-event id and refund id), so the record is still changed once.
+mode); a caller's transaction exists on the SQL service only
+(`CommandApi.joins_caller_transactions`). A caller's transaction the command API cannot join (a
+webhook handler's DynamoTx: each DynamoDB publish is a TransactWriteItems of its own) is not
+joined: the merge commits first, on its own and retried on conflicts, and the caller's writes
+(the inbox mark) commit after it. A crash in between redelivers the event, whose second merge
+finds nothing new (merges are idempotent per event id and refund id), so the record is still
+changed once.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,12 +73,10 @@ class PaymentRecords:
 
     def __init__(self, commands: CommandApi) -> None:
         self.commands = commands
-        self.joins_transactions = "tx" in inspect.signature(commands.publish_sync).parameters
-        """Whether the command API writes in a caller's transaction (`tx=`: the SQL service)."""
 
     def _in(self, tx: Any) -> dict[str, Any]:
         """The `tx=` argument, when there is a caller's transaction the command API can join."""
-        return {"tx": tx} if tx is not None and self.joins_transactions else {}
+        return {"tx": tx} if tx is not None and self.commands.joins_caller_transactions else {}
 
     async def get(self, tenant: str, order_id: str, *, tx: Any = None) -> PaymentRecord | None:
         """The latest record of an order (read in `tx` when given), or None."""

@@ -30,7 +30,13 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.commands import CommandApi, CommandModel, InvokeContext, get_user_context
+from seawall.commands import (
+    CommandApi,
+    CommandModel,
+    CommandService,
+    InvokeContext,
+    get_user_context,
+)
 from seawall.http import ApiClient
 from seawall.jobs import Job, JobProducer, Queue, RetryLater
 from seawall.jobs.backoff import job_backoff, retry_delay
@@ -87,10 +93,9 @@ def _context_for(tenant: str, payload: dict[str, Any], source: str) -> InvokeCon
 
 def _store_queue(commands: CommandApi) -> JobProducer:
     """The SQL queue on the command service's own store (the default job queue)."""
-    store = getattr(commands, "store", None)
-    if store is None:
+    if not isinstance(commands, CommandService):
         raise ValueError("this command service has no SQL store for jobs: pass queue=")
-    return Queue(store)
+    return Queue(commands.store)
 
 
 def charge_update(

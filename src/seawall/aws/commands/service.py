@@ -51,6 +51,9 @@ class DynamoCommandService(DynamoCommandQueries, DynamoDataSync):
     """The command service on DynamoDB (see `seawall.aws.commands` for what differs): publishing
     here, data sync in `sync`, reads in `queries`."""
 
+    joins_caller_transactions = False
+    """Each publish is a TransactWriteItems of its own: a caller's transaction is not joined."""
+
     def __init__(
         self,
         clients: AwsClients,
