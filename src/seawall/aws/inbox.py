@@ -20,7 +20,7 @@ from typing import Any
 from seawall.aws.clients import AwsClients
 from seawall.aws.transact import DynamoTx, TransactionCancelledError, from_item, to_item
 from seawall.webhooks.events import STATUSES, EventNotFoundError
-from seawall.webhooks.inbox import InboxEntry, StoredEvent
+from seawall.webhooks.inbox import InboxEntry, StoredEvent, check_filters
 
 __all__ = ["MARK_LABEL", "DynamoInbox"]
 
@@ -179,19 +179,26 @@ class DynamoInbox:
             request["ExclusiveStartKey"] = last
 
     async def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        source: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[StoredEvent]:
-        """Stored events (newest first), optionally of one source and status, without bodies."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        """Stored events (newest first), optionally of one source, type and status, without
+        bodies; the filters are checked as the SQL inbox checks them (`check_filters`)."""
+        check_filters(source=source, type=type, status=status, limit=limit, offset=offset)
         found = [
             i
             for i in await asyncio.to_thread(self._scan)
             if (source is None or i["source"] == source)
+            and (type is None or i["event_type"] == type)
             and (status is None or i["status"] == status)
         ]
         found.sort(key=lambda i: (-float(i["received_at"]), i["source"], i["event_id"]))
-        return [_stored(i, with_body=False) for i in found[:limit]]
+        return [_stored(i, with_body=False) for i in found[offset : offset + limit]]
 
     async def counts_by_status(self) -> dict[str, int]:
         """Stored events by status."""
