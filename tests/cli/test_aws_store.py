@@ -4,10 +4,19 @@ its dead-letter queue on the moto server, named by the environment as on an oper
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.aws.deployed import Deployed, deploy
+from tests.serving import free_port
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
@@ -71,6 +80,10 @@ def test_bad_input_gets_a_clear_message(invoke, deployed: Deployed) -> None:  # 
     huge = invoke("events", "list", "--store", "aws", "--limit", "100000000")
     assert huge.exit_code == 2
     assert "--limit" in huge.output
+
+    for source, event_id in (("", "evt_done"), ("stripe", "x" * 2000)):
+        beyond = invoke("events", "show", source, event_id, "--store", "aws")
+        assert beyond.exit_code == 1 and "no event" in beyond.output, beyond.output
 
     replay = invoke("events", "replay", "stripe", "evt_nope", "--store", "aws")
     assert replay.exit_code == 1 and "no event 'evt_nope'" in replay.output
@@ -142,3 +155,39 @@ def test_stats_then_redrive_moves_the_dead_letter_queue_back(invoke, deployed: D
         "lost_0",
         "lost_1",
     ]
+
+
+def test_the_dashboard_command_serves_the_aws_stores(deployed: Deployed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`seawall dashboard --store aws` as a process of its own, asked over HTTP."""
+    port = free_port()
+    env = {**os.environ, "SEAWALL_DASHBOARD__TOKEN": "cli-dash-token", "PYTHONPATH": SRC}
+    command = [sys.executable, "-m", "seawall", "dashboard", "--store", "aws", "--port", str(port)]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0].decode()
+            try:
+                page = httpx.get(
+                    f"{base}/dashboard/dlq",
+                    headers={"Authorization": "Bearer cli-dash-token"},
+                    timeout=10,
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.1)
+        assert page.status_code == 200
+        assert all(message_id in page.text for message_id in deployed.dead_ids)
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_the_dashboard_command_needs_a_token(invoke, deployed: Deployed) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("dashboard", "--store", "aws")
+    assert result.exit_code == 2
+    assert "SEAWALL_DASHBOARD__TOKEN" in result.output

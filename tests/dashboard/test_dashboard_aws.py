@@ -71,6 +71,8 @@ def test_bad_input_is_a_4xx(client: httpx.Client) -> None:
     assert nul.status_code == 400 and "cannot hold NUL" in nul.text
     huge = client.get("/dashboard/events", params={"offset": "99999999999"}, headers=AUTH)
     assert huge.status_code == 400
+    long = client.get(f"/dashboard/events/stripe/{'x' * 2000}", headers=AUTH)
+    assert long.status_code == 404
     job = client.get("/dashboard/jobs/no-such-message", headers=AUTH)
     assert job.status_code == 404
 
