@@ -33,6 +33,7 @@ __all__ = [
     "json_option",
     "load_cli_config",
     "operate",
+    "resolve_selection",
     "resolve_store_url",
     "run",
     "store_option",
@@ -171,6 +172,12 @@ def resolve_store_url(config_path: Path | None, store_url: str | None) -> str:
     return load_cli_config(config_path).store.url
 
 
+def resolve_selection(config_path: Path | None, store_url: str | None) -> str:
+    """The stores an operator command works on (`seawall.ops.stores`): --store, else
+    SEAWALL_OPS_STORE, else the configuration's [store] url."""
+    return store_url or selection_from_env() or resolve_store_url(config_path, None)
+
+
 def run(coro: Awaitable[T]) -> T:
     """Run a coroutine to completion for a command."""
 
@@ -264,7 +271,7 @@ def operate(
 
     With `with_webhooks`, the configuration's webhook endpoints are loaded (for replay on SQL).
     """
-    selection = store_url or selection_from_env() or resolve_store_url(config_path, None)
+    selection = resolve_selection(config_path, store_url)
     has_config = config_path is not None or Path("seawall.toml").is_file()
     wants_config = with_webhooks and has_config and selection.strip().lower() != AWS
     config = load_cli_config(config_path) if wants_config else None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from seawall.cli.common import config_option, load_cli_config, resolve_store_url, store_option
-from seawall.ops.stores import AWS, selection_from_env
+from seawall.cli.common import config_option, load_cli_config, resolve_selection, store_option
+from seawall.ops.stores import AWS
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def dashboard(config_path: Path | None, store_url: str | None, host: str, port: 
     from seawall.dashboard.app import dashboard_app
     from seawall.service.settings import resolve_dashboard_token
 
-    selection = store_url or selection_from_env() or resolve_store_url(config_path, None)
+    selection = resolve_selection(config_path, store_url)
     has_config = config_path is not None or Path("seawall.toml").is_file()
     config = load_cli_config(config_path) if has_config else None
     token = os.environ.get(TOKEN_ENV) or (resolve_dashboard_token(config) if config else None)
