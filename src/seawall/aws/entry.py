@@ -7,12 +7,11 @@ does). The webhook functions' cold start reads, once:
 
 - `SEAWALL_CONFIG`: the seawall.toml bundled with the function (default `seawall.toml`): its
   `[[webhooks]]` endpoints, their secret references and `handlers` modules;
-- `SEAWALL_AWS_PREFIX`: the deployment's resource prefix (see `seawall.aws.resources`);
-- `SEAWALL_AWS_FIFO`: `true` when the queue is FIFO;
-- `SEAWALL_MAX_RECEIVES`: the queue's maxReceiveCount (default 3);
+- the deployment's `SEAWALL_AWS_PREFIX`, `SEAWALL_AWS_FIFO`, `SEAWALL_MAX_RECEIVES`,
+  `SEAWALL_QUEUE_URL` and `SEAWALL_DLQ_URL` (`seawall.aws.deployment`, which `--store aws` of
+  the CLI and the dashboard reads too);
 - `SEAWALL_OUTBOUND_MARGIN_MS`: the outbound deadline is the invocation's remaining time minus
   this (default 5000);
-- `SEAWALL_QUEUE_URL`, `SEAWALL_DLQ_URL`: the queue URLs (looked up by name when unset).
 
 `ssm:` and `secretsmanager:` references resolve through a cache (5 minutes). A delivery whose
 signature fails makes the receiver re-read its endpoint's secrets (at most every 30 s per
@@ -52,6 +51,7 @@ from typing import Any
 
 from seawall.aws.clients import AwsClients
 from seawall.aws.commands import DynamoCommandService, SnsNotifier
+from seawall.aws.deployment import Deployment, env_int
 from seawall.aws.inbox import DynamoInbox
 from seawall.aws.receiver import LambdaWebhookReceiver
 from seawall.aws.resources import AwsNames
@@ -72,16 +72,6 @@ __all__ = [
 ]
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(name, [f"{name} must be a whole number, got {raw!r}"]) from None
-
-
 @dataclass
 class AwsRuntime:
     """What one Lambda container builds at its cold start (see the module docstring)."""
@@ -98,38 +88,19 @@ class AwsRuntime:
     @classmethod
     def from_environment(cls, clients: AwsClients | None = None) -> AwsRuntime:
         """Read the environment and the bundled configuration; import the handler modules."""
-        prefix = os.environ.get("SEAWALL_AWS_PREFIX")
-        if not prefix:
-            raise ConfigError(
-                "SEAWALL_AWS_PREFIX", ["set SEAWALL_AWS_PREFIX to the deployment's resource prefix"]
-            )
+        deployment = Deployment.from_environment(clients)
         path = Path(os.environ.get("SEAWALL_CONFIG") or "seawall.toml")
         config = load_config(path)
         import_handlers(config, path)
-        the_clients = clients if clients is not None else AwsClients()
-        names = AwsNames(prefix, fifo=os.environ.get("SEAWALL_AWS_FIFO", "").lower() == "true")
-        sqs = the_clients.sqs
-        queue_url = (
-            os.environ.get("SEAWALL_QUEUE_URL")
-            or sqs.get_queue_url(QueueName=names.queue)["QueueUrl"]
-        )
-        dlq_url = (
-            os.environ.get("SEAWALL_DLQ_URL")
-            or sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
-        )
         return cls(
             config=config,
-            clients=the_clients,
-            secrets=enable_aws_secrets(the_clients),
-            names=names,
-            queue=SqsQueue(the_clients, queue_url, dead_letter_url=dlq_url, fifo=names.fifo),
-            inbox=DynamoInbox(
-                the_clients,
-                names.inbox_table,
-                retention_s=config.worker.retention_s or None,
-            ),
-            max_receives=_env_int("SEAWALL_MAX_RECEIVES", 3),
-            margin_s=_env_int("SEAWALL_OUTBOUND_MARGIN_MS", 5000) / 1000.0,
+            clients=deployment.clients,
+            secrets=enable_aws_secrets(deployment.clients),
+            names=deployment.names,
+            queue=deployment.queue,
+            inbox=deployment.inbox(retention_s=config.worker.retention_s or None),
+            max_receives=deployment.max_receives,
+            margin_s=env_int("SEAWALL_OUTBOUND_MARGIN_MS", 5000) / 1000.0,
         )
 
     def endpoints(self) -> list[WebhookEndpoint]:

@@ -20,9 +20,9 @@ from typing import Any
 from seawall.aws.clients import AwsClients
 from seawall.aws.transact import DynamoTx, TransactionCancelledError, from_item, to_item
 from seawall.webhooks.events import STATUSES, EventNotFoundError
-from seawall.webhooks.inbox import InboxEntry, StoredEvent
+from seawall.webhooks.inbox import InboxEntry, StoredEvent, check_filters
 
-__all__ = ["MARK_LABEL", "DynamoInbox"]
+__all__ = ["MARK_LABEL", "DynamoInbox", "key_fits"]
 
 MARK_LABEL = "inbox mark"
 """The label of the inbox mark in a DynamoTx (TransactionCancelledError.failed(MARK_LABEL))."""
@@ -66,6 +66,8 @@ class DynamoInbox:
 
     def load(self, source: str, event_id: str) -> dict[str, Any] | None:
         """The stored item as Python values (body as bytes), or None (a consistent read)."""
+        if not key_fits(source, event_id):
+            return None  # DynamoDB would refuse the key: no item can have it
         answer = self.clients.dynamodb.get_item(
             TableName=self.table,
             Key=to_item({"source": source, "event_id": event_id}),
@@ -146,6 +148,8 @@ class DynamoInbox:
         await asyncio.to_thread(self._reset, source, event_id)
 
     def _reset(self, source: str, event_id: str) -> None:
+        if not key_fits(source, event_id):
+            raise EventNotFoundError(source, event_id)
         db = self.clients.dynamodb
         try:
             db.update_item(
@@ -179,23 +183,40 @@ class DynamoInbox:
             request["ExclusiveStartKey"] = last
 
     async def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        source: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[StoredEvent]:
-        """Stored events (newest first), optionally of one source and status, without bodies."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        """Stored events (newest first), optionally of one source, type and status, without
+        bodies; the filters are checked as the SQL inbox checks them (`check_filters`)."""
+        check_filters(source=source, type=type, status=status, limit=limit, offset=offset)
         found = [
             i
             for i in await asyncio.to_thread(self._scan)
             if (source is None or i["source"] == source)
+            and (type is None or i["event_type"] == type)
             and (status is None or i["status"] == status)
         ]
         found.sort(key=lambda i: (-float(i["received_at"]), i["source"], i["event_id"]))
-        return [_stored(i, with_body=False) for i in found[:limit]]
+        return [_stored(i, with_body=False) for i in found[offset : offset + limit]]
 
     async def counts_by_status(self) -> dict[str, int]:
         """Stored events by status."""
         return dict(Counter(str(i["status"]) for i in await asyncio.to_thread(self._scan)))
+
+
+def key_fits(source: str, event_id: str) -> bool:
+    """True when DynamoDB takes (source, event_id) as a key: non-empty, the partition key at
+    most 2048 bytes and the sort key at most 1024."""
+    return 0 < _size(source) <= 2048 and 0 < _size(event_id) <= 1024
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _stored(item: dict[str, Any], *, with_body: bool) -> StoredEvent:

@@ -12,6 +12,8 @@ once and in no particular order, FIFO queues keep order per message group.
 from __future__ import annotations
 
 import json
+import math
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ __all__ = [
     "SqsSendError",
     "lambda_sqs_event",
     "message_from_record",
+    "move_task_unsupported",
 ]
 
 MAX_DELAY_S = 900
@@ -84,6 +87,8 @@ class SqsQueue:
         self.url = url
         self.dead_letter_url = dead_letter_url
         self.fifo = url.endswith(".fifo") if fifo is None else fifo
+        self.move_task: bool | None = None
+        """Whether the endpoint offers StartMessageMoveTask (None: not asked yet)."""
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -208,17 +213,58 @@ class SqsQueue:
             found.update((m.id, m) for m in fresh)
         return list(found.values())[:limit]
 
-    def redrive(self, *, limit: int | None = None) -> int:
-        """Move dead letters back to the queue (at most `limit`); return how many moved.
+    def redrive(self, *, limit: int | None = None, rate_per_s: float | None = None) -> int:
+        """Move dead letters back to the queue (at most `limit`, at most `rate_per_s` a second);
+        return how many moved, or for a server-side move how many it covers.
+
+        A whole-queue redrive asks SQS to do it (StartMessageMoveTask: server-side, in the
+        background, the dead-letter queue's approximate count is returned). An endpoint that
+        answers that it does not offer the task (`move_task_unsupported`), and a redrive of a
+        few, take the client-side move (`move`).
+        """
+        if limit is None and self.move_task is not False:
+            started = self.start_move_task(rate_per_s)
+            if started is not None:
+                return started
+        return self.move(limit=limit, rate_per_s=rate_per_s)
+
+    def start_move_task(self, rate_per_s: float | None = None) -> int | None:
+        """Start SQS's move of every dead letter back to the queue; how many it covers, or None
+        (remembered) when the endpoint does not offer StartMessageMoveTask."""
+        sqs = self.clients.sqs
+        attributes = ["QueueArn", "ApproximateNumberOfMessages"]
+        dlq = sqs.get_queue_attributes(QueueUrl=self._dlq(), AttributeNames=attributes)
+        main = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        request: dict[str, Any] = {
+            "SourceArn": dlq["Attributes"]["QueueArn"],
+            "DestinationArn": main["Attributes"]["QueueArn"],
+        }
+        if rate_per_s is not None:
+            request["MaxNumberOfMessagesPerSecond"] = max(1, min(500, math.ceil(rate_per_s)))
+        try:
+            sqs.start_message_move_task(**request)
+        except Exception as exc:
+            if not move_task_unsupported(exc):
+                raise
+            self.move_task = False
+            return None
+        self.move_task = True
+        return int(dlq["Attributes"].get("ApproximateNumberOfMessages", 0))
+
+    def move(self, *, limit: int | None = None, rate_per_s: float | None = None) -> int:
+        """Move dead letters back to the queue client-side (receive, send, delete).
 
         Each message is sent to the queue before it is deleted from the dead-letter queue, so a
         crash in between duplicates it (the inbox mark makes processing it twice harmless) and
-        never loses it. SQS's own StartMessageMoveTask does the same server-side for a whole
-        queue; this works on FIFO queues too and can move a few.
+        never loses it. Works on every endpoint and FIFO queue, and can move a few.
         """
         moved = 0
+        started = time.monotonic()
         while limit is None or moved < limit:
             want = MAX_BATCH if limit is None else min(MAX_BATCH, limit - moved)
+            if rate_per_s is not None:
+                want = max(1, min(want, math.floor(rate_per_s) or 1))
+                time.sleep(max(0.0, moved / rate_per_s - (time.monotonic() - started)))
             batch = self.receive(
                 max_messages=want, wait_s=0, visibility_timeout_s=30, dead_letters=True
             )
@@ -253,6 +299,35 @@ class SqsQueue:
             delayed=int(main.get("ApproximateNumberOfMessagesDelayed", 0)),
             dead=dead,
         )
+
+
+UNSUPPORTED_CODES = frozenset(
+    {
+        "UnsupportedOperation",
+        "AWS.SimpleQueueService.UnsupportedOperation",
+        "InvalidAction",
+        "UnknownOperationException",
+        "NotImplemented",
+        "NotImplementedException",
+    }
+)
+"""Error codes with which an SQS-compatible endpoint says it does not offer an operation."""
+
+
+def move_task_unsupported(exc: Exception) -> bool:
+    """True when `exc` is an endpoint's answer that it does not offer StartMessageMoveTask.
+
+    That is one of UNSUPPORTED_CODES, an HTTP 501, or an HTTP 500 that is not in SQS's error
+    format (its code is the bare status: a local endpoint that crashed on an operation it does
+    not implement, as moto's server does). SQS's own errors (AccessDenied, a queue that is not
+    a dead-letter queue, a throttle, a well-formed InternalError) are raised, not hidden.
+    """
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in UNSUPPORTED_CODES or status == 501 or (status == 500 and code == "500")
 
 
 def _batches(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

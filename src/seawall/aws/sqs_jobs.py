@@ -6,7 +6,7 @@ queue's redrive policy (`max_receives`, the queue's maxReceiveCount) dead-letter
 the SQL queue's rules: the queue serves one queue name; delays and leases are whole seconds
 (rounded up; delays up to 15 minutes); a claim returns at most 10 jobs; a nack's error is not
 kept (SQS stores no error history); stats count no finished jobs (SQS deletes them); redrive
-moves the whole dead-letter queue (SQS cannot pick messages by id).
+moves and purges the whole dead-letter queue (SQS cannot pick messages by id).
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from seawall.aws.sqs import SqsMessage, SqsQueue
 from seawall.jobs.api import JobQueue
 from seawall.jobs.model import DeadLetter, InvalidJobError, Job, QueueStats
 
-__all__ = ["SqsJobQueue"]
+__all__ = ["PEEK_ALL", "SqsJobQueue"]
+
+PEEK_ALL = 10_000
+"""The most dead letters a look by id reads (SQS looks up no message by id)."""
 
 
 class SqsJobQueue:
@@ -122,32 +125,81 @@ class SqsJobQueue:
         ]
 
     async def dead_letters(
-        self, queue_name: str | None = None, *, limit: int = 100
+        self, queue_name: str | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[DeadLetter]:
-        """Up to `limit` messages of the dead-letter queue (left in it)."""
+        """Up to `limit` messages of the dead-letter queue after the first `offset` (left in it;
+        SQS returns them in no set order)."""
         self._check(queue_name)
-        messages = await asyncio.to_thread(self.queue.peek_dead_letters, limit)
-        return [
-            DeadLetter(
-                id=m.id,
-                queue=self.name,
-                payload=json.loads(m.body),
-                receives=m.receives,
-                max_receives=self.max_receives,
-                priority=0,
-                enqueued_at=_sent_at(m),
-                dead_at=_sent_at(m),
-                reason="receive limit reached",
-            )
-            for m in messages
-        ]
+        if limit < 1 or offset < 0:
+            raise InvalidJobError("dead_letters needs limit >= 1 and offset >= 0")
+        messages = await asyncio.to_thread(self.queue.peek_dead_letters, offset + limit)
+        return [self._dead(m) for m in messages[offset:]]
 
-    async def redrive(self, ids: Sequence[str] | None = None, queue_name: str | None = None) -> int:
-        """Move every dead letter back to the queue; how many moved (`ids` is refused)."""
+    async def dead_letter(self, job_id: str) -> DeadLetter | None:
+        """The dead letter with this message id, or None (a look through the whole DLQ)."""
+        messages = await asyncio.to_thread(self.queue.peek_dead_letters, PEEK_ALL)
+        return next((self._dead(m) for m in messages if m.id == job_id), None)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id when it is a dead letter (SQS looks up no other message by id)."""
+        dead = await self.dead_letter(job_id)
+        if dead is None:
+            return None
+        return Job(
+            id=dead.id,
+            queue=dead.queue,
+            payload=dead.payload,
+            receives=dead.receives,
+            max_receives=dead.max_receives,
+            priority=0,
+            lease_token=None,
+            enqueued_at=dead.enqueued_at,
+            visible_at=dead.dead_at,
+            state="dead",
+        )
+
+    def _dead(self, message: SqsMessage) -> DeadLetter:
+        return DeadLetter(
+            id=message.id,
+            queue=self.name,
+            payload=json.loads(message.body),
+            receives=message.receives,
+            max_receives=self.max_receives,
+            priority=0,
+            enqueued_at=_sent_at(message),
+            dead_at=_sent_at(message),
+            reason="receive limit reached",
+        )
+
+    async def redrive(
+        self,
+        ids: Sequence[str] | None = None,
+        queue_name: str | None = None,
+        *,
+        rate_per_s: float | None = None,
+    ) -> int:
+        """Move every dead letter back to the queue (`SqsQueue.redrive`); how many moved or
+        the server-side move covers (`ids` is refused)."""
         self._check(queue_name)
         if ids is not None:
-            raise InvalidJobError("SQS redrives the whole dead-letter queue, not chosen ids")
-        return await asyncio.to_thread(self.queue.redrive)
+            raise InvalidJobError(
+                "SQS redrives the whole dead-letter queue, not chosen ids: redrive all"
+            )
+        if rate_per_s is not None and rate_per_s <= 0:
+            raise InvalidJobError(f"rate_per_s must be > 0 (got {rate_per_s})")
+        return await asyncio.to_thread(lambda: self.queue.redrive(rate_per_s=rate_per_s))
+
+    async def purge_dead_letters(
+        self, queue_name: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
+        """Delete every dead letter (SQS PurgeQueue, once a minute at most); how many there
+        were (`ids` is refused: SQS cannot pick messages by id)."""
+        self._check(queue_name)
+        if ids is not None:
+            raise InvalidJobError("SQS purges the whole dead-letter queue, not chosen ids")
+        counts = await asyncio.to_thread(self.queue.stats)
+        await asyncio.to_thread(self.queue.purge_dead_letters)
+        return counts.dead
 
 
 def _seconds(value: float) -> int:

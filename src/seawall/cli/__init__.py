@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from seawall.cli import breakers, events, queues, service, signing
+from seawall.cli import breakers, dashboard, events, queues, service, signing
 from seawall.cli.common import SeawallGroup
 
 __all__ = ["cli", "main"]
@@ -20,7 +20,7 @@ def cli() -> None:
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
 
-for _module in (service, queues, events, breakers, signing):
+for _module in (service, queues, events, breakers, signing, dashboard):
     _module.register(cli)
 
 

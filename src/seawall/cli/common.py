@@ -18,7 +18,8 @@ from rich.table import Table
 
 from seawall.config import ConfigError, SeawallConfig
 from seawall.ops.errors import OperatorError
-from seawall.ops.operator import Operator, check_schema
+from seawall.ops.operator import Operator
+from seawall.ops.stores import AWS, StoreSelectionError, open_operator, selection_from_env
 from seawall.secrets import SecretError
 from seawall.service.settings import load_settings
 from seawall.store import SchemaTooNewError, Store, StoreError, StoreUnavailableError, open_store
@@ -32,6 +33,7 @@ __all__ = [
     "json_option",
     "load_cli_config",
     "operate",
+    "resolve_selection",
     "resolve_store_url",
     "run",
     "store_option",
@@ -54,7 +56,8 @@ store_option = click.option(
     "store_url",
     default=None,
     metavar="URL",
-    help="Store URL (sqlite:///path.db or postgresql://...); wins over --config.",
+    help="Store URL (sqlite:///path.db or postgresql://...), or `aws` for the deployment "
+    "SEAWALL_AWS_PREFIX names (commands that read events and queues); wins over --config.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
@@ -169,6 +172,12 @@ def resolve_store_url(config_path: Path | None, store_url: str | None) -> str:
     return load_cli_config(config_path).store.url
 
 
+def resolve_selection(config_path: Path | None, store_url: str | None) -> str:
+    """The stores an operator command works on (`seawall.ops.stores`): --store, else
+    SEAWALL_OPS_STORE, else the configuration's [store] url."""
+    return store_url or selection_from_env() or resolve_store_url(config_path, None)
+
+
 def run(coro: Awaitable[T]) -> T:
     """Run a coroutine to completion for a command."""
 
@@ -257,24 +266,24 @@ def operate(
     *,
     with_webhooks: bool = False,
 ) -> T:
-    """Open the store, check it is reachable and migrated, and run `action` with an Operator.
+    """Open the selected store (`seawall.ops.stores`: --store, else SEAWALL_OPS_STORE, else the
+    configuration's), check it, and run `action` with its Operator.
 
-    With `with_webhooks`, the configuration's webhook endpoints are loaded (for replay).
+    With `with_webhooks`, the configuration's webhook endpoints are loaded (for replay on SQL).
     """
-    url = resolve_store_url(config_path, store_url)
+    selection = resolve_selection(config_path, store_url)
     has_config = config_path is not None or Path("seawall.toml").is_file()
-    config = load_cli_config(config_path) if with_webhooks and has_config else None
+    wants_config = with_webhooks and has_config and selection.strip().lower() != AWS
+    config = load_cli_config(config_path) if wants_config else None
 
-    async def run_op(store: Store) -> T:
-        await check_schema(store)
-        replay = None
-        if config is not None:
-            from seawall.webhooks import Webhooks
+    async def main() -> T:
+        async with open_operator(selection, config=config) as op:
+            return await action(op)
 
-            replay = Webhooks.from_config(config, store).replay
-        return await action(Operator(store, replay=replay))
-
-    return with_store(url, run_op)
+    try:
+        return asyncio.run(main())
+    except StoreSelectionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
 
 
 def age(seconds: float | None) -> str:

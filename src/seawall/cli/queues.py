@@ -75,7 +75,7 @@ def jobs_cleanup(
         raise click.BadParameter("give a finite number of seconds", param_hint="--older-than")
 
     async def action(op: Operator) -> int:
-        return await op.queue.cleanup(older_than_s)
+        return await op.cleanup_jobs(older_than_s)
 
     deleted = operate(config_path, store_url, action)
     emit(

@@ -94,11 +94,16 @@ def back(path: str, flash: str) -> RedirectResponse:
 
 
 def _operator(request: Request, registry: BreakerRegistry) -> Operator:
+    """The app's own Operator (`state.operator`, e.g. over the AWS stores), else one over the
+    service's SQL store and webhooks."""
     state = request.app.state
+    given = getattr(state, "operator", None)
+    if isinstance(given, Operator):
+        return given
     webhooks = getattr(state, "webhooks", None)
     replay = getattr(webhooks, "replay", None)
     queue = getattr(webhooks, "queue", None)
-    return Operator(state.store, registry=registry, replay=replay, queue=queue)
+    return Operator.over_sql(state.store, registry=registry, replay=replay, queue=queue)
 
 
 class Gate:

@@ -1,7 +1,8 @@
 """The dashboard's pages and actions: overview, events (filter, detail, replay), dead letters, jobs.
 
-Data comes from the shared database through `Operator`, so any `serve` process shows the same
-queues and events; recent outbound calls are this process's own.
+Data comes from the shared stores through `Operator` (SQL, or the AWS stores), so any `serve`
+process, or `seawall dashboard`, shows the same queues and events; recent outbound calls are this
+process's own.
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ def overview_page(metrics: SeawallMetrics) -> Page:
     async def overview(request: Request, session: Session, op: Operator) -> Response:
         """Cards, throughput chart, queues, breakers and recent outbound calls."""
         ov = await op.overview()
-        rate = await ingest_rate(op.store)
-        points = await throughput(op.store)
+        store = op.sql_store
+        rate = f"{await ingest_rate(store):.2f}/s" if store is not None else "see CloudWatch"
+        chart = (
+            h.chart(await throughput(store))
+            if store is not None
+            else "<p>Per-minute figures come from the SQL inbox; on AWS see the queue's and "
+            "the functions' CloudWatch metrics.</p>"
+        )
         cards = "".join(
             f'<div class="card" data-metric="{key}">{h.e(label)}<b>{h.e(value)}</b></div>'
             for key, label, value in (
-                ("ingest", "Ingest rate (5 min)", f"{rate:.2f}/s"),
+                ("ingest", "Ingest rate (5 min)", rate),
                 ("depth", "Queue depth", ov.ready + ov.delayed + ov.in_flight),
                 ("in_flight", "In flight", ov.in_flight),
                 ("dlq", "Dead letters", ov.dead),
@@ -99,7 +106,7 @@ def overview_page(metrics: SeawallMetrics) -> Page:
             empty="No outbound calls from this process yet.",
         )
         body = (
-            f'<div class="cards">{cards}</div><h2>Throughput and errors</h2>{h.chart(points)}'
+            f'<div class="cards">{cards}</div><h2>Throughput and errors</h2>{chart}'
             f"<h2>Queues</h2>{queues}<h2>Circuit breakers</h2>{breakers}"
             f"<h2>Recent outbound calls (this process)</h2>{calls}"
         )
@@ -180,7 +187,7 @@ async def event_detail(request: Request, session: Session, op: Operator) -> Resp
     """One stored event: facts, headers (secrets removed), body, errors and Replay."""
     source, event_id = request.path_params["source"], request.path_params["event_id"]
     ev = await op.event(source, event_id)
-    job = await op.queue.get_job(ev.job_id) if ev.job_id else None
+    job = await op.job(ev.job_id) if ev.job_id else None
     body_text = ev.body.decode("utf-8", "replace") if ev.body is not None else ""
     with contextlib.suppress(ValueError):
         body_text = json.dumps(json.loads(body_text), indent=2, ensure_ascii=False)
@@ -351,7 +358,7 @@ async def dlq_purge(request: Request, session: Session, op: Operator) -> Respons
 async def job_detail(request: Request, session: Session, op: Operator) -> Response:
     """One job: facts, payload and error history (Redrive when dead)."""
     job_id = request.path_params["job_id"]
-    job = await op.queue.get_job(job_id)
+    job = await op.job(job_id)
     if job is None:
         raise NotFoundError(f"job {job_id} was not found (finished jobs are cleaned up)")
     facts = h.table(

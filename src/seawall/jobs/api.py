@@ -6,9 +6,9 @@ typed against this protocol, on all three.
 
 The protocol holds what producers, consumers and operators share: enqueue, claim a batch with a
 lease (each claim counts a receive), ack, nack (give back, dead-lettered at the receive limit),
-extend a lease, stats, the dead letters and redrive. Each engine keeps its extras beyond it: the
-SQL queue enqueues and acks in a caller's transaction (`tx=`), deduplicates and prioritises; SQS
-has FIFO message groups and delays of at most 15 minutes.
+extend a lease, stats, the dead letters (list, look up, redrive, purge). Each engine keeps its
+extras beyond it: the SQL queue enqueues and acks in a caller's transaction (`tx=`),
+deduplicates and prioritises; SQS has FIFO message groups and delays of at most 15 minutes.
 """
 
 from __future__ import annotations
@@ -66,13 +66,33 @@ class JobQueue(Protocol):
         ...
 
     async def dead_letters(
-        self, queue_name: str | None = None, *, limit: int = 100
+        self, queue_name: str | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[DeadLetter]:
-        """Up to `limit` dead letters, optionally of one queue."""
+        """Up to `limit` dead letters after the first `offset`, optionally of one queue."""
         ...
 
-    async def redrive(self, ids: Sequence[str] | None = None, queue_name: str | None = None) -> int:
-        """Move dead letters back to their queue; how many moved."""
+    async def dead_letter(self, job_id: str) -> DeadLetter | None:
+        """One dead letter by job id, or None."""
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job with this id (SQS: only a dead letter), or None."""
+        ...
+
+    async def redrive(
+        self,
+        ids: Sequence[str] | None = None,
+        queue_name: str | None = None,
+        *,
+        rate_per_s: float | None = None,
+    ) -> int:
+        """Move dead letters back to their queue (at most `rate_per_s` a second); how many."""
+        ...
+
+    async def purge_dead_letters(
+        self, queue_name: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
+        """Delete dead letters for good; how many."""
         ...
 
 

@@ -1,8 +1,10 @@
 """The operator view of one store: queues, dead letters, events, breakers (for CLI and dashboard).
 
-Every method is async and talks to the shared database, so the CLI on a laptop and the dashboard
-of any `serve` process see the same thing. Replaying an event needs the webhook layer: the service
-passes its `Webhooks.replay`; the CLI builds one from the configuration.
+Every method is async and talks to the shared stores through the `Inbox` and `JobQueue`
+protocols, so the CLI on a laptop and the dashboard see the same thing on SQLite, PostgreSQL and
+AWS (`seawall.ops.stores` opens either). Replaying an event needs the webhook layer: the service
+passes its `Webhooks.replay`, the CLI builds one from the configuration, and on AWS the
+deployment sends the event to its queue.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seawall.jobs.model import DeadLetter, InvalidJobError, QueueStats
+from seawall.jobs.api import JobQueue
+from seawall.jobs.model import DeadLetter, InvalidJobError, Job, QueueStats
 from seawall.jobs.queue import Queue
 from seawall.ops.breakers import REGISTRY, BreakerInfo, BreakerRegistry, list_shared
 from seawall.ops.errors import NotFoundError, OperatorError
 from seawall.store import Store
+from seawall.store.text import storable_text
+from seawall.webhooks.inbox import StoredEvent
+from seawall.webhooks.inbox_backend import Inbox, SqlInbox
 
 __all__ = ["Operator", "Overview", "ReplayFn", "check_schema"]
 
@@ -48,20 +54,59 @@ async def check_schema(store: Store) -> None:
 
 
 class Operator:
-    """Operator actions over one store."""
+    """Operator actions over an inbox and a job queue (SQL tables, or DynamoDB and SQS).
+
+    `store` is the SQL store when there is one: the shared breakers, per-minute figures and the
+    cleanups read it; on the AWS store those answer OperatorError saying what AWS does instead.
+    """
 
     def __init__(
         self,
+        inbox: Inbox,
+        queue: JobQueue,
+        *,
+        store: Store | None = None,
+        registry: BreakerRegistry = REGISTRY,
+        replay: ReplayFn | None = None,
+    ) -> None:
+        self.inbox = inbox
+        self.queue = queue
+        self._store = store
+        self.registry = registry
+        self._replay = replay
+
+    @classmethod
+    def over_sql(
+        cls,
         store: Store,
         *,
         registry: BreakerRegistry = REGISTRY,
         replay: ReplayFn | None = None,
         queue: Queue | None = None,
-    ) -> None:
-        self.store = store
-        self.queue = queue if queue is not None else Queue(store)
-        self.registry = registry
-        self._replay = replay
+    ) -> Operator:
+        """The operator of a SQLite or PostgreSQL store."""
+        return cls(
+            SqlInbox(store),
+            queue if queue is not None else Queue(store),
+            store=store,
+            registry=registry,
+            replay=replay,
+        )
+
+    @property
+    def sql_store(self) -> Store | None:
+        """The SQL store, or None on the AWS store."""
+        return self._store
+
+    @property
+    def store(self) -> Store:
+        """The SQL store; OperatorError on the AWS store (which has none)."""
+        if self._store is None:
+            raise OperatorError(
+                "this needs a SQLite or PostgreSQL store; on the AWS store DynamoDB's TTL expires "
+                "old events, SQS deletes finished jobs, and breakers live in each process"
+            )
+        return self._store
 
     # -- queues and dead letters ---------------------------------------------------------------
 
@@ -88,12 +133,20 @@ class Operator:
 
     async def dead_letter(self, job_id: str) -> DeadLetter:
         """One dead letter; NotFoundError when the job is not in the dead-letter queue."""
-        found = await self.queue.dead_letter(job_id)
+        found = await self.queue.dead_letter(job_id) if storable_text(job_id) else None
         if found is None:
             raise NotFoundError(
                 f"job {job_id} is not in the dead-letter queue (see `seawall dlq list`)"
             )
         return found
+
+    async def job(self, job_id: str) -> Job | None:
+        """The job with this id, or None (on SQS only dead letters can be looked up)."""
+        return await self.queue.get_job(job_id) if storable_text(job_id) else None
+
+    async def cleanup_jobs(self, older_than_s: float) -> int:
+        """Delete done jobs finished more than `older_than_s` ago (SQL stores only)."""
+        return await Queue(self.store).cleanup(older_than_s)
 
     async def redrive(
         self,
@@ -133,29 +186,25 @@ class Operator:
         status: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[Any]:
+    ) -> list[StoredEvent]:
         """Stored webhook events, newest first (no bodies)."""
-        from seawall.webhooks.inbox import list_events
-
         try:
-            return list(
-                await list_events(
-                    self.store, source=source, type=type, status=status, limit=limit, offset=offset
-                )
+            return await self.inbox.list_events(
+                source=source, type=type, status=status, limit=limit, offset=offset
             )
         except ValueError as exc:
             raise OperatorError(str(exc)) from None
 
-    async def event(self, source: str, event_id: str) -> Any:
+    async def event(self, source: str, event_id: str) -> StoredEvent:
         """One stored event with its body and headers; NotFoundError when absent."""
-        from seawall.webhooks.inbox import get_event
-
         try:
-            return await get_event(self.store, source, event_id)
+            if storable_text(source) and storable_text(event_id):
+                return await self.inbox.get_event(source, event_id)
         except LookupError:
-            raise NotFoundError(
-                f"no event {event_id!r} from source {source!r} (see `seawall events list`)"
-            ) from None
+            pass
+        raise NotFoundError(
+            f"no event {event_id!r} from source {source!r} (see `seawall events list`)"
+        )
 
     async def replay(self, source: str, event_id: str) -> Any:
         """Process a stored event again."""
@@ -172,8 +221,10 @@ class Operator:
     # -- breakers --------------------------------------------------------------------------------
 
     async def breakers(self) -> list[BreakerInfo]:
-        """Breakers of this process, then the ones other processes published to the store."""
+        """Breakers of this process, then the ones other processes published to the SQL store."""
         local = self.registry.snapshot()
+        if self._store is None:
+            return local
         seen = {(b.name, b.instance) for b in local}
-        shared = [b for b in await list_shared(self.store) if (b.name, b.instance) not in seen]
+        shared = [b for b in await list_shared(self._store) if (b.name, b.instance) not in seen]
         return [*local, *shared]

@@ -17,6 +17,7 @@ __all__ = [
     "InboxEntry",
     "MinuteCounts",
     "StoredEvent",
+    "check_filters",
     "check_retention",
     "counts_by_status",
     "event_ids",
@@ -218,6 +219,22 @@ def _stored(row: Row, *, with_body: bool) -> StoredEvent:
     )
 
 
+def check_filters(
+    *, source: str | None, type: str | None, status: str | None, limit: int, offset: int
+) -> None:
+    """ValueError for an event listing no inbox can answer: an unknown status, a limit outside
+    1..10000, a negative offset, a NUL or lone surrogate in a text filter."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    if not (1 <= limit <= 10_000) or offset < 0:
+        raise ValueError("limit must be 1..10000 and offset >= 0")
+    for name, value in (("source", source), ("type", type)):
+        if value is not None and not storable_text(value):
+            raise ValueError(
+                f"the {name} filter cannot hold NUL or lone surrogates (none is stored)"
+            )
+
+
 async def list_events(
     store: Store,
     *,
@@ -228,15 +245,7 @@ async def list_events(
     offset: int = 0,
 ) -> list[StoredEvent]:
     """Stored events, newest first, optionally filtered by source, type and status (no bodies)."""
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
-    if not (1 <= limit <= 10_000) or offset < 0:
-        raise ValueError("limit must be 1..10000 and offset >= 0")
-    for name, value in (("source", source), ("type", type)):
-        if value is not None and not storable_text(value):
-            raise ValueError(
-                f"the {name} filter cannot hold NUL or lone surrogates (none is stored)"
-            )
+    check_filters(source=source, type=type, status=status, limit=limit, offset=offset)
     where: list[str] = []
     params: list[Any] = []
     for column, value in (("source", source), ("event_type", type), ("status", status)):

@@ -32,9 +32,16 @@ class Inbox(Protocol):
         ...
 
     async def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        source: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[StoredEvent]:
-        """Stored events, newest first, optionally of one source and status (no bodies)."""
+        """Stored events, newest first, optionally of one source, type and status (no bodies);
+        ValueError for a filter no event can match (an unknown status, a NUL, a bad limit)."""
         ...
 
     async def counts_by_status(self) -> dict[str, int]:
@@ -76,10 +83,18 @@ class SqlInbox:
         return await inbox.get_event(self.store, source, event_id)
 
     async def list_events(
-        self, *, source: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        *,
+        source: str | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[StoredEvent]:
-        """Stored events, newest first, optionally of one source and status (no bodies)."""
-        return await inbox.list_events(self.store, source=source, status=status, limit=limit)
+        """Stored events, newest first, optionally of one source, type and status (no bodies)."""
+        return await inbox.list_events(
+            self.store, source=source, type=type, status=status, limit=limit, offset=offset
+        )
 
     async def counts_by_status(self) -> dict[str, int]:
         """Stored events by status (statuses with none are absent)."""
