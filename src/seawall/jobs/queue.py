@@ -194,6 +194,19 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+def _ids_match(tx: Tx, ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """A condition on `id` matching these job ids, and its parameters.
+
+    PostgreSQL gets one array parameter (one statement text whatever the count, so it is
+    prepared once). Statements that find their jobs this way guard on the lease token alone
+    (every move out of pending clears it): with `state = 0` beside it, stale statistics make
+    PostgreSQL scan the whole claim index (every pending job) instead of the primary key.
+    """
+    if tx.engine == "postgresql":
+        return "id = ANY(?)", [list(ids)]
+    return f"id IN ({_marks(len(ids))})", list(ids)
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One job to insert, already validated and encoded."""
@@ -486,10 +499,11 @@ class Queue:
             now = self.store.clock.time()
             for token, ids in by_token.items():
                 for chunk in _chunks(ids):
+                    match, params = _ids_match(t, chunk)
                     done += await t.execute(
                         "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
-                        (now, token, *chunk),
+                        f"WHERE {match} AND lease_token = ?",
+                        (now, *params, token),
                     )
         return done
 
@@ -500,10 +514,9 @@ class Queue:
         tokens = {job.id: self._token(job) for job in jobs}
         lock = " FOR UPDATE" if tx.engine == "postgresql" else ""
         for chunk in _chunks(list(tokens)):
+            match, params = _ids_match(tx, chunk)
             rows = await tx.fetchall(
-                "SELECT id, lease_token FROM seawall_jobs "
-                f"WHERE state = 0 AND id IN ({_marks(len(chunk))}){lock}",
-                chunk,
+                f"SELECT id, lease_token FROM seawall_jobs WHERE {match}{lock}", params
             )
             held.update(row["id"] for row in rows if row["lease_token"] == tokens[row["id"]])
         return held
