@@ -95,6 +95,14 @@ _NACK = (
     "UPDATE seawall_jobs SET state = ?, lease_token = NULL, visible_at = ?, finished_at = ?, "
     "dead_reason = ?, errors = ? WHERE id = ? AND lease_token = ? AND state = 0"
 )
+# Statements that find jobs by a list of ids guard on the lease token alone (every move out of
+# pending clears it). Beside `state = 0`, the claim index's condition, PostgreSQL planning with
+# stale statistics scans that whole index (every pending job) instead of the primary key.
+_ACK_IDS = (
+    "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
+    "WHERE lease_token = ? AND id IN "
+)
+_HOLD_IDS = "SELECT id, lease_token FROM seawall_jobs WHERE id IN "
 _EXTEND = "UPDATE seawall_jobs SET visible_at = ? WHERE id = ? AND lease_token = ? AND state = 0"
 
 
@@ -192,19 +200,6 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
-
-
-def _ids_match(tx: Tx, ids: Sequence[str]) -> tuple[str, list[Any]]:
-    """A condition on `id` matching these job ids, and its parameters.
-
-    PostgreSQL gets one array parameter (one statement text whatever the count, so it is
-    prepared once). Statements that find their jobs this way guard on the lease token alone
-    (every move out of pending clears it): with `state = 0` beside it, stale statistics make
-    PostgreSQL scan the whole claim index (every pending job) instead of the primary key.
-    """
-    if tx.engine == "postgresql":
-        return "id = ANY(?)", [list(ids)]
-    return f"id IN ({_marks(len(ids))})", list(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,11 +494,8 @@ class Queue:
             now = self.store.clock.time()
             for token, ids in by_token.items():
                 for chunk in _chunks(ids):
-                    match, params = _ids_match(t, chunk)
                     done += await t.execute(
-                        "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
-                        f"WHERE {match} AND lease_token = ?",
-                        (now, *params, token),
+                        f"{_ACK_IDS}({_marks(len(chunk))})", (now, token, *chunk)
                     )
         return done
 
@@ -514,10 +506,7 @@ class Queue:
         tokens = {job.id: self._token(job) for job in jobs}
         lock = " FOR UPDATE" if tx.engine == "postgresql" else ""
         for chunk in _chunks(list(tokens)):
-            match, params = _ids_match(tx, chunk)
-            rows = await tx.fetchall(
-                f"SELECT id, lease_token FROM seawall_jobs WHERE {match}{lock}", params
-            )
+            rows = await tx.fetchall(f"{_HOLD_IDS}({_marks(len(chunk))}){lock}", chunk)
             held.update(row["id"] for row in rows if row["lease_token"] == tokens[row["id"]])
         return held
 

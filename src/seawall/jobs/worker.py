@@ -6,7 +6,8 @@ not at all. When several jobs of a queue are waiting, up to `transaction_group` 
 after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
 back that job's effects only), so a whole group costs one commit. A queue whose handler is seen
 taking AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by
-side on PostgreSQL; `transaction_group=1` does that from the start.
+side on PostgreSQL, until `concurrency` runs in a row are quick again; `transaction_group=1`
+never groups.
 
 Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
 SQLite the database's single write lock, so handlers that await I/O run one at a time; on
@@ -184,7 +185,8 @@ class Worker:
         runners."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
-        are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
+        are not grouped, so their transactions run side by side (on PostgreSQL), until
+        `concurrency` of their runs in a row are quick again."""
 
     # -- registration ------------------------------------------------------------------------
 
@@ -537,9 +539,15 @@ class Worker:
     def _note(self, queue_name: str, started: float) -> None:
         """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
         its jobs are then claimed only for free runners, and its transactional jobs stop being
-        grouped (so they run side by side on PostgreSQL)."""
+        grouped (so they run side by side on PostgreSQL) until `concurrency` runs in a row are
+        quick."""
         if time.perf_counter() - started < AWAITING_S:
-            self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            quick = self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            if quick == self.concurrency and queue_name in self._awaiting:
+                # A pause of the whole process (a garbage collection, a busy machine) looks
+                # like a wait too: a queue whose handlers proved quick again is grouped again.
+                self._awaiting.discard(queue_name)
+                log.info("handlers of queue %r are quick again: grouping resumes", queue_name)
             return
         self._quick[queue_name] = 0
         if queue_name not in self._awaiting:
