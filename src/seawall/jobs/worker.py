@@ -47,7 +47,7 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.jobs.retention import Cleanup, run_retention
 from seawall.observability.logging import reset_context, set_context
-from seawall.store.base import Store
+from seawall.store.base import Store, Tx
 from seawall.store.savepoints import LazySavepointTx, rollback_savepoint
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
@@ -419,12 +419,14 @@ class Worker:
                 and self.transaction_group > 1
                 and unit.queue not in self._awaiting
             ):
+                jobs = list(unit.jobs)
                 while (
                     self._units
                     and self._units[0].queue == unit.queue
-                    and len(unit.jobs) < self.transaction_group
+                    and len(jobs) < self.transaction_group
                 ):
-                    unit = _Unit(unit.queue, unit.jobs + self._units.popleft().jobs)
+                    jobs.extend(self._units.popleft().jobs)
+                unit = _Unit(unit.queue, jobs)
             count = len(unit.jobs)
             self._buffered_jobs -= count
             self._running_jobs += count
@@ -488,32 +490,26 @@ class Worker:
         effects and acks share one commit. The group's rows are locked first, so no other
         worker can take over a lease while the group runs. Savepoints are not released one by
         one (a statement each): a rollback goes back to the newest savepoint of that name, and
-        the transaction's end releases them all."""
+        the transaction's end releases them all. A group starts no further job once AWAITING_S
+        has passed: the jobs it did not reach go back to the runners (see `_hand_back`)."""
         outcomes: list[tuple[str, Job, str | None]] = []
+        left: list[Job] = []
         try:
             async with self.store.transaction() as tx:
                 held = await self.queue.hold(jobs, tx=tx)
                 done: list[Job] = []
-                for job in jobs:
+                deadline = time.perf_counter() + AWAITING_S
+                for index, job in enumerate(jobs):
+                    if index and time.perf_counter() >= deadline:
+                        left = jobs[index:]
+                        break
                     if job.id not in held or self.clock.time() >= job.visible_at:
                         outcomes.append(("lease_lost", job, None))
                         continue
-                    scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
-                    failure: tuple[float, str | None, str | None, bool]
-                    started = time.perf_counter()
-                    try:
-                        await self._timed(route.handler(job, scoped), job, started)
-                    except RetryLater as retry:
-                        failure = (retry.delay, retry.reason, None, True)
-                    except Exception as exc:
-                        delay = retry_delay(self.backoff, job)
-                        message = f"{type(exc).__name__}: {exc}"
-                        failure = (delay, message, traceback.format_exc(), False)
-                    else:
+                    failure = await self._run_grouped(route, job, tx)
+                    if failure is None:
                         done.append(job)
                         continue
-                    if scoped.opened:
-                        await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
                     wait, reason, tb, retried = failure
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     log_failure(job, wait, reason, tb, retried)
@@ -527,11 +523,48 @@ class Worker:
         except Exception:
             log.exception(
                 "a transaction of %d jobs failed; they are redelivered after their lease",
-                len(jobs),
+                len(jobs) - len(left),
             )
-            return
+            outcomes = []
         for kind, job, reason in outcomes:
             self._count(kind, job, reason)
+        if left:
+            await self._hand_back(left)
+
+    async def _run_grouped(
+        self, route: _Route, job: Job, tx: Tx
+    ) -> tuple[float, str | None, str | None, bool] | None:
+        """Run one job of a group inside its own savepoint of `tx`; on failure roll that back
+        and return (delay, reason, traceback, retried), else None."""
+        scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
+        failure: tuple[float, str | None, str | None, bool]
+        try:
+            await self._timed(route.handler(job, scoped), job, time.perf_counter())
+        except RetryLater as retry:
+            failure = (retry.delay, retry.reason, None, True)
+        except Exception as exc:
+            delay = retry_delay(self.backoff, job)
+            failure = (delay, f"{type(exc).__name__}: {exc}", traceback.format_exc(), False)
+        else:
+            return None
+        if scoped.opened:
+            await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
+        return failure
+
+    async def _hand_back(self, jobs: list[Job]) -> None:
+        """Put the jobs a group did not reach (still leased to this worker) back at the front
+        of the line, one unit each, so they are grouped again or, when their queue is
+        awaiting, run side by side; when stopping, release them instead."""
+        if self._stop_requested.is_set():
+            try:
+                released = await self.queue.release(jobs)
+                self._emit("released", jobs[0].queue, released)
+            except Exception:
+                log.exception("could not release %d jobs; their leases expire", len(jobs))
+            return
+        self._units.extendleft(_Unit(job.queue, [job]) for job in reversed(jobs))
+        self._buffered_jobs += len(jobs)
+        self._work.set()
 
     def _is_quick(self, queue_name: str) -> bool:
         return self._quick.get(queue_name, 0) >= self.concurrency
