@@ -1,13 +1,14 @@
 """The worker: claims jobs in batches, runs handlers with bounded concurrency, acks in batches.
 
-A transactional handler gets the job and an open transaction; the worker acks the job in that
-same transaction, guarded by the lease, so the handler's effects and the ack commit together or
-not at all. When several jobs of a queue are waiting, up to `transaction_group` of them run one
-after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
-back that job's effects only), so a whole group costs one commit. A queue whose handler is seen
-taking AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by
-side on PostgreSQL, until `concurrency` runs in a row are quick again; `transaction_group=1`
-never groups.
+A transactional handler gets the job and an open transaction; the worker acks the job in that same
+transaction, guarded by the lease, so the handler's effects and the ack commit together or not at
+all. When several jobs of a queue are waiting, up to `transaction_group` (64) of them run one after
+another in one transaction, each inside its own savepoint (a failure or a lost lease rolls back
+that job's effects only), so a whole group costs one commit. Its jobs are acked (guarded by their
+leases) before the first handler runs, so inside that transaction a grouped job already reads as
+done, and a failed one is given back before its nack. A queue whose handler is seen taking
+AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by side on
+PostgreSQL, until `concurrency` runs in a row are quick again; `transaction_group=1` never groups.
 
 Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
 SQLite the database's single write lock, so handlers that await I/O run one at a time; on
@@ -139,7 +140,7 @@ class Worker:
         clock: Clock | None = None,
         queues: list[str] | None = None,
         grace_period: float = 30.0,
-        transaction_group: int = 16,
+        transaction_group: int = 64,
         extend_leases: bool = True,
         on_event: Callable[[WorkerEvent], None] | None = None,
     ) -> None:
@@ -487,39 +488,42 @@ class Worker:
     async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
         """Run transactional handlers one after another in one transaction, each job inside
         its own savepoint: a failing job rolls back only its own effects, and the group's
-        effects and acks share one commit. The group's rows are locked first, so no other
-        worker can take over a lease while the group runs. Savepoints are not released one by
-        one (a statement each): a rollback goes back to the newest savepoint of that name, and
-        the transaction's end releases them all. A group starts no further job once AWAITING_S
-        has passed: the jobs it did not reach go back to the runners (see `_hand_back`)."""
+        effects and acks share one commit. The group's jobs are acked first (`Queue.take`, one
+        statement, which also locks their rows, so no other worker can take over a lease while
+        the group runs); a failing job is given back (`untake`) and nacked. Savepoints are not
+        released one by one (a statement each): a rollback goes back to the newest savepoint
+        of that name, and the transaction's end releases them all. A group starts no further
+        job once AWAITING_S has passed: the jobs it did not reach are given back too, and go
+        back to the runners (see `_hand_back`)."""
         outcomes: list[tuple[str, Job, str | None]] = []
         left: list[Job] = []
         try:
             async with self.store.transaction() as tx:
-                held = await self.queue.hold(jobs, tx=tx)
-                done: list[Job] = []
+                taken = await self.queue.take(jobs, tx=tx)
                 deadline = time.perf_counter() + AWAITING_S
-                for index, job in enumerate(jobs):
-                    if index and time.perf_counter() >= deadline:
-                        left = jobs[index:]
-                        break
-                    if job.id not in held or self.clock.time() >= job.visible_at:
+                ran = False
+                for job in jobs:
+                    if job.id not in taken:
                         outcomes.append(("lease_lost", job, None))
                         continue
+                    if left or (ran and time.perf_counter() >= deadline):
+                        left.append(job)
+                        continue
+                    ran = True
                     failure = await self._run_grouped(route, job, tx)
                     if failure is None:
-                        done.append(job)
+                        outcomes.append(("processed", job, None))
                         continue
                     wait, reason, tb, retried = failure
+                    await self._give_back(tx, [job])
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
                     if job.is_last_receive:
                         kind = "dead_lettered"
                     outcomes.append((kind, job, reason))
-                if await self.queue.ack_many(done, tx=tx) != len(done):
-                    raise LeaseLostError(",".join(job.id for job in done))
-                outcomes.extend(("processed", job, None) for job in done)
+                if left:
+                    await self._give_back(tx, left)
         except Exception:
             log.exception(
                 "a transaction of %d jobs failed; they are redelivered after their lease",
@@ -530,6 +534,11 @@ class Worker:
             self._count(kind, job, reason)
         if left:
             await self._hand_back(left)
+
+    async def _give_back(self, tx: Tx, jobs: list[Job]) -> None:
+        """Undo the group's ack of `jobs` in `tx` (they are pending under their leases again)."""
+        if await self.queue.untake(jobs, tx=tx) != len(jobs):
+            raise LeaseLostError(",".join(job.id for job in jobs))
 
     async def _run_grouped(
         self, route: _Route, job: Job, tx: Tx
