@@ -53,6 +53,8 @@ BASE_URL = os.environ.get("SEAWALL_BENCH_POSTGRES_URL", "postgresql://postgres@1
 PRODUCERS = 32
 SEAWALL_ROWS = (("sqlite", False), ("sqlite", True), ("postgresql", False), ("postgresql", True))
 """seawall's rows: (engine, ack in the handler's transaction); each on a fresh database."""
+SEAWALL_DATABASE = f"bench_seawall_{os.getpid()}"
+"""Named per run, so runs side by side on one server do not drop each other's database."""
 DBOS_POLL_MS = 50.0
 Result = dict[str, float]
 
@@ -471,15 +473,15 @@ async def main() -> None:
         print(f"{name}, {args.jobs} jobs x {args.rounds} ...")
         with tempfile.TemporaryDirectory() as tmp:
             if engine == "postgresql":
-                await recreate_database("bench_seawall")
-                url = db_url("bench_seawall")
+                await recreate_database(SEAWALL_DATABASE)
+                url = db_url(SEAWALL_DATABASE)
             else:
                 url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             try:
                 table[name] = await seawall_rounds(url, args.jobs, args.rounds, transactional)
             finally:
                 if engine == "postgresql":
-                    await drop_database("bench_seawall")
+                    await drop_database(SEAWALL_DATABASE)
     if wanted("procrastinate"):
         print(f"procrastinate, {args.peer_jobs} jobs x {args.rounds} ...")
         table["procrastinate"] = await procrastinate_rounds(args.peer_jobs, args.rounds)
