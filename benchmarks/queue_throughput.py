@@ -1,10 +1,11 @@
 """Queue throughput: seawall (SQLite, PostgreSQL) against procrastinate, hookrelay, PgQueuer, DBOS.
 
 One run, one PostgreSQL server. Each system gets its own database (created here and dropped at
-the end). For each system and round: enqueue throughput (32 concurrent producers, one job per
-call; and the batch form where the library has one), then processing throughput of no-op jobs
-(time from worker start until every job is finished). Prints medians over the rounds and the
-ratio of seawall to each peer.
+the end; each of seawall's four rows a fresh one, so no row inherits another's dead rows on a
+server without autovacuum). For each system and round: enqueue throughput (32 concurrent
+producers, one job per call; and the batch form where the library has one), then processing
+throughput of no-op jobs (time from worker start until every job is finished). Prints medians
+over the rounds and the ratio of seawall to each peer.
 
 - PgQueuer runs with its own benchmark's settings (tools/benchmark.py in its repository):
   asyncpg, 5 dequeuers with batch size 10. `pgqueuer drain`: `--pgqueuer-jobs` (50,000, its
@@ -22,6 +23,9 @@ ratio of seawall to each peer.
 
     .venv/bin/python benchmarks/queue_throughput.py [--rounds 3] [--jobs 20000] [--peer-jobs 2000]
         [--pgqueuer-jobs 50000] [--pgqueuer-seconds 10] [--dbos-poll-ms 50] [--skip NAME ...]
+        [--only NAME ...]
+
+`--only seawall` runs seawall's four rows alone; `--only "seawall postgresql tx-ack"` one row.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ from seawall.store import Store, Tx, open_store
 
 BASE_URL = os.environ.get("SEAWALL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PRODUCERS = 32
+SEAWALL_ROWS = (("sqlite", False), ("sqlite", True), ("postgresql", False), ("postgresql", True))
+"""seawall's rows: (engine, ack in the handler's transaction); each on a fresh database."""
+SEAWALL_DATABASE = f"bench_seawall_{os.getpid()}"
+"""Named per run, so runs side by side on one server do not drop each other's database."""
 DBOS_POLL_MS = 50.0
 Result = dict[str, float]
 
@@ -442,36 +450,38 @@ async def main() -> None:
         "--dbos-concurrency", type=int, default=64, help="DBOS queue worker_concurrency"
     )
     parser.add_argument("--skip", nargs="*", default=[], help="systems to leave out (by prefix)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="run only these systems (by prefix, e.g. 'seawall' or 'seawall postgresql tx-ack')",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("procrastinate").setLevel(logging.ERROR)
     table: dict[str, list[Result]] = {}
 
     def wanted(name: str) -> bool:
+        if args.only is not None and not any(name.startswith(p) for p in args.only):
+            return False
         return not any(name.startswith(prefix) for prefix in args.skip)
 
-    if wanted("seawall"):
+    for engine, transactional in SEAWALL_ROWS:
+        name = f"seawall {engine}" + (" tx-ack" if transactional else "")
+        if not wanted(name):
+            continue
+        print(f"{name}, {args.jobs} jobs x {args.rounds} ...")
         with tempfile.TemporaryDirectory() as tmp:
-            sqlite_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            print(f"seawall SQLite (synchronous=FULL), {args.jobs} jobs x {args.rounds} ...")
-            table["seawall sqlite"] = await seawall_rounds(
-                sqlite_url, args.jobs, args.rounds, False
-            )
-            table["seawall sqlite tx-ack"] = await seawall_rounds(
-                sqlite_url, args.jobs, args.rounds, True
-            )
-        await recreate_database("bench_seawall")
-        try:
-            print(f"seawall PostgreSQL, {args.jobs} jobs x {args.rounds} ...")
-            pg_url = db_url("bench_seawall")
-            table["seawall postgresql"] = await seawall_rounds(
-                pg_url, args.jobs, args.rounds, False
-            )
-            table["seawall postgresql tx-ack"] = await seawall_rounds(
-                pg_url, args.jobs, args.rounds, True
-            )
-        finally:
-            await drop_database("bench_seawall")
+            if engine == "postgresql":
+                await recreate_database(SEAWALL_DATABASE)
+                url = db_url(SEAWALL_DATABASE)
+            else:
+                url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            try:
+                table[name] = await seawall_rounds(url, args.jobs, args.rounds, transactional)
+            finally:
+                if engine == "postgresql":
+                    await drop_database(SEAWALL_DATABASE)
     if wanted("procrastinate"):
         print(f"procrastinate, {args.peer_jobs} jobs x {args.rounds} ...")
         table["procrastinate"] = await procrastinate_rounds(args.peer_jobs, args.rounds)

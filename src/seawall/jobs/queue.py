@@ -95,6 +95,13 @@ _NACK = (
     "UPDATE seawall_jobs SET state = ?, lease_token = NULL, visible_at = ?, finished_at = ?, "
     "dead_reason = ?, errors = ? WHERE id = ? AND lease_token = ? AND state = 0"
 )
+# Statements that find jobs by a list of ids guard on the lease token alone (every move out of
+# pending clears it). Beside `state = 0`, the claim index's condition, PostgreSQL planning with
+# stale statistics scans that whole index (every pending job) instead of the primary key.
+_ACK_IDS = (
+    "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
+    "WHERE lease_token = ? AND id IN "
+)
 _EXTEND = "UPDATE seawall_jobs SET visible_at = ? WHERE id = ? AND lease_token = ? AND state = 0"
 
 
@@ -476,9 +483,7 @@ class Queue:
 
     async def ack_many(self, jobs: Sequence[Job], *, tx: Tx | None = None) -> int:
         """Ack many jobs in few statements; return how many were still held by their lease."""
-        by_token: dict[str, list[str]] = {}
-        for job in jobs:
-            by_token.setdefault(self._token(job), []).append(job.id)
+        by_token = self._ids_by_token(jobs)
         if not by_token:
             return 0
         done = 0
@@ -487,26 +492,44 @@ class Queue:
             for token, ids in by_token.items():
                 for chunk in _chunks(ids):
                     done += await t.execute(
-                        "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
-                        (now, token, *chunk),
+                        f"{_ACK_IDS}({_marks(len(chunk))})", (now, token, *chunk)
                     )
         return done
 
-    async def hold(self, jobs: Sequence[Job], *, tx: Tx) -> set[str]:
-        """Within `tx`, the ids of `jobs` whose leases this caller still holds; on PostgreSQL
-        their rows stay locked until `tx` ends, so no other worker can claim them meanwhile."""
-        held: set[str] = set()
-        tokens = {job.id: self._token(job) for job in jobs}
-        lock = " FOR UPDATE" if tx.engine == "postgresql" else ""
-        for chunk in _chunks(list(tokens)):
-            rows = await tx.fetchall(
-                "SELECT id, lease_token FROM seawall_jobs "
-                f"WHERE state = 0 AND id IN ({_marks(len(chunk))}){lock}",
-                chunk,
-            )
-            held.update(row["id"] for row in rows if row["lease_token"] == tokens[row["id"]])
-        return held
+    async def take(self, jobs: Sequence[Job], *, tx: Tx) -> set[str]:
+        """Ack `jobs` inside `tx` before their handlers run there; return the ids whose leases
+        this caller still held (only those are acked). Their rows stay locked until `tx` ends,
+        so no other worker can claim them meanwhile; `untake` gives jobs back within `tx`.
+        Inside `tx` a taken job already reads as done."""
+        taken: set[str] = set()
+        now = self.store.clock.time()
+        for token, ids in self._ids_by_token(jobs).items():
+            for chunk in _chunks(ids):
+                rows = await tx.fetchall(
+                    f"{_ACK_IDS}({_marks(len(chunk))}) RETURNING id", (now, token, *chunk)
+                )
+                taken.update(row["id"] for row in rows)
+        return taken
+
+    async def untake(self, jobs: Sequence[Job], *, tx: Tx) -> int:
+        """Undo `take` for `jobs` within the same `tx`: pending again under their leases (so
+        `nack` and `release` act on them as on any claimed job). Returns how many."""
+        undone = 0
+        for token, ids in self._ids_by_token(jobs).items():
+            for chunk in _chunks(ids):
+                # Only this transaction can have changed these rows since its take: it holds them.
+                undone += await tx.execute(
+                    "UPDATE seawall_jobs SET state = 0, finished_at = NULL, lease_token = ? "
+                    f"WHERE lease_token IS NULL AND id IN ({_marks(len(chunk))})",
+                    (token, *chunk),
+                )
+        return undone
+
+    def _ids_by_token(self, jobs: Sequence[Job]) -> dict[str, list[str]]:
+        by_token: dict[str, list[str]] = {}
+        for job in jobs:
+            by_token.setdefault(self._token(job), []).append(job.id)
+        return by_token
 
     async def nack(
         self,

@@ -1,12 +1,14 @@
 """The worker: claims jobs in batches, runs handlers with bounded concurrency, acks in batches.
 
-A transactional handler gets the job and an open transaction; the worker acks the job in that
-same transaction, guarded by the lease, so the handler's effects and the ack commit together or
-not at all. When several jobs of a queue are waiting, up to `transaction_group` of them run one
-after another in one transaction, each inside its own savepoint (a failure or a lost lease rolls
-back that job's effects only), so a whole group costs one commit. A queue whose handler is seen
-taking AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by
-side on PostgreSQL; `transaction_group=1` does that from the start.
+A transactional handler gets the job and an open transaction; the worker acks the job in that same
+transaction, guarded by the lease, so the handler's effects and the ack commit together or not at
+all. When several jobs of a queue are waiting, up to `transaction_group` (64) of them run one after
+another in one transaction, each inside its own savepoint (a failure or a lost lease rolls back
+that job's effects only), so a whole group costs one commit. Its jobs are acked (guarded by their
+leases) before the first handler runs, so inside that transaction a grouped job already reads as
+done, and a failed one is given back before its nack. A queue whose handler is seen taking
+AWAITING_S or longer (it awaits I/O) stops being grouped, so its transactions run side by side on
+PostgreSQL, until `concurrency` runs in a row are quick again; `transaction_group=1` never groups.
 
 Which shape holds a write lock across awaits: `handler(job, tx)` does, for the whole handler (on
 SQLite the database's single write lock, so handlers that await I/O run one at a time; on
@@ -46,7 +48,7 @@ from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.jobs.retention import Cleanup, run_retention
 from seawall.observability.logging import reset_context, set_context
-from seawall.store.base import Store
+from seawall.store.base import Store, Tx
 from seawall.store.savepoints import LazySavepointTx, rollback_savepoint
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
@@ -138,7 +140,7 @@ class Worker:
         clock: Clock | None = None,
         queues: list[str] | None = None,
         grace_period: float = 30.0,
-        transaction_group: int = 16,
+        transaction_group: int = 64,
         extend_leases: bool = True,
         on_event: Callable[[WorkerEvent], None] | None = None,
     ) -> None:
@@ -184,7 +186,8 @@ class Worker:
         runners."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
-        are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
+        are not grouped, so their transactions run side by side (on PostgreSQL), until
+        `concurrency` of their runs in a row are quick again."""
 
     # -- registration ------------------------------------------------------------------------
 
@@ -417,12 +420,14 @@ class Worker:
                 and self.transaction_group > 1
                 and unit.queue not in self._awaiting
             ):
+                jobs = list(unit.jobs)
                 while (
                     self._units
                     and self._units[0].queue == unit.queue
-                    and len(unit.jobs) < self.transaction_group
+                    and len(jobs) < self.transaction_group
                 ):
-                    unit = _Unit(unit.queue, unit.jobs + self._units.popleft().jobs)
+                    jobs.extend(self._units.popleft().jobs)
+                unit = _Unit(unit.queue, jobs)
             count = len(unit.jobs)
             self._buffered_jobs -= count
             self._running_jobs += count
@@ -483,53 +488,92 @@ class Worker:
     async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
         """Run transactional handlers one after another in one transaction, each job inside
         its own savepoint: a failing job rolls back only its own effects, and the group's
-        effects and acks share one commit. The group's rows are locked first, so no other
-        worker can take over a lease while the group runs. Savepoints are not released one by
-        one (a statement each): a rollback goes back to the newest savepoint of that name, and
-        the transaction's end releases them all."""
+        effects and acks share one commit. The group's jobs are acked first (`Queue.take`, one
+        statement, which also locks their rows, so no other worker can take over a lease while
+        the group runs); a failing job is given back (`untake`) and nacked. Savepoints are not
+        released one by one (a statement each): a rollback goes back to the newest savepoint
+        of that name, and the transaction's end releases them all. A group starts no further
+        job once AWAITING_S has passed: the jobs it did not reach are given back too, and go
+        back to the runners (see `_hand_back`)."""
         outcomes: list[tuple[str, Job, str | None]] = []
+        left: list[Job] = []
         try:
             async with self.store.transaction() as tx:
-                held = await self.queue.hold(jobs, tx=tx)
-                done: list[Job] = []
+                taken = await self.queue.take(jobs, tx=tx)
+                deadline = time.perf_counter() + AWAITING_S
+                ran = False
                 for job in jobs:
-                    if job.id not in held or self.clock.time() >= job.visible_at:
+                    if job.id not in taken:
                         outcomes.append(("lease_lost", job, None))
                         continue
-                    scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
-                    failure: tuple[float, str | None, str | None, bool]
-                    started = time.perf_counter()
-                    try:
-                        await self._timed(route.handler(job, scoped), job, started)
-                    except RetryLater as retry:
-                        failure = (retry.delay, retry.reason, None, True)
-                    except Exception as exc:
-                        delay = retry_delay(self.backoff, job)
-                        message = f"{type(exc).__name__}: {exc}"
-                        failure = (delay, message, traceback.format_exc(), False)
-                    else:
-                        done.append(job)
+                    if left or (ran and time.perf_counter() >= deadline):
+                        left.append(job)
                         continue
-                    if scoped.opened:
-                        await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
+                    ran = True
+                    failure = await self._run_grouped(route, job, tx)
+                    if failure is None:
+                        outcomes.append(("processed", job, None))
+                        continue
                     wait, reason, tb, retried = failure
+                    await self._give_back(tx, [job])
                     await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
                     log_failure(job, wait, reason, tb, retried)
                     kind = "retried" if retried else "failed"
                     if job.is_last_receive:
                         kind = "dead_lettered"
                     outcomes.append((kind, job, reason))
-                if await self.queue.ack_many(done, tx=tx) != len(done):
-                    raise LeaseLostError(",".join(job.id for job in done))
-                outcomes.extend(("processed", job, None) for job in done)
+                if left:
+                    await self._give_back(tx, left)
         except Exception:
             log.exception(
                 "a transaction of %d jobs failed; they are redelivered after their lease",
-                len(jobs),
+                len(jobs) - len(left),
             )
-            return
+            outcomes = []
         for kind, job, reason in outcomes:
             self._count(kind, job, reason)
+        if left:
+            await self._hand_back(left)
+
+    async def _give_back(self, tx: Tx, jobs: list[Job]) -> None:
+        """Undo the group's ack of `jobs` in `tx` (they are pending under their leases again)."""
+        if await self.queue.untake(jobs, tx=tx) != len(jobs):
+            raise LeaseLostError(",".join(job.id for job in jobs))
+
+    async def _run_grouped(
+        self, route: _Route, job: Job, tx: Tx
+    ) -> tuple[float, str | None, str | None, bool] | None:
+        """Run one job of a group inside its own savepoint of `tx`; on failure roll that back
+        and return (delay, reason, traceback, retried), else None."""
+        scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
+        failure: tuple[float, str | None, str | None, bool]
+        try:
+            await self._timed(route.handler(job, scoped), job, time.perf_counter())
+        except RetryLater as retry:
+            failure = (retry.delay, retry.reason, None, True)
+        except Exception as exc:
+            delay = retry_delay(self.backoff, job)
+            failure = (delay, f"{type(exc).__name__}: {exc}", traceback.format_exc(), False)
+        else:
+            return None
+        if scoped.opened:
+            await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
+        return failure
+
+    async def _hand_back(self, jobs: list[Job]) -> None:
+        """Put the jobs a group did not reach (still leased to this worker) back at the front
+        of the line, one unit each, so they are grouped again or, when their queue is
+        awaiting, run side by side; when stopping, release them instead."""
+        if self._stop_requested.is_set():
+            try:
+                released = await self.queue.release(jobs)
+                self._emit("released", jobs[0].queue, released)
+            except Exception:
+                log.exception("could not release %d jobs; their leases expire", len(jobs))
+            return
+        self._units.extendleft(_Unit(job.queue, [job]) for job in reversed(jobs))
+        self._buffered_jobs += len(jobs)
+        self._work.set()
 
     def _is_quick(self, queue_name: str) -> bool:
         return self._quick.get(queue_name, 0) >= self.concurrency
@@ -537,9 +581,15 @@ class Worker:
     def _note(self, queue_name: str, started: float) -> None:
         """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
         its jobs are then claimed only for free runners, and its transactional jobs stop being
-        grouped (so they run side by side on PostgreSQL)."""
+        grouped (so they run side by side on PostgreSQL) until `concurrency` runs in a row are
+        quick."""
         if time.perf_counter() - started < AWAITING_S:
-            self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            quick = self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
+            if quick == self.concurrency and queue_name in self._awaiting:
+                # A pause of the whole process (a garbage collection, a busy machine) looks
+                # like a wait too: a queue whose handlers proved quick again is grouped again.
+                self._awaiting.discard(queue_name)
+                log.info("handlers of queue %r are quick again: grouping resumes", queue_name)
             return
         self._quick[queue_name] = 0
         if queue_name not in self._awaiting:
