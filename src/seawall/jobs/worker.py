@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
 from seawall.jobs.commit import JobRun
+from seawall.jobs.commit_group import CommitGroups
 from seawall.jobs.failures import log_failure
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
@@ -60,6 +61,8 @@ JOB_SAVEPOINT = "seawall_job"
 """Each job of a transactional group runs inside a savepoint of this name."""
 AWAITING_S = 0.005
 """A transactional handler taking this long is waiting on something: its queue stops grouping."""
+LANE_RUNNERS = 16
+"""On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,13 @@ class Worker:
         self.transaction_group = max(1, transaction_group)
         self.extend_leases = extend_leases
         self.on_event = on_event
+        self._blocks = (
+            CommitGroups(store, lanes=max(1, concurrency // LANE_RUNNERS))
+            if store.engine == "postgresql"
+            else None
+        )
+        """Commit blocks share group transactions on PostgreSQL (SQLite's store already
+        commits concurrent transactions together)."""
         self.processed = 0
         self.failed = 0
         self.retried = 0
@@ -576,7 +586,7 @@ class Worker:
                 self.processed += 1
                 self._emit("processed", job.queue, 1, job.id)
             elif route.commit_block:
-                run = JobRun(job, self.store, self.queue)
+                run = JobRun(job, self.store, self.queue, self._blocks)
                 try:
                     await self._timed(route.handler(run), job, time.perf_counter())
                 except Exception:
