@@ -184,6 +184,8 @@ class Worker:
         self._work = asyncio.Event()
         self._space = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._starting: list[tuple[list[Job], asyncio.Future[list[Job]]]] = []
+        self._starter: asyncio.Task[None] | None = None
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
@@ -313,7 +315,7 @@ class Worker:
         self._work.set()
         if unstarted:
             try:
-                released = await self.queue.release(unstarted)
+                released = await self.queue.release(unstarted, counted=False)
                 self._emit("released", unstarted[0].queue, released)
             except Exception:
                 log.exception(
@@ -335,17 +337,18 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        # Every claim counts as a receive, so a job must not wait long in this process's
-        # buffer, where a crash would use up one of its attempts with no handler running it
-        # (a crash loop would dead-letter untried work). Jobs are claimed only for free runners
-        # until a queue's handlers proved quick (see `_quick`); quick queues keep a batch
-        # buffered, each job starting within milliseconds (batches are what makes them fast).
+        # Claims only lease (a receive is counted by `_start`, as a handler starts), so jobs
+        # buffered here and lost in a crash keep their attempts. Every queue keeps jobs claimed
+        # ahead of its runners, so a runner that frees up starts the next job at once: a batch
+        # for queues whose handlers proved quick (see `_quick`), up to half the runners for
+        # the others (a buffered job should start well within its lease).
         full = self.concurrency + self.batch_size
+        ahead = max(1, min(self.batch_size, self.concurrency // 2))
         empty_rounds = 0
         while not self._stop_requested.is_set():
             quick = any(self._is_quick(name) for name in names)
-            capacity = full if quick else self.concurrency
-            low_water = max(1, self.batch_size // 2) if quick else 1
+            capacity = full if quick else self.concurrency + ahead
+            low_water = max(1, (self.batch_size if quick else ahead) // 2)
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -354,7 +357,7 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                cap = full if self._is_quick(name) else self.concurrency
+                cap = full if self._is_quick(name) else self.concurrency + ahead
                 limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
@@ -377,7 +380,7 @@ class Worker:
     async def _claim(self, name: str, limit: int) -> int:
         try:
             jobs, dead = await self.queue.claim_counted(
-                name, limit=limit, visibility_timeout=self.visibility_timeout
+                name, limit=limit, visibility_timeout=self.visibility_timeout, count_receive=False
             )
         except Exception:
             log.exception("claiming from queue %r failed; retrying after the poll interval", name)
@@ -450,6 +453,8 @@ class Worker:
             lost = len(unit.jobs) - len(fresh)
             self.lease_lost += lost
             self._emit("lease_lost", unit.queue, lost)
+        if fresh:
+            fresh = await self._start(unit.queue, fresh)
         if not fresh:
             return
         if route.transactional:
@@ -471,6 +476,36 @@ class Worker:
         finally:
             for job in fresh:
                 self._outside.pop(job.id, None)
+
+    async def _start(self, queue_name: str, jobs: list[Job]) -> list[Job]:
+        """Count the receive of jobs about to run, together with those of every other runner
+        starting meanwhile (one write per round trip); return the jobs still leased here."""
+        future: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
+        self._starting.append((jobs, future))
+        if self._starter is None or self._starter.done():
+            self._starter = asyncio.create_task(self._record_starts())
+        try:
+            started = await asyncio.shield(future)
+        except Exception:
+            log.exception("recording %d job starts failed; they run after their lease", len(jobs))
+            return []
+        if len(started) < len(jobs):
+            self.lease_lost += len(jobs) - len(started)
+            self._emit("lease_lost", queue_name, len(jobs) - len(started))
+        return started
+
+    async def _record_starts(self) -> None:
+        while self._starting:
+            requests, self._starting = self._starting, []
+            try:
+                started = await self.queue.start([job for jobs, _ in requests for job in jobs])
+            except Exception as exc:
+                for _, future in requests:
+                    future.set_exception(exc)
+                continue
+            by_id = {job.id: job for job in started}
+            for jobs, future in requests:
+                future.set_result([by_id[job.id] for job in jobs if job.id in by_id])
 
     async def _heartbeat(self) -> None:
         """Extend the leases of non-transactional handlers that run long (calls to the outside
