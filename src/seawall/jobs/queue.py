@@ -441,7 +441,7 @@ class Queue:
             if tx.engine == "postgresql":
                 # A claim lost in a server crash only makes its jobs visible again (receives
                 # not counted): it need not wait for the WAL flush, which lets workers claim
-                # small batches (only for free runners) without a disk flush each.
+                # small batches without a disk flush each.
                 await tx.execute("SET LOCAL synchronous_commit TO OFF")
             now = self.store.clock.time()
             lease = (token, now + visibility_timeout, now, "receive limit reached")

@@ -16,6 +16,8 @@ the lock only inside `async with run.commit() as tx:`, so I/O-bound handlers run
 both engines with their effects and ack still atomic. Use it for handlers that call other
 services; keep `handler(job, tx)` for handlers that only touch the database (grouping makes them
 cheapest).
+Claims only lease: each job's receive is counted as its handler starts, in one write for all
+the runners starting meanwhile, so jobs claimed ahead and lost in a crash keep their attempts.
 Other handlers run first and are acked afterwards, many at a time. A handler raising
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
@@ -191,9 +193,8 @@ class Worker:
         self._ack_lock = asyncio.Lock()
         self._quick: dict[str, int] = {}
         """Consecutive handler runs per queue that took less than AWAITING_S. A queue with
-        `concurrency` of them in a row gets a buffer of claimed jobs (each starts within
-        milliseconds); until then, and after any slow run, its jobs are claimed only for free
-        runners."""
+        `concurrency` of them in a row keeps a batch claimed ahead of its runners; until then,
+        and after any slow run, at most half its runners' worth (see `_claim_loop`)."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
         are no longer grouped, so their transactions run side by side (on PostgreSQL)."""
@@ -581,8 +582,8 @@ class Worker:
 
     def _note(self, queue_name: str, started: float) -> None:
         """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
-        its jobs are then claimed only for free runners, and its transactional jobs stop being
-        grouped (so they run side by side on PostgreSQL)."""
+        fewer of its jobs are then claimed ahead, and its transactional jobs stop being grouped
+        (so they run side by side on PostgreSQL)."""
         if time.perf_counter() - started < AWAITING_S:
             self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
             return
@@ -590,8 +591,8 @@ class Worker:
         if queue_name not in self._awaiting:
             self._awaiting.add(queue_name)
             log.info(
-                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
-                "runners and running transactional ones one job per transaction, side by side "
+                "handlers of queue %r take %.0f ms or more: claiming fewer of its jobs ahead "
+                "and running transactional ones one job per transaction, side by side "
                 "(a commit-block handler avoids holding a transaction while it waits)",
                 queue_name,
                 AWAITING_S * 1000,
