@@ -186,6 +186,8 @@ class Worker:
         self._work = asyncio.Event()
         self._space = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._uncounted: set[str] = set()
+        """Ids of buffered jobs leased without a receive (counted by `_start` as they start)."""
         self._starting: list[tuple[list[Job], asyncio.Future[list[Job]]]] = []
         self._starter: asyncio.Task[None] | None = None
         self._acks: list[Job] = []
@@ -316,7 +318,10 @@ class Worker:
         self._work.set()
         if unstarted:
             try:
-                released = await self.queue.release(unstarted, counted=False)
+                ahead = [job for job in unstarted if job.id in self._uncounted]
+                counted = [job for job in unstarted if job.id not in self._uncounted]
+                released = await self.queue.release(ahead, counted=False)
+                released += await self.queue.release(counted)
                 self._emit("released", unstarted[0].queue, released)
             except Exception:
                 log.exception(
@@ -338,11 +343,12 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        # Claims only lease (a receive is counted by `_start`, as a handler starts), so jobs
-        # buffered here and lost in a crash keep their attempts. Every queue keeps jobs claimed
-        # ahead of its runners, so a runner that frees up starts the next job at once: a batch
-        # for queues whose handlers proved quick (see `_quick`), up to half the runners for
-        # the others (a buffered job should start well within its lease).
+        # Every queue keeps jobs claimed ahead of its runners, so a runner that frees up starts
+        # the next job at once. Until a queue's handlers proved quick (see `_quick`), its claims
+        # only lease, up to half the runners' worth: `_start` counts each receive as the
+        # handler starts, so jobs buffered here and lost in a crash keep their attempts. A
+        # quick queue keeps a batch buffered whose claim counts the receives (each job starts
+        # within milliseconds; a write per start would cost more than such a handler).
         full = self.concurrency + self.batch_size
         ahead = max(1, min(self.batch_size, self.concurrency // 2))
         empty_rounds = 0
@@ -379,9 +385,13 @@ class Worker:
             await self._idle_wait()
 
     async def _claim(self, name: str, limit: int) -> int:
+        quick = self._is_quick(name)
         try:
             jobs, dead = await self.queue.claim_counted(
-                name, limit=limit, visibility_timeout=self.visibility_timeout, count_receive=False
+                name,
+                limit=limit,
+                visibility_timeout=self.visibility_timeout,
+                count_receive=quick,
             )
         except Exception:
             log.exception("claiming from queue %r failed; retrying after the poll interval", name)
@@ -392,6 +402,8 @@ class Worker:
             self._emit("dead_lettered", name, dead)
         if not jobs:
             return 0
+        if not quick:
+            self._uncounted.update(job.id for job in jobs)
         if self._routes[name].batch:
             self._units.append(_Unit(name, jobs))
         else:
@@ -454,6 +466,7 @@ class Worker:
             lost = len(unit.jobs) - len(fresh)
             self.lease_lost += lost
             self._emit("lease_lost", unit.queue, lost)
+            self._uncounted.difference_update(j.id for j in unit.jobs if j.visible_at <= now)
         if fresh:
             fresh = await self._start(unit.queue, fresh)
         if not fresh:
@@ -479,21 +492,29 @@ class Worker:
                 self._outside.pop(job.id, None)
 
     async def _start(self, queue_name: str, jobs: list[Job]) -> list[Job]:
-        """Count the receive of jobs about to run, together with those of every other runner
-        starting meanwhile (one write per round trip); return the jobs still leased here."""
+        """Count the receive of jobs about to run that were leased without one, together with
+        those of every other runner starting meanwhile (one write per round trip); return the
+        jobs still leased here."""
+        ahead = [job for job in jobs if job.id in self._uncounted]
+        if not ahead:
+            return jobs
+        counted = {job.id for job in jobs} - self._uncounted
+        self._uncounted.difference_update(job.id for job in ahead)
         future: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
-        self._starting.append((jobs, future))
+        self._starting.append((ahead, future))
         if self._starter is None or self._starter.done():
             self._starter = asyncio.create_task(self._record_starts())
         try:
-            started = await asyncio.shield(future)
+            started = {job.id: job for job in await asyncio.shield(future)}
         except Exception:
-            log.exception("recording %d job starts failed; they run after their lease", len(jobs))
-            return []
-        if len(started) < len(jobs):
-            self.lease_lost += len(jobs) - len(started)
-            self._emit("lease_lost", queue_name, len(jobs) - len(started))
-        return started
+            log.exception(
+                "recording %d job starts failed; they return after their lease", len(ahead)
+            )
+            return [job for job in jobs if job.id in counted]
+        if len(started) < len(ahead):
+            self.lease_lost += len(ahead) - len(started)
+            self._emit("lease_lost", queue_name, len(ahead) - len(started))
+        return [started.get(job.id, job) for job in jobs if job.id in started or job.id in counted]
 
     async def _record_starts(self) -> None:
         while self._starting:
