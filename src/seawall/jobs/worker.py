@@ -16,8 +16,9 @@ the lock only inside `async with run.commit() as tx:`, so I/O-bound handlers run
 both engines with their effects and ack still atomic. Use it for handlers that call other
 services; keep `handler(job, tx)` for handlers that only touch the database (grouping makes them
 cheapest).
-Claims only lease: each job's receive is counted as its handler starts, in one write for all
-the runners starting meanwhile, so jobs claimed ahead and lost in a crash keep their attempts.
+Until a queue's handlers prove quick, its claims only lease: each job's receive is counted as
+its handler starts, in one write for all the runners starting meanwhile, so jobs claimed ahead
+and lost in a crash keep their attempts.
 Other handlers run first and are acked afterwards, many at a time. A handler raising
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
