@@ -592,9 +592,8 @@ class Queue:
 
     async def start(self, jobs: Sequence[Job]) -> list[Job]:
         """Count one receive for each leased job whose handler is about to run, in one write
-        that is durable before this returns (on PostgreSQL it skips only the wait for the WAL
-        flush, which a worker crash cannot undo). Returns the jobs still held by their lease,
-        with their receive counts as now stored; the rest were lost to another worker."""
+        that is durable before this returns. Returns the jobs still held by their lease, with
+        their receive counts as now stored; the rest were lost to another worker."""
         by_token: dict[str, list[str]] = {}
         for job in jobs:
             by_token.setdefault(self._token(job), []).append(job.id)
@@ -602,8 +601,6 @@ class Queue:
             return []
         started: set[str] = set()
         async with self.store.transaction() as tx:
-            if tx.engine == "postgresql":
-                await tx.execute("SET LOCAL synchronous_commit TO OFF")
             for token, ids in by_token.items():
                 for chunk in _chunks(ids):
                     rows = await tx.fetchall(
