@@ -58,18 +58,33 @@ async def test_blocks_share_a_commit_and_a_failing_one_rolls_back_alone(store: S
                 raise ValueError("inside the block: only its own effects and ack roll back")
 
     outcomes = await asyncio.gather(*(block(run) for run in runs), return_exceptions=True)
-    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * 2 + ["ValueError"] * 1 + [
-        "NoneType"
-    ] * 2
+    assert [isinstance(o, ValueError) for o in outcomes] == [False, False, True, False, False]
+    assert [o is None for o in outcomes] == [True, True, False, True, True]
     kept = [run for run in runs if run.payload["n"] != 2]
-    assert await _effects(store) == {
-        run.id: f"it's {run.payload['n']} and 100% quoted" for run in kept
-    }
+    expected = {run.id: f"it's {run.payload['n']} and 100% quoted" for run in kept}
+    assert await _effects(store) == expected
     assert [run.committed for run in runs] == [True, True, False, True, True]
-    states = {run.id: (await queue.get_job(run.id)) for run in runs}
-    assert [states[run.id].state for run in runs] == ["done"] * 2 + ["pending"] + ["done"] * 2  # type: ignore[union-attr]
+    jobs = [await queue.get_job(run.id) for run in runs]
+    assert [job.state if job else None for job in jobs] == ["done"] * 2 + ["pending"] + ["done"] * 2
     if store.engine == "postgresql":
         assert len(set(txids.values())) < len(txids), "queued blocks joined one transaction"
+
+
+async def test_a_first_statement_travels_with_the_savepoint_quoted_as_given(
+    store: Store,
+) -> None:
+    """On PostgreSQL a block's first statement joins the savepoint in one round trip, its
+    parameters bound client-side: text with quotes, `%` and `?` must arrive unchanged."""
+    await _effects_table(store)
+    groups = CommitGroups(store, lanes=1)
+    hostile = "it's 100% ? %s '); DROP TABLE effects; --"
+    async with groups.block() as tx:
+        assert await tx.execute(INSERT, ("a", hostile)) == 1
+    with pytest.raises(ValueError, match="rolled back"):
+        async with groups.block() as tx:
+            await tx.execute(INSERT, ("b", hostile))
+            raise ValueError("rolled back to the savepoint")
+    assert await _effects(store) == {"a": hostile}
 
 
 async def test_a_lost_lease_in_a_group_rolls_back_that_block_only(
