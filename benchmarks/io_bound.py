@@ -24,7 +24,11 @@ The peers' handlers only await (they write no effect row, as procrastinate's nev
 SQLite is compared with DBOS on SQLite; every other ratio is to the peer on PostgreSQL.
 
     .venv/bin/python benchmarks/io_bound.py [--jobs 400] [--handler-ms 50] [--rounds 3]
-        [--dbos-poll-ms 50]
+        [--dbos-poll-ms 50] [--shapes commit-block,webhook-commit-block] [--engines postgresql]
+        [--concurrency 64]
+
+`--shapes`, `--engines` and `--concurrency` run a subset (comma-separated); a peer left out
+shows `-` in its ratio column.
 """
 
 from __future__ import annotations
@@ -253,7 +257,15 @@ async def main() -> None:
     parser.add_argument(
         "--dbos-poll-ms", type=float, default=50.0, help="DBOS queue polling interval"
     )
+    parser.add_argument("--shapes", help="only these shapes (comma-separated)")
+    parser.add_argument("--engines", help="only these engines (comma-separated)")
+    parser.add_argument("--concurrency", help="only these concurrencies (comma-separated)")
     args = parser.parse_args()
+    wanted_shapes = None if args.shapes is None else set(args.shapes.split(","))
+    wanted_engines = None if args.engines is None else set(args.engines.split(","))
+    wanted_levels = (
+        None if args.concurrency is None else {int(c) for c in args.concurrency.split(",")}
+    )
     logging.getLogger("procrastinate").setLevel(logging.ERROR)
     handler_s = args.handler_ms / 1000
     folder = tempfile.mkdtemp(prefix="seawall-io-")
@@ -275,6 +287,13 @@ async def main() -> None:
         cases.append(("postgresql", "dbos", concurrency))
         if concurrency == 16:
             cases.append(("sqlite", "dbos", concurrency))
+    cases = [
+        (engine, shape, concurrency)
+        for engine, shape, concurrency in cases
+        if (wanted_shapes is None or shape in wanted_shapes)
+        and (wanted_engines is None or engine in wanted_engines)
+        and (wanted_levels is None or concurrency in wanted_levels)
+    ]
     rates: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
     for round_ in range(args.rounds):
         for engine, shape, concurrency in cases:
@@ -314,9 +333,8 @@ async def main() -> None:
             # DBOS on SQLite is compared with SQLite shapes; every other peer runs on PostgreSQL.
             same_engine = peer == "dbos" and (engine, peer, concurrency) in rates
             peer_engine = engine if same_engine else "postgresql"
-            ratios.append(
-                f"{median / statistics.median(rates[(peer_engine, peer, concurrency)]):.2f}x"
-            )
+            peer_rates = rates.get((peer_engine, peer, concurrency))
+            ratios.append(f"{median / statistics.median(peer_rates):.2f}x" if peer_rates else "-")
         print(
             f"| {engine} | {shape} | {concurrency} | {median:,.0f} | {100 * median / ideal:.0f}% "
             f"| {' | '.join(ratios)} |"

@@ -2,11 +2,13 @@
 (UNIQUE job_id) inside the handler's transaction, then prints its counters as JSON.
 
 Usage: python worker_process.py STORE_URL MODE [--sleep S] [--visibility S] [--concurrency N]
-                                [--barrier]
+                                [--barrier] [--block] [--starts FILE] [--poison N]
 MODE is `idle` (stop when no job is ready) or `drain` (stop when no job is pending at all,
 waiting out the leases of dead workers) or `forever`, or `signals` (run until SIGTERM).
 With --barrier the process prints `ready` and starts only when a line arrives on stdin, so
-several processes begin together.
+several processes begin together. With --block the handler is a commit-block one (it sleeps
+before its block). --starts FILE appends each handler start's job id to FILE before anything
+else; --poison N makes the handler of the job whose payload n is N kill its own process.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 
-from seawall.jobs import Job, Queue, Worker
+from seawall.jobs import Job, JobRun, Queue, Worker
 from seawall.resilience import Constant
 from seawall.store import Tx, open_store
 
@@ -39,6 +43,9 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--group", type=int, default=16)
     parser.add_argument("--barrier", action="store_true", help="print ready, wait for a stdin line")
+    parser.add_argument("--block", action="store_true", help="a commit-block handler")
+    parser.add_argument("--starts", help="append each handler start's job id to this file")
+    parser.add_argument("--poison", type=int, help="the payload n whose handler kills the process")
     args = parser.parse_args(argv)
     store = open_store(args.url)
     queue = Queue(store)
@@ -54,11 +61,29 @@ async def main(argv: list[str]) -> None:
         grace_period=10.0,
     )
 
-    @worker.handler(QUEUE)
+    def started(job: Job) -> None:
+        if args.starts:
+            with open(args.starts, "a", encoding="utf-8") as log:
+                log.write(job.id + "\n")  # on disk before the handler's first await
+        if args.poison is not None and job.payload["n"] == args.poison:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     async def record(job: Job, tx: Tx) -> None:
+        started(job)
         await tx.execute("INSERT INTO effects (job_id) VALUES (?)", (job.id,))
         if args.sleep:
             await asyncio.sleep(args.sleep)
+
+    async def block(run: JobRun) -> None:
+        started(run.job)
+        await asyncio.sleep(args.sleep)  # stands for a call to another service
+        async with run.commit() as tx:
+            await tx.execute("INSERT INTO effects (job_id) VALUES (?)", (run.id,))
+
+    if args.block:
+        worker.register(QUEUE, block, commit_block=True)
+    else:
+        worker.register(QUEUE, record)
 
     if args.barrier:
         print("ready", flush=True)

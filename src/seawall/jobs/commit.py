@@ -16,6 +16,8 @@ job was handed to another worker), the block raises LeaseLostError and its effec
 A handler that returns without opening the block is acked afterwards, at least once (like a
 non-transactional handler). Exactly-once covers the database effects inside the block; the I/O
 before it runs again if the worker dies before the block commits, as with any queue.
+On PostgreSQL the worker commits concurrent blocks together (see `seawall.jobs.commit_group`):
+each block still commits or rolls back on its own, and returns only after its commit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from seawall.jobs.commit_group import CommitGroups
 from seawall.jobs.model import Job, JobError, LeaseLostError
 from seawall.store.base import Store, Tx
 
@@ -36,12 +39,15 @@ __all__ = ["JobRun"]
 class JobRun:
     """One run of a job by a commit-block handler: the job's facts and its `commit()` block."""
 
-    __slots__ = ("_queue", "_store", "committed", "job")
+    __slots__ = ("_groups", "_queue", "_store", "committed", "job")
 
-    def __init__(self, job: Job, store: Store, queue: Queue) -> None:
+    def __init__(
+        self, job: Job, store: Store, queue: Queue, groups: CommitGroups | None = None
+    ) -> None:
         self.job = job
         self._store = store
         self._queue = queue
+        self._groups = groups
         self.committed = False
         """True once the commit block (effects and ack) has committed."""
 
@@ -75,8 +81,11 @@ class JobRun:
         """A write transaction in which the job's ack commits with the block's effects."""
         if self.committed:
             raise JobError(f"job {self.job.id}: commit() may be used once per run")
-        async with self._store.transaction() as tx:
-            yield tx
+        scope = self._store.transaction() if self._groups is None else self._groups.block()
+        async with scope as tx:
+            # The ack comes first: a lost lease is found before any effect is written, and on
+            # PostgreSQL the job's row stays locked until the block commits.
             if not await self._queue.ack(self.job, tx=tx):
                 raise LeaseLostError(self.job.id)
+            yield tx
         self.committed = True

@@ -4,7 +4,9 @@ nack, extend, the dead-letter queue (list, redrive, purge), retention and stats.
 Semantics follow SQS: every claim counts as a receive; a job claimed with its receives already
 at `max_receives` moves to the dead-letter queue instead of being handed out; ack, nack, extend and
 release only act while the caller's lease token is still the job's token, so a worker whose lease
-expired (and whose job someone else now holds) changes nothing.
+expired (and whose job someone else now holds) changes nothing. A worker that claims ahead of its
+runners leases without counting (`count_receive=False`) and counts each receive with `start` just
+before the handler runs, so jobs that crash with the worker before starting keep their attempts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from seawall.jobs.model import LAST_RECEIVE_SQL, DeadLetter, InvalidJobError, Job, QueueStats
@@ -56,7 +58,7 @@ _DEDUP_UPSERT = (
     "expires_at = excluded.expires_at WHERE seawall_job_dedup.expires_at <= ? RETURNING job_id"
 )
 _CLAIM_SET = (
-    "receives = CASE WHEN " + LAST_RECEIVE_SQL + " THEN receives ELSE receives + 1 END, "
+    "receives = CASE WHEN " + LAST_RECEIVE_SQL + " THEN receives ELSE {receives} END, "
     "state = CASE WHEN " + LAST_RECEIVE_SQL + " THEN 2 ELSE 0 END, "
     "lease_token = CASE WHEN " + LAST_RECEIVE_SQL + " THEN NULL ELSE ? END, "
     "visible_at = CASE WHEN " + LAST_RECEIVE_SQL + " THEN visible_at ELSE ? END, "
@@ -69,12 +71,17 @@ _CLAIM_PICK = (
 )
 # SQLite has one writer at a time, so the pick needs no lock. PostgreSQL skips rows other
 # claimers hold and joins the picked ids (an `IN (subquery)` there plans as a table scan).
+# A claim that counts a receive adds one; a lease taken ahead (counted by `start`) adds none.
 _CLAIM_SQL = {
-    "sqlite": f"UPDATE seawall_jobs SET {_CLAIM_SET}"
-    f"WHERE id IN ({_CLAIM_PICK.format(alias='')}) RETURNING {_JOB_COLUMNS}",
-    "postgresql": f"WITH picked AS ({_CLAIM_PICK.format(alias=' AS picked_id')} "
-    f"FOR UPDATE SKIP LOCKED) UPDATE seawall_jobs SET {_CLAIM_SET}"
-    f"FROM picked WHERE id = picked.picked_id RETURNING {_JOB_COLUMNS}",
+    (engine, counted): sql.format(receives="receives + 1" if counted else "receives")
+    for engine, sql in {
+        "sqlite": f"UPDATE seawall_jobs SET {_CLAIM_SET}"
+        f"WHERE id IN ({_CLAIM_PICK.format(alias='')}) RETURNING {_JOB_COLUMNS}",
+        "postgresql": f"WITH picked AS ({_CLAIM_PICK.format(alias=' AS picked_id')} "
+        f"FOR UPDATE SKIP LOCKED) UPDATE seawall_jobs SET {_CLAIM_SET}"
+        f"FROM picked WHERE id = picked.picked_id RETURNING {_JOB_COLUMNS}",
+    }.items()
+    for counted in (True, False)
 }
 _CLEANUP_BATCH = 5000
 _CLEANUP_PICK = "SELECT {key} FROM seawall_jobs WHERE state = 1 AND finished_at < ? LIMIT ?"
@@ -420,9 +427,17 @@ class Queue:
         return jobs
 
     async def claim_counted(
-        self, queue_name: str, *, limit: int = 1, visibility_timeout: float = 30.0
+        self,
+        queue_name: str,
+        *,
+        limit: int = 1,
+        visibility_timeout: float = 30.0,
+        count_receive: bool = True,
     ) -> tuple[list[Job], int]:
-        """Like `claim`, also returning how many jobs this claim moved to the dead-letter queue."""
+        """Like `claim`, also returning how many jobs this claim moved to the dead-letter queue.
+        With `count_receive=False` the jobs are only leased: `start` counts each one's receive
+        when its handler is about to run (and `release(..., counted=False)` hands back the rest).
+        """
         _check_queue_name(queue_name)
         if limit < 1:
             raise InvalidJobError(f"claim limit must be >= 1 (got {limit})")
@@ -433,13 +448,13 @@ class Queue:
             if tx.engine == "postgresql":
                 # A claim lost in a server crash only makes its jobs visible again (receives
                 # not counted): it need not wait for the WAL flush, which lets workers claim
-                # small batches (only for free runners) without a disk flush each.
+                # small batches without a disk flush each.
                 await tx.execute("SET LOCAL synchronous_commit TO OFF")
             now = self.store.clock.time()
             lease = (token, now + visibility_timeout, now, "receive limit reached")
             pick = (queue_name, now, limit)
             params = pick + lease if tx.engine == "postgresql" else lease + pick
-            rows = await tx.fetchall(_CLAIM_SQL[tx.engine], params)
+            rows = await tx.fetchall(_CLAIM_SQL[tx.engine, count_receive], params)
             dead = [row for row in rows if int(row["state"]) == _DEAD]
             if dead:
                 await tx.executemany(
@@ -598,8 +613,31 @@ class Queue:
                     )
         return extended
 
-    async def release(self, jobs: Sequence[Job]) -> int:
-        """Hand back claimed jobs whose handlers never started: visible now, receive uncounted."""
+    async def start(self, jobs: Sequence[Job]) -> list[Job]:
+        """Count one receive for each leased job whose handler is about to run, in one write
+        that is durable before this returns. Returns the jobs still held by their lease, with
+        their receive counts as now stored; the rest were lost to another worker."""
+        by_token: dict[str, list[str]] = {}
+        for job in jobs:
+            by_token.setdefault(self._token(job), []).append(job.id)
+        if not by_token:
+            return []
+        started: set[str] = set()
+        async with self.store.transaction() as tx:
+            for token, ids in by_token.items():
+                for chunk in _chunks(ids):
+                    rows = await tx.fetchall(
+                        "UPDATE seawall_jobs SET receives = receives + 1 "
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))}) "
+                        "RETURNING id",
+                        (token, *chunk),
+                    )
+                    started.update(row["id"] for row in rows)
+        return [replace(job, receives=job.receives + 1) for job in jobs if job.id in started]
+
+    async def release(self, jobs: Sequence[Job], *, counted: bool = True) -> int:
+        """Hand back claimed jobs whose handlers never started: visible now, receive uncounted
+        (`counted=False` for jobs leased ahead, whose receive was never counted)."""
         by_token: dict[str, list[str]] = {}
         for job in jobs:
             by_token.setdefault(self._token(job), []).append(job.id)
@@ -611,9 +649,13 @@ class Queue:
             for token, ids in by_token.items():
                 for chunk in _chunks(ids):
                     released += await tx.execute(
-                        "UPDATE seawall_jobs SET lease_token = NULL, visible_at = ?, "
-                        "receives = CASE WHEN receives > 0 THEN receives - 1 ELSE 0 END "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        "UPDATE seawall_jobs SET lease_token = NULL, visible_at = ?"
+                        + (
+                            ", receives = CASE WHEN receives > 0 THEN receives - 1 ELSE 0 END "
+                            if counted
+                            else " "
+                        )
+                        + f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
                         (now, token, *chunk),
                     )
             if released:

@@ -18,6 +18,9 @@ the lock only inside `async with run.commit() as tx:`, so I/O-bound handlers run
 both engines with their effects and ack still atomic. Use it for handlers that call other
 services; keep `handler(job, tx)` for handlers that only touch the database (grouping makes them
 cheapest).
+Until a queue's handlers prove quick, its claims only lease: each job's receive is counted as
+its handler starts, in one write for all the runners starting meanwhile, so jobs claimed ahead
+and lost in a crash keep their attempts.
 Other handlers run first and are acked afterwards, many at a time. A handler raising
 `RetryLater(delay)` puts its job back; any other exception records the error and backs off.
 Stopping (the `stop` event, or SIGTERM once `install_signal_handlers` ran) finishes running
@@ -43,6 +46,7 @@ from typing import Any, TypeVar
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
 from seawall.jobs.commit import JobRun
+from seawall.jobs.commit_group import CommitGroups
 from seawall.jobs.failures import log_failure
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
@@ -62,6 +66,8 @@ JOB_SAVEPOINT = "seawall_job"
 """Each job of a transactional group runs inside a savepoint of this name."""
 AWAITING_S = 0.005
 """A transactional handler taking this long is waiting on something: its queue stops grouping."""
+LANE_RUNNERS = 16
+"""On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +169,13 @@ class Worker:
         self.transaction_group = max(1, transaction_group)
         self.extend_leases = extend_leases
         self.on_event = on_event
+        self._blocks = (
+            CommitGroups(store, lanes=max(1, concurrency // LANE_RUNNERS))
+            if store.engine == "postgresql"
+            else None
+        )
+        """Commit blocks share group transactions on PostgreSQL (SQLite's store already
+        commits concurrent transactions together)."""
         self.processed = 0
         self.failed = 0
         self.retried = 0
@@ -176,14 +189,17 @@ class Worker:
         self._work = asyncio.Event()
         self._space = asyncio.Event()
         self._stop_requested = asyncio.Event()
+        self._uncounted: set[str] = set()
+        """Ids of buffered jobs leased without a receive (counted by `_start` as they start)."""
+        self._starting: list[tuple[list[Job], asyncio.Future[list[Job]]]] = []
+        self._starter: asyncio.Task[None] | None = None
         self._acks: list[Job] = []
         self._ack_wake = asyncio.Event()
         self._ack_lock = asyncio.Lock()
         self._quick: dict[str, int] = {}
         """Consecutive handler runs per queue that took less than AWAITING_S. A queue with
-        `concurrency` of them in a row gets a buffer of claimed jobs (each starts within
-        milliseconds); until then, and after any slow run, its jobs are claimed only for free
-        runners."""
+        `concurrency` of them in a row keeps a batch claimed ahead of its runners; until then,
+        and after any slow run, at most half its runners' worth (see `_claim_loop`)."""
         self._awaiting: set[str] = set()
         """Queues whose transactional handlers were seen waiting (AWAITING_S or longer): they
         are not grouped, so their transactions run side by side (on PostgreSQL), until
@@ -306,7 +322,10 @@ class Worker:
         self._work.set()
         if unstarted:
             try:
-                released = await self.queue.release(unstarted)
+                ahead = [job for job in unstarted if job.id in self._uncounted]
+                counted = [job for job in unstarted if job.id not in self._uncounted]
+                released = await self.queue.release(ahead, counted=False)
+                released += await self.queue.release(counted)
                 self._emit("released", unstarted[0].queue, released)
             except Exception:
                 log.exception(
@@ -328,17 +347,19 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
 
     async def _claim_loop(self, names: list[str], *, until_idle: bool) -> None:
-        # Every claim counts as a receive, so a job must not wait long in this process's
-        # buffer, where a crash would use up one of its attempts with no handler running it
-        # (a crash loop would dead-letter untried work). Jobs are claimed only for free runners
-        # until a queue's handlers proved quick (see `_quick`); quick queues keep a batch
-        # buffered, each job starting within milliseconds (batches are what makes them fast).
+        # Every queue keeps jobs claimed ahead of its runners, so a runner that frees up starts
+        # the next job at once. Until a queue's handlers proved quick (see `_quick`), its claims
+        # only lease, up to half the runners' worth: `_start` counts each receive as the
+        # handler starts, so jobs buffered here and lost in a crash keep their attempts. A
+        # quick queue keeps a batch buffered whose claim counts the receives (each job starts
+        # within milliseconds; a write per start would cost more than such a handler).
         full = self.concurrency + self.batch_size
+        ahead = max(1, min(self.batch_size, self.concurrency // 2))
         empty_rounds = 0
         while not self._stop_requested.is_set():
             quick = any(self._is_quick(name) for name in names)
-            capacity = full if quick else self.concurrency
-            low_water = max(1, self.batch_size // 2) if quick else 1
+            capacity = full if quick else self.concurrency + ahead
+            low_water = max(1, (self.batch_size if quick else ahead) // 2)
             held = self._buffered_jobs + self._running_jobs
             room = capacity - held
             if held and room < low_water:
@@ -347,7 +368,7 @@ class Worker:
                 continue
             claimed = 0
             for name in names:
-                cap = full if self._is_quick(name) else self.concurrency
+                cap = full if self._is_quick(name) else self.concurrency + ahead
                 limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
                 if limit < 1 or self._stop_requested.is_set():
                     break
@@ -368,9 +389,13 @@ class Worker:
             await self._idle_wait()
 
     async def _claim(self, name: str, limit: int) -> int:
+        quick = self._is_quick(name)
         try:
             jobs, dead = await self.queue.claim_counted(
-                name, limit=limit, visibility_timeout=self.visibility_timeout
+                name,
+                limit=limit,
+                visibility_timeout=self.visibility_timeout,
+                count_receive=quick,
             )
         except Exception:
             log.exception("claiming from queue %r failed; retrying after the poll interval", name)
@@ -381,6 +406,8 @@ class Worker:
             self._emit("dead_lettered", name, dead)
         if not jobs:
             return 0
+        if not quick:
+            self._uncounted.update(job.id for job in jobs)
         if self._routes[name].batch:
             self._units.append(_Unit(name, jobs))
         else:
@@ -445,6 +472,9 @@ class Worker:
             lost = len(unit.jobs) - len(fresh)
             self.lease_lost += lost
             self._emit("lease_lost", unit.queue, lost)
+            self._uncounted.difference_update(j.id for j in unit.jobs if j.visible_at <= now)
+        if fresh:
+            fresh = await self._start(unit.queue, fresh)
         if not fresh:
             return
         if route.transactional:
@@ -466,6 +496,44 @@ class Worker:
         finally:
             for job in fresh:
                 self._outside.pop(job.id, None)
+
+    async def _start(self, queue_name: str, jobs: list[Job]) -> list[Job]:
+        """Count the receive of jobs about to run that were leased without one, together with
+        those of every other runner starting meanwhile (one write per round trip); return the
+        jobs still leased here."""
+        ahead = [job for job in jobs if job.id in self._uncounted]
+        if not ahead:
+            return jobs
+        counted = {job.id for job in jobs} - self._uncounted
+        self._uncounted.difference_update(job.id for job in ahead)
+        future: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
+        self._starting.append((ahead, future))
+        if self._starter is None or self._starter.done():
+            self._starter = asyncio.create_task(self._record_starts())
+        try:
+            started = {job.id: job for job in await asyncio.shield(future)}
+        except Exception:
+            log.exception(
+                "recording %d job starts failed; they return after their lease", len(ahead)
+            )
+            return [job for job in jobs if job.id in counted]
+        if len(started) < len(ahead):
+            self.lease_lost += len(ahead) - len(started)
+            self._emit("lease_lost", queue_name, len(ahead) - len(started))
+        return [started.get(job.id, job) for job in jobs if job.id in started or job.id in counted]
+
+    async def _record_starts(self) -> None:
+        while self._starting:
+            requests, self._starting = self._starting, []
+            try:
+                started = await self.queue.start([job for jobs, _ in requests for job in jobs])
+            except Exception as exc:
+                for _, future in requests:
+                    future.set_exception(exc)
+                continue
+            by_id = {job.id: job for job in started}
+            for jobs, future in requests:
+                future.set_result([by_id[job.id] for job in jobs if job.id in by_id])
 
     async def _heartbeat(self) -> None:
         """Extend the leases of non-transactional handlers that run long (calls to the outside
@@ -580,9 +648,8 @@ class Worker:
 
     def _note(self, queue_name: str, started: float) -> None:
         """Count a quick handler run, or mark a queue whose handler took AWAITING_S or more:
-        its jobs are then claimed only for free runners, and its transactional jobs stop being
-        grouped (so they run side by side on PostgreSQL) until `concurrency` runs in a row are
-        quick."""
+        fewer of its jobs are then claimed ahead, and its transactional jobs stop being grouped
+        (so they run side by side on PostgreSQL) until `concurrency` runs in a row are quick."""
         if time.perf_counter() - started < AWAITING_S:
             quick = self._quick[queue_name] = self._quick.get(queue_name, 0) + 1
             if quick == self.concurrency and queue_name in self._awaiting:
@@ -595,8 +662,8 @@ class Worker:
         if queue_name not in self._awaiting:
             self._awaiting.add(queue_name)
             log.info(
-                "handlers of queue %r take %.0f ms or more: claiming its jobs only for free "
-                "runners and running transactional ones one job per transaction, side by side "
+                "handlers of queue %r take %.0f ms or more: claiming fewer of its jobs ahead "
+                "and running transactional ones one job per transaction, side by side "
                 "(a commit-block handler avoids holding a transaction while it waits)",
                 queue_name,
                 AWAITING_S * 1000,
@@ -626,7 +693,7 @@ class Worker:
                 self.processed += 1
                 self._emit("processed", job.queue, 1, job.id)
             elif route.commit_block:
-                run = JobRun(job, self.store, self.queue)
+                run = JobRun(job, self.store, self.queue, self._blocks)
                 try:
                     await self._timed(route.handler(run), job, time.perf_counter())
                 except Exception:

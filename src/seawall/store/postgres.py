@@ -75,6 +75,14 @@ class _PgTx:
         cur = await self._conn.execute(to_pg_sql(sql), params)
         return int(cur.rowcount)
 
+    async def execute_joined(self, lead: str, sql: str, params: Params = ()) -> int:
+        """Run `lead` (a statement without parameters), then `sql`, in one round trip; return
+        the rows `sql` changed. The parameters are bound client-side (psycopg quotes them)."""
+        bound = psycopg.AsyncClientCursor(self._conn).mogrify(to_pg_sql(sql), params)
+        cur = await self._conn.execute(f"{lead}; {bound}")
+        cur.nextset()
+        return int(cur.rowcount)
+
     async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
         """Run one statement per parameter tuple (pipelined)."""
         async with self._conn.cursor() as cur:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from seawall.store.base import Engine, Params, Row, Tx
@@ -40,14 +40,19 @@ async def release_savepoint(tx: Tx, name: str) -> None:
 class LazySavepointTx:
     """A transaction as one unit of work inside it sees it: savepoint `name` is opened just
     before the unit's first statement, so a unit that writes nothing costs no round trip.
-    `opened` tells whether there is anything to roll back to."""
+    `opened` tells whether there is anything to roll back to. With `joined=True`, a first
+    `execute` travels with the savepoint in one round trip where the engine can do that
+    (PostgreSQL: its parameters are then bound client-side)."""
 
-    __slots__ = ("_name", "_tx", "opened")
+    __slots__ = ("_joined", "_name", "_tx", "opened")
 
-    def __init__(self, tx: Tx, name: str) -> None:
+    def __init__(self, tx: Tx, name: str, *, joined: bool = False) -> None:
         """Wrap `tx`; the savepoint `name` is opened at the first statement."""
         self._tx = tx
         self._name = _checked(name)
+        self._joined: Callable[[str, str, Params], Awaitable[int]] | None = (
+            getattr(tx, "execute_joined", None) if joined else None
+        )
         self.opened = False
 
     @property
@@ -62,6 +67,9 @@ class LazySavepointTx:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement inside the savepoint."""
+        if not self.opened and self._joined is not None:
+            self.opened = True  # if the statement fails, the savepoint before it still holds
+            return await self._joined(f"SAVEPOINT {self._name}", sql, params)
         await self._open()
         return await self._tx.execute(sql, params)
 
