@@ -35,6 +35,7 @@ def test_the_cli_runs_the_payment_demo_on_aws_and_every_invariant_holds(tmp_path
             str(out),
         ],
     )
+    assert out.exists(), result.output
     report = json.loads(out.read_text())
     assert result.exit_code == 0, (result.output, report["invariants"])
     assert report["ok"] is True and report["store"] == "aws"

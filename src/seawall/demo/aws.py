@@ -317,7 +317,7 @@ class _AwsRun:
         endpoint: str,
     ) -> dict[str, Any]:
         left, dead, _ = await asyncio.to_thread(_depth, runtime)
-        stored = await runtime.inbox.list_events(source=GUIDE_SOURCE, limit=1_000_000)
+        stored_ids = await _stored_ids(runtime)
         report = build_report(
             options=asdict(self.options),
             store="aws",
@@ -329,7 +329,7 @@ class _AwsRun:
             sender=sender,
             receiver=runtime.receiver.stats,
             inbox=await runtime.inbox.counts_by_status(),
-            stored_ids={e.event_id for e in stored},
+            stored_ids=stored_ids,
             jobs_left=left,
             jobs_dead=dead,
             worker={"mode": "lambda pollers", "kills": 0, "started": self.pollers},
@@ -394,3 +394,15 @@ def main(
         Path(report).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         console.print(f"report written to {report}")
     return 0 if result["ok"] else 1
+
+
+async def _stored_ids(runtime: AwsDemoRuntime, page: int = 10_000) -> set[str]:
+    """The ids of every event the inbox stored from the gateway, read a page at a time."""
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        events = await runtime.inbox.list_events(source=GUIDE_SOURCE, limit=page, offset=offset)
+        ids.update(e.event_id for e in events)
+        if len(events) < page:
+            return ids
+        offset += page
