@@ -13,9 +13,9 @@ import copy
 import math
 from typing import Any
 
-__all__ = ["new_doc", "step"]
+from seawall.fleet.dynamo_link import Doc
 
-Doc = dict[str, Any]
+__all__ = ["new_doc", "step"]
 
 
 def new_doc() -> Doc:

@@ -3,10 +3,9 @@
 `DynamoBreakerStore` is the `SyncedBreakerStore` of the AWS mode (see
 `seawall.fleet.breaker_sync` for the design). DynamoDB runs no code of ours, so the rules the
 Redis and PostgreSQL stores run on their server (`dynamo_breaker_step`) run here, on the store's
-thread, between a consistent read and a conditional write: one item per breaker
-(`pk` = namespace#name, `doc` = the state as JSON, `ver` = a version bumped by every write, `ttl`),
-written with `UpdateItem ... ConditionExpression ver = :seen`. A write that loses to another
-process is read again and redone, so no count is lost or counted twice.
+thread, between a consistent read and a conditional write (`DynamoDocs`): one item per breaker,
+`pk` = namespace#breaker#name, its state a JSON document. A write that loses to another
+process's is read again and redone, so no count is lost or counted twice.
 
 Calls per sync, for N breakers: ceil(N / 100) `BatchGetItem` calls, plus one `UpdateItem` per
 breaker with something to write (pending counts, a transition, a probe's verdict), plus one
@@ -23,20 +22,16 @@ it is typically milliseconds).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from seawall.fleet.breaker_sync import Reply, SyncedBreakerStore
-from seawall.fleet.dynamo_breaker_step import Doc, new_doc, step
-from seawall.fleet.dynamo_link import dynamo_client, ensure_fleet_table, is_conflict
+from seawall.fleet.dynamo_breaker_step import new_doc, step
+from seawall.fleet.dynamo_link import Doc, DynamoDocs, dynamo_client, ensure_fleet_table
 from seawall.resilience.breaker_store import CircuitState
 
 __all__ = ["DynamoBreakerStore"]
-
-_BATCH = 100  # BatchGetItem's limit
-_RACES = 20  # lost conditional writes before a round is given up (and retried next sync)
 
 
 class DynamoBreakerStore(SyncedBreakerStore):
@@ -74,94 +69,50 @@ class DynamoBreakerStore(SyncedBreakerStore):
             background=background,
             on_fallback=on_fallback,
         )
-        self.table = table
         self.clock = clock
-        self.client = (
-            client if client is not None else dynamo_client(region, endpoint_url, timeout_s)
-        )
+        if client is None:
+            client = dynamo_client(region, endpoint_url, timeout_s)
         if create_table:
-            ensure_fleet_table(self.client, table)
+            ensure_fleet_table(client, table)
+        self.docs = DynamoDocs(client, table, key_ttl_s)
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client."""
+        return self.docs.client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self.docs.client = value
 
     def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> list[Reply]:
-        found = self._read_many([self._pk(name) for name, _cfg in batch])
-        return [self._apply_op(name, "sync", cfg, found.get(self._pk(name))) for name, cfg in batch]
+        found = self.docs.read_many([self._pk(name) for name, _cfg in batch])
+        return [self._change(name, "sync", cfg, found.get(self._pk(name))) for name, cfg in batch]
 
     def _ask_probe(self, name: str, cfg: dict[str, Any]) -> Reply:
-        return self._apply_op(name, "probe", cfg, self._read_one(self._pk(name)))
+        return self._change(name, "probe", cfg, self.docs.read(self._pk(name)))
 
     def _close_backend(self) -> None:
         self.client.close()
 
-    # -- DynamoDB calls -------------------------------------------------------------------------
-
     def _pk(self, name: str) -> str:
         return f"{self.namespace}#breaker#{name}"
 
-    def _read_many(self, pks: list[str]) -> dict[str, tuple[Doc, int]]:
-        found: dict[str, tuple[Doc, int]] = {}
-        for start in range(0, len(pks), _BATCH):
-            keys: list[dict[str, Any]] = [{"pk": {"S": pk}} for pk in pks[start : start + _BATCH]]
-            while keys:
-                request = {self.table: {"Keys": keys, "ConsistentRead": True}}
-                response = self.client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found[item["pk"]["S"]] = _decode(item)
-                keys = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
-        return found
-
-    def _read_one(self, pk: str) -> tuple[Doc, int] | None:
-        response = self.client.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True
-        )
-        item = response.get("Item")
-        return _decode(item) if item is not None else None
-
-    def _apply_op(
+    def _change(
         self, name: str, op: str, cfg: dict[str, Any], current: tuple[Doc, int] | None
     ) -> Reply:
-        """Apply `op` to the item by a conditional write; after a lost race, read and redo."""
-        pk = self._pk(name)
-        for _ in range(_RACES):
-            doc, ver = current if current is not None else (new_doc(), 0)
-            changed, extra, now = step(doc, op, cfg, self.clock())
-            if changed == doc:
-                return _reply(extra, changed, now)
-            changed["updated_at"] = now
-            try:
-                self._write(pk, changed, ver, now)
-            except Exception as exc:
-                if not is_conflict(exc):
-                    raise
-                current = self._read_one(pk)
-                continue
-            return _reply(extra, changed, now)
-        raise RuntimeError(f"breaker {name!r}: {_RACES} conditional writes lost in a row")
+        def compute(doc: Doc | None) -> tuple[Doc | None, Reply]:
+            before = doc if doc is not None else new_doc()
+            after, extra, now = step(before, op, cfg, self.clock())
+            reply = (
+                extra,
+                CircuitState(after["state"]),
+                int(after["gen"]),
+                now - after["opened_at"],
+            )
+            if after == before:
+                return None, reply  # nothing changed: no write
+            after["updated_at"] = now
+            return after, reply
 
-    def _write(self, pk: str, doc: Doc, ver: int, now: float) -> None:
-        values: dict[str, Any] = {
-            ":doc": {"S": json.dumps(doc, separators=(",", ":"))},
-            ":next": {"N": str(ver + 1)},
-            ":ttl": {"N": str(int(now) + self.key_ttl_s)},
-        }
-        if ver:
-            condition = "#ver = :seen"
-            values[":seen"] = {"N": str(ver)}
-        else:
-            condition = "attribute_not_exists(pk)"
-        self.client.update_item(
-            TableName=self.table,
-            Key={"pk": {"S": pk}},
-            UpdateExpression="SET #doc = :doc, #ver = :next, #ttl = :ttl",
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#doc": "doc", "#ver": "ver", "#ttl": "ttl"},
-            ExpressionAttributeValues=values,
-        )
-
-
-def _decode(item: dict[str, Any]) -> tuple[Doc, int]:
-    doc: Doc = json.loads(item["doc"]["S"])
-    return doc, int(item["ver"]["N"])
-
-
-def _reply(extra: int, doc: Doc, now: float) -> Reply:
-    return (extra, CircuitState(doc["state"]), int(doc["gen"]), now - float(doc["opened_at"]))
+        return self.docs.change(self._pk(name), current, compute, self.clock)
