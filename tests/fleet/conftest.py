@@ -11,6 +11,7 @@ import pytest
 
 from seawall.fleet import (
     DynamoBreakerStore,
+    DynamoLimits,
     LimitsStore,
     PostgresBreakerStore,
     PostgresLimits,
@@ -89,12 +90,12 @@ class Backend:
 
     def limits(self, namespace: str, closed: bool = False, **kw: Any) -> LimitsStore:
         """A limits store."""
-        if self.kind == "dynamo":
-            pytest.skip("the limits stores are on Redis and PostgreSQL only")
         kw.setdefault("timeout_s", 0.2)
         url = self.closed_url if closed else self.url
         if self.kind == "redis":
             return RedisLimits(url, namespace=namespace, **kw)
+        if self.kind == "dynamo":
+            return DynamoLimits(DYNAMO_TABLE, endpoint_url=url, namespace=namespace, **kw)
         return PostgresLimits(url, namespace=namespace, **kw)
 
     def cut(self, store: Any) -> Any:
