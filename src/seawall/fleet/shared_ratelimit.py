@@ -1,8 +1,8 @@
 """A rate limit for the whole fleet: tokens leased in small batches from one shared bucket.
 
 A global limit needs a decision per call, so the cost is amortised: a round trip takes up to
-`batch` tokens from the fleet's bucket (a `LimitsStore`: Redis or PostgreSQL) and the process
-spends them locally, one lock and no round trip each. Leased tokens are already out of the
+`batch` tokens from the fleet's bucket (a `LimitsStore`: Redis, PostgreSQL or DynamoDB) and the
+process spends them locally, one lock and no round trip each. Leased tokens are already out of the
 bucket, so the only slack is what processes hold: over any window of `t` seconds the fleet
 admits at most `burst + rate * t + processes * (batch - 1)` calls. The default batch keeps that
 slack near a tenth of a second of traffic: `rate * 0.1 / processes`, between 1 and 50.
@@ -19,7 +19,8 @@ and the caller finds tokens leased. What remains on the caller's thread: the fir
 that finds the lease empty (traffic faster than one round trip per `batch - low_water` calls, or
 a bucket with no token left, where a caller that may wait reserves its future token), and calls
 while the store is down (local decisions, no round trip). Prefetching adds `low_water` tokens per
-process to the slack: at most `burst + rate * t + processes * (batch + low_water - 1)`.
+process to the slack: at most `burst + rate * t + processes * (batch + low_water - 1)`. While
+the lease stays low (a dry bucket) the thread tries again every 50 ms at most.
 """
 
 from __future__ import annotations
