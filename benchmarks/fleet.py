@@ -1,10 +1,13 @@
-"""Fleet benchmark: 8 processes behind one shared breaker (Redis, PostgreSQL) vs 8 local ones.
+"""Fleet benchmark: 8 processes behind one shared breaker (Redis, PostgreSQL, DynamoDB) vs 8 local
+ones.
 
 Run: `PYTHONPATH=src .venv/bin/python benchmarks/fleet.py` (options: --fleets, --workers,
 --outage-start, --outage-seconds, --run-seconds, --interval-ms, --threshold, --reset-ms, --redis,
---postgres, --overhead-calls, --skip-overhead). Needs a Redis server (default
+--postgres, --dynamo, --overhead-calls, --skip-overhead). Needs a Redis server (default
 redis://127.0.0.1:6379/0) and a PostgreSQL server (default postgresql://postgres@127.0.0.1/test,
-tables in the schema `seawall_fleet_bench`) for the fleets that use them.
+tables in the schema `seawall_fleet_bench`) for the fleets that use them. `--fleets` may add
+`dynamo` (not in the default run: moto is slow): `DynamoBreakerStore` on `--dynamo` (an endpoint
+URL; default: a moto server started in its own process).
 
 1. Outage: two FakeProviders, each in its own process, are healthy, then down (503) for
    `--outage-seconds`, then healthy again. The fleets (`--fleets`, default redis, postgres and
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import time
@@ -35,8 +39,10 @@ from typing import Any, Literal
 import aiohttp
 
 from seawall import CircuitBreaker, CircuitOpenError
-from seawall.fleet import PostgresBreakerStore, SharedBreakerStore
+from seawall.aws.local import local_aws
+from seawall.fleet import DynamoBreakerStore, PostgresBreakerStore, SharedBreakerStore
 from seawall.fleet.breaker_sync import SyncedBreakerStore
+from seawall.fleet.dynamo_link import dynamo_client, ensure_fleet_table
 from seawall.testing import FakeProvider
 from seawall.testing.fake_plan import FaultPlan, Outage, RouteFaults
 
@@ -64,6 +70,7 @@ class _Job:
     reset_ms: float
     redis_url: str
     postgres_url: str
+    dynamo_url: str
     namespace: str
 
 
@@ -71,9 +78,16 @@ class _ServerError(Exception):
     pass
 
 
+_DYNAMO_TABLE = "seawall-fleet-bench"
+
+
 def _store(
-    mode: str, redis_url: str, postgres_url: str, namespace: str
+    mode: str, redis_url: str, postgres_url: str, namespace: str, dynamo_url: str = ""
 ) -> SyncedBreakerStore | None:
+    if mode == "dynamo":
+        return DynamoBreakerStore(
+            _DYNAMO_TABLE, endpoint_url=dynamo_url, namespace=namespace, sync_interval_s=0.1
+        )
     if mode == "redis":
         return SharedBreakerStore(redis_url, namespace=namespace, sync_interval_s=0.1)
     if mode == "postgres":
@@ -82,7 +96,7 @@ def _store(
 
 
 async def _work(job: _Job) -> dict[str, Any]:
-    store = _store(job.mode, job.redis_url, job.postgres_url, job.namespace)
+    store = _store(job.mode, job.redis_url, job.postgres_url, job.namespace, job.dynamo_url)
     breaker = CircuitBreaker(job.threshold, job.reset_ms, name="provider", store=store)
     sent_before_trip = sent_outage = rejected = ok = 0
     tripped_seen = False
@@ -165,6 +179,7 @@ def outage(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             args.reset_ms,
             args.redis,
             args.postgres,
+            args.dynamo,
             namespace,
         )
         workers += [
@@ -207,7 +222,7 @@ def overhead(args: argparse.Namespace) -> dict[str, float]:
     for mode in modes:
         for label in ("local", *[f for f in args.fleets if f != "local"]):
             namespace = f"bench-{uuid.uuid4().hex[:8]}"
-            store = _store(label, args.redis, args.postgres, namespace)
+            store = _store(label, args.redis, args.postgres, namespace, args.dynamo)
             breaker = CircuitBreaker(5, name="overhead", mode=mode, store=store)
             best = float("inf")
             for _ in range(5):
@@ -231,7 +246,7 @@ def main() -> None:
         "--fleets",
         type=lambda text: tuple(text.split(",")),
         default=("redis", "postgres", "local"),
-        help="comma-separated: redis, postgres, local (local is the baseline of the ratio)",
+        help="comma-separated: redis, postgres, dynamo, local (local: the baseline of the ratio)",
     )
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--outage-start", type=float, default=2.0)
@@ -244,9 +259,21 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default="postgresql://postgres@127.0.0.1:5432/test?schema=seawall_fleet_bench"
     )
+    parser.add_argument("--dynamo", default="")
     parser.add_argument("--overhead-calls", type=int, default=200_000)
     parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if "dynamo" in args.fleets:
+            if not args.dynamo:
+                args.dynamo = stack.enter_context(local_aws(own_process=True))
+            client = dynamo_client(None, args.dynamo, 5.0)
+            ensure_fleet_table(client, _DYNAMO_TABLE)
+            client.close()
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     print(
         f"{args.workers} workers per fleet, one call every {args.interval_ms:g} ms each; "
         f"breaker: {args.threshold} consecutive failures, open {args.reset_ms:g} ms; "

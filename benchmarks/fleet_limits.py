@@ -1,13 +1,16 @@
 """Fleet limits benchmark: a rate limit shared through Redis or PostgreSQL vs a local one.
 
 Run: `PYTHONPATH=src .venv/bin/python benchmarks/fleet_limits.py` (options: --calls,
---local-calls, --batches, --processes, --rate, --burst, --seconds, --redis, --postgres,
---skip-fleet).
+--local-calls, --paced-calls, --batches, --processes, --rate, --burst, --seconds, --redis,
+--postgres, --skip-fleet).
 Needs a Redis server and a PostgreSQL server (defaults as in benchmarks/fleet.py).
 
 1. Overhead: `limiter.reserve()` in a loop on a limit that never refuses (rate and burst 1e9):
    the local `RateLimiter`, and `SharedRateLimiter` on each store with leases of `--batches`
-   tokens (one round trip per batch). Median of 5 rounds, ns per call.
+   tokens (one round trip per batch). Median of 5 rounds, ns per call. Then from an event loop,
+   `--paced-calls` calls each followed by 1 ms of awaited work: the time the loop is blocked per
+   call and the round trips made on the loop's thread per call, with the lease refilled inline
+   (`reserve()` on the loop: what `acquire_async` did before) and behind (`acquire_async` now).
 2. Fleet: `--processes` processes, each with its own store connection and
    `SharedRateLimiter(rate=--rate, burst=--burst, processes=--processes)` (default batch), call
    `reserve()` in a loop for `--seconds` (sleeping 1 ms after a refusal). Reported: calls the
@@ -19,8 +22,10 @@ Needs a Redis server and a PostgreSQL server (defaults as in benchmarks/fleet.py
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing as mp
 import statistics
+import threading
 import time
 import uuid
 from typing import Any
@@ -47,14 +52,58 @@ def _per_call_ns(limiter: RateLimiter, calls: int) -> float:
     return statistics.median(rounds)
 
 
-def overhead(args: argparse.Namespace) -> list[tuple[str, int, float]]:
-    rows = [("local RateLimiter", 0, _per_call_ns(RateLimiter(1e9, 1e9), args.local_calls))]
+def _paced_on_loop(limiter: SharedRateLimiter, calls: int, prefetch: bool) -> tuple[float, float]:
+    """(ns the event loop is blocked per call, round trips on the loop's thread per call):
+    `calls` calls, each followed by 1 ms of awaited work (a request); median of 5 rounds. With
+    `prefetch`, `acquire_async` (the lease refilled in the background); without, `reserve()`
+    on the loop, which is what `acquire_async` did before."""
+    loop_trips = [0]
+    real = limiter.store._take
+
+    def counted(*a: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            loop_trips[0] += 1
+        return real(*a)
+
+    limiter.store._take = counted  # type: ignore[method-assign]
+
+    async def rounds() -> list[float]:
+        found = []
+        for _ in range(5):
+            blocked = 0
+            for _ in range(calls):
+                start = time.perf_counter_ns()
+                if prefetch:
+                    await limiter.acquire_async()
+                else:
+                    limiter.reserve()
+                blocked += time.perf_counter_ns() - start
+                await asyncio.sleep(0.001)
+            found.append(blocked / calls)
+        return found
+
+    ns = statistics.median(asyncio.run(rounds()))
+    limiter.close()
+    return ns, loop_trips[0] / (5 * calls)
+
+
+def overhead(args: argparse.Namespace) -> list[tuple[str, int, float, float]]:
+    local = _per_call_ns(RateLimiter(1e9, 1e9), args.local_calls)
+    rows = [("local RateLimiter", 0, 0.0, local)]
     for kind in ("redis", "postgres"):
         store = _store(kind, args, f"bench-{uuid.uuid4().hex[:8]}")
         for batch in args.batches:
             limiter = SharedRateLimiter(store, f"overhead-{batch}", 1e9, 1e9, batch=batch)
             limiter.reserve()  # connect (and, on PostgreSQL, set up) outside the timing
-            rows.append((f"{kind} SharedRateLimiter", batch, _per_call_ns(limiter, args.calls)))
+            ns = _per_call_ns(limiter, args.calls)
+            rows.append((f"{kind} SharedRateLimiter", batch, 1 / batch, ns))
+        for batch in args.batches:
+            for prefetch in (False, True):
+                key = f"loop-{batch}-{prefetch}"
+                limiter = SharedRateLimiter(store, key, 1e9, 1e9, batch=batch)
+                ns, trips = _paced_on_loop(limiter, args.paced_calls, prefetch)
+                label = "loop, refilled behind" if prefetch else "loop, refilled inline"
+                rows.append((f"{kind} {label}", batch, trips, ns))
         store.close()
     return rows
 
@@ -108,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5_000)
     parser.add_argument("--local-calls", type=int, default=200_000)
+    parser.add_argument("--paced-calls", type=int, default=300)
     parser.add_argument(
         "--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 10, 50]
     )
@@ -122,10 +172,9 @@ def main() -> None:
     parser.add_argument("--skip-fleet", action="store_true")
     args = parser.parse_args()
     print("reserve() on a limit that never refuses, median of 5 rounds:")
-    print(f"{'limiter':<28}{'batch':>6}{'round trips/call':>18}{'ns/call':>10}")
-    for label, batch, ns in overhead(args):
-        trips = f"{1 / batch:.2f}" if batch else "0"
-        print(f"{label:<28}{batch or '-':>6}{trips:>18}{ns:>10.0f}")
+    print(f"{'limiter':<32}{'batch':>6}{'caller trips/call':>18}{'ns/call':>10}")
+    for label, batch, trips, ns in overhead(args):
+        print(f"{label:<32}{batch or '-':>6}{trips:>18.3f}{ns:>10.0f}")
     if args.skip_fleet:
         return
     batch = SharedRateLimiter(RedisLimits(args.redis), "-", args.rate, processes=args.processes)

@@ -204,7 +204,7 @@ def test_every_table_has_ttl_and_recovery(which: str, request: pytest.FixtureReq
     data = request.getfixturevalue(which)
     resources = data["Resources"] if which == "sam" else data["resources"]["Resources"]
     tables = _by_type(resources, "AWS::DynamoDB::Table")
-    assert len(tables) == 5
+    assert len(tables) == 6
     for name, table in tables.items():
         props = table["Properties"]
         assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}, name
@@ -259,6 +259,7 @@ def test_both_declare_seawalls_resources(sam: dict[str, Any], sls: dict[str, Any
         ("AWS::DynamoDB::Table", commands.command): pk_sk,
         ("AWS::DynamoDB::Table", commands.data): pk_sk,
         ("AWS::DynamoDB::Table", commands.history): pk_sk,
+        ("AWS::DynamoDB::Table", names.fleet_table): [("pk", "S", "HASH")],
         ("AWS::SNS::Topic", names.topic): None,
         ("AWS::SQS::Queue", f"{PREFIX}-command-sync-failures"): None,
     }
@@ -274,6 +275,7 @@ def test_both_declare_seawalls_resources(sam: dict[str, Any], sls: dict[str, Any
         "CommandTable",
         "DataTable",
         "HistoryTable",
+        "FleetTable",
         "CommandStatusTopic",
         SYNC_FAILURES,
     }
@@ -292,6 +294,7 @@ def test_outputs(which: str, request: pytest.FixtureRequest) -> None:
         "CommandTableName",
         "DataTableName",
         "HistoryTableName",
+        "FleetTableName",
     }
 
 

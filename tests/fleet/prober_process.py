@@ -1,6 +1,6 @@
 """A process that opens a shared breaker, takes the fleet's probe slot and hangs (to be killed).
 
-Usage: prober_process.py redis|postgres URL NAMESPACE PROBE_TTL_S
+Usage: prober_process.py redis|postgres|dynamo URL NAMESPACE PROBE_TTL_S
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import sys
 import time
 
 from seawall import CircuitBreaker
-from seawall.fleet import PostgresBreakerStore, SharedBreakerStore
+from seawall.fleet import DynamoBreakerStore, PostgresBreakerStore, SharedBreakerStore
 from seawall.fleet.breaker_sync import SyncedBreakerStore
+
+DYNAMO_TABLE = "seawall-test-fleet"
 
 
 def main() -> None:
@@ -18,6 +20,10 @@ def main() -> None:
     store: SyncedBreakerStore
     if kind == "redis":
         store = SharedBreakerStore(url, namespace=namespace, background=False, probe_ttl_s=ttl)
+    elif kind == "dynamo":
+        store = DynamoBreakerStore(
+            DYNAMO_TABLE, endpoint_url=url, namespace=namespace, background=False, probe_ttl_s=ttl
+        )
     else:
         store = PostgresBreakerStore(url, namespace=namespace, background=False, probe_ttl_s=ttl)
     breaker = CircuitBreaker(1, 0, name="psp", store=store)

@@ -2,9 +2,10 @@
 
 A deployment is named by a prefix, e.g. `dev-myapp`: queue `dev-myapp-webhooks` with its
 dead-letter queue `dev-myapp-webhooks-dlq` (`.fifo` appended for FIFO), tables
-`dev-myapp-inbox` and `dev-myapp-idempotency`, topic `dev-myapp-command-status`. In production the
-SAM template (`template.yaml`) or `serverless.yml` creates them; `ensure_resources` makes the same
-ones through the API, for tests and `seawall demo --store aws`.
+`dev-myapp-inbox`, `dev-myapp-idempotency` and `dev-myapp-fleet` (the fleet's shared breakers),
+topic `dev-myapp-command-status`. In production the SAM template (`template.yaml`) or
+`serverless.yml` creates them; `ensure_resources` makes the same ones through the API, for tests
+and `seawall demo --store aws`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class AwsNames:
     def idempotency_table(self) -> str:
         """Idempotency records, keyed by id."""
         return f"{self.prefix}-idempotency"
+
+    @property
+    def fleet_table(self) -> str:
+        """The fleet's shared circuit breakers (`seawall.fleet.DynamoBreakerStore`), keyed by pk."""
+        return f"{self.prefix}-fleet"
 
     @property
     def topic(self) -> str:
@@ -143,5 +149,6 @@ def ensure_resources(
     )
     create_table(clients, names.inbox_table, [("source", "S"), ("event_id", "S")])
     create_table(clients, names.idempotency_table, [("id", "S")])
+    create_table(clients, names.fleet_table, [("pk", "S")])
     clients.sns.create_topic(Name=names.topic)
     return urls

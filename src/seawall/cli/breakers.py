@@ -23,7 +23,8 @@ def breakers() -> None:
 @store_option
 @json_option
 def breakers_list(config_path: Path | None, store_url: str | None, as_json: bool) -> None:
-    """Every breaker, per process, with its state and last report time."""
+    """Every breaker, per process, with its state and last report time; a breaker shared by a
+    fleet store also has one row for the whole fleet (process `fleet:<namespace>`)."""
 
     async def action(op: Operator) -> list[BreakerInfo]:
         return await op.breakers()
@@ -58,7 +59,8 @@ def breakers_list(config_path: Path | None, store_url: str | None, as_json: bool
 def breakers_reset(
     config_path: Path | None, store_url: str | None, as_json: bool, name: str | None, all_: bool
 ) -> None:
-    """Ask the processes owning breaker NAME (or --all) to close it at their next sync."""
+    """Ask the processes owning breaker NAME (or --all) to close it at their next sync; a
+    breaker shared by a fleet store is closed fleet-wide through that store."""
     if bool(name) == all_:
         raise click.UsageError("give a breaker NAME or --all")
 

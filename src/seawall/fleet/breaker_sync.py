@@ -65,6 +65,7 @@ class _Shared:
     probes_done: list[tuple[str, str]] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     probe_denied_until: float = 0.0
+    shared_failures: int | None = None
 
 
 class SyncedBreakerStore(InMemoryBreakerStore):
@@ -100,6 +101,12 @@ class SyncedBreakerStore(InMemoryBreakerStore):
     def fallbacks(self) -> int:
         """How many times this store lost its server and fell back to local state."""
         return self.fallback.count
+
+    def fleet_failures(self, name: str) -> int | None:
+        """The fleet's consecutive-failure count of breaker `name` at the last sync (None
+        before the first one, or for a breaker this store does not share)."""
+        sh = self._shared.get(name)
+        return None if sh is None else sh.shared_failures
 
     # -- what a server-specific store provides --------------------------------------------------
 
@@ -259,7 +266,8 @@ class SyncedBreakerStore(InMemoryBreakerStore):
         rec = breaker.record
         if rec.generation != generation:
             return  # a local transition happened during the round trip: the next sync sends it
-        _extra, state, shared_generation, age = reply
+        extra, state, shared_generation, age = reply
+        sh.shared_failures = extra
         local = rec.state
         seen, sh.generation = sh.generation, shared_generation
         if state is CircuitState.OPEN:

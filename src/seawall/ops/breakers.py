@@ -5,6 +5,12 @@ and reset breakers of running services from anywhere, each process publishes its
 `seawall_breakers` table every few seconds (`BreakerSync`), and `request_reset` marks rows there;
 the owning process resets its breaker at its next sync. A reset is therefore applied within one
 sync interval, not instantly, and the CLI says so.
+
+A breaker built on a fleet store (`seawall.fleet`) has one state for the whole fleet: each process
+also publishes it under the instance `fleet:<namespace>` (`fleet_instance` decides which breakers
+are shared), and a reset request on that row is applied by whichever process syncs first; its
+local reset goes to the fleet store, which closes the breaker in every process at their next
+fleet sync.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from seawall.fleet.breaker_sync import SyncedBreakerStore
 from seawall.store import Store
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "BreakerLike",
     "BreakerRegistry",
     "BreakerSync",
+    "fleet_instance",
     "instance_name",
     "list_shared",
     "request_reset",
@@ -70,6 +78,14 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def fleet_instance(breaker: BreakerLike) -> str | None:
+    """`fleet:<namespace>` for a breaker whose state a fleet store shares, else None."""
+    store = getattr(breaker, "store", None)
+    if isinstance(store, SyncedBreakerStore):
+        return f"fleet:{store.namespace}"
+    return None
+
+
 class BreakerRegistry:
     """A process-wide set of named breakers (register them where you build them)."""
 
@@ -108,6 +124,25 @@ class BreakerRegistry:
             for name, b in items
         ]
 
+    def fleet_snapshot(self) -> list[BreakerInfo]:
+        """The fleet-wide state of every registered breaker a fleet store shares: the state
+        adopted at its last fleet sync and the fleet's failure count."""
+        with self._lock:
+            items = sorted(self._breakers.items())
+        found = []
+        for name, b in items:
+            fleet = fleet_instance(b)
+            if fleet is None:
+                continue
+            shared = getattr(b, "store", None)
+            failures = (
+                shared.fleet_failures(name) if isinstance(shared, SyncedBreakerStore) else None
+            )
+            if failures is None:
+                failures = int(getattr(b, "failure_count", 0))
+            found.append(BreakerInfo(name, _state_name(b.state), failures, fleet))
+        return found
+
     def states(self) -> list[tuple[str, str]]:
         """(name, state) pairs, for the breaker-state metric."""
         return [(info.name, info.state) for info in self.snapshot()]
@@ -144,20 +179,28 @@ class BreakerSync:
         self.forget_after_s = forget_after_s
 
     async def sync_once(self) -> int:
-        """Apply pending resets for this instance, then publish every breaker; returns resets."""
+        """Apply pending resets for this instance and for the fleet rows of its shared breakers,
+        then publish every breaker (and each fleet-wide state); returns resets applied."""
         now = self.store.clock.time()
+        fleet = self.registry.fleet_snapshot()
         async with self.store.transaction() as tx:
             pending = await tx.fetchall(
                 "SELECT name FROM seawall_breakers WHERE instance = ? "
                 "AND reset_requested_at IS NOT NULL",
                 (self.instance,),
             )
+            for b in fleet:  # a reset of the fleet's row: applied here, sent to the fleet store
+                pending += await tx.fetchall(
+                    "SELECT name FROM seawall_breakers WHERE name = ? AND instance = ? "
+                    "AND reset_requested_at IS NOT NULL",
+                    (b.name, b.instance),
+                )
         applied = 0
-        for row in pending:
-            if self.registry.reset(str(row["name"])):
+        for name in sorted({str(row["name"]) for row in pending}):
+            if self.registry.reset(name):
                 applied += 1
-                _log.info("breaker reset by operator request", extra={"breaker": row["name"]})
-        snapshot = self.registry.snapshot(self.instance)
+                _log.info("breaker reset by operator request", extra={"breaker": name})
+        snapshot = [*self.registry.snapshot(self.instance), *self.registry.fleet_snapshot()]
         async with self.store.transaction() as tx:
             await tx.executemany(
                 "INSERT INTO seawall_breakers (name, instance, state, failures, updated_at, "
@@ -165,7 +208,7 @@ class BreakerSync:
                 "ON CONFLICT (name, instance) DO UPDATE SET state = excluded.state, "
                 "failures = excluded.failures, updated_at = excluded.updated_at, "
                 "reset_requested_at = NULL",
-                [(b.name, self.instance, b.state, b.failures, now) for b in snapshot],
+                [(b.name, b.instance, b.state, b.failures, now) for b in snapshot],
             )
             await tx.execute(
                 "DELETE FROM seawall_breakers WHERE updated_at < ?", (now - self.forget_after_s,)
