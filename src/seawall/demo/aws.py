@@ -34,7 +34,6 @@ from typing import Any
 
 import uvicorn
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from seawall.aws.clients import AwsClients
 from seawall.aws.local import local_aws
@@ -45,6 +44,7 @@ from seawall.demo.aws_http import lambda_http_app
 from seawall.demo.aws_runtime import AwsDemoRuntime, build_aws_runtime
 from seawall.demo.options import DemoOptions, demo_orders
 from seawall.demo.processes import QuietServer, bind_free_port, route_logs
+from seawall.demo.progress import DemoProgress
 from seawall.demo.report import build_report, load_records, render_summary
 from seawall.demo.runtime import DEMO_TENANT, demo_context
 from seawall.payments import PaymentRequest
@@ -248,21 +248,9 @@ class _AwsRun:
     ) -> None:
         options = self.options
         total = len(self.orders)
-        progress = Progress(
-            TextColumn("[bold]{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.show_progress,
-            transient=False,
-        )
-        with progress:
-            submitted = progress.add_task("payments submitted", total=total, note="")
-            recorded = progress.add_task("payments recorded", total=total, note="")
-            hooks = progress.add_task("webhooks acknowledged", total=None, note="")
-            jobs = progress.add_task("messages", total=None, note="")
+        with DemoProgress(
+            self.console, total=total, work_label="messages", show=self.show_progress
+        ) as progress:
             semaphore = asyncio.Semaphore(options.concurrency)
             done = 0
 
@@ -271,20 +259,15 @@ class _AwsRun:
                 async with semaphore:
                     await self._submit(runtime, request)
                 done += 1
-                progress.update(submitted, completed=done)
+                progress.submitted(done)
 
             async def tick(phase: str) -> tuple[int, int, int]:
                 count = len(await load_records(runtime.commands, DEMO_TENANT))
                 left, dead, jobs_left = await asyncio.to_thread(_depth, runtime)
                 stats = sender.stats()
-                progress.update(recorded, completed=count)
-                progress.update(
-                    hooks,
-                    completed=stats.acknowledged,
-                    total=max(stats.events, 1),
-                    note=f"{stats.requests} requests",
+                progress.show(
+                    recorded=count, webhooks=stats, work=f"{phase}: {left} left, {dead} dead"
                 )
-                progress.update(jobs, note=f"{phase}: {left} left, {dead} dead")
                 return count, left + stats.pending, jobs_left
 
             deadline = time.monotonic() + options.settle_timeout_s

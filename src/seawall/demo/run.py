@@ -32,7 +32,6 @@ from typing import Any
 
 import uvicorn
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.applications import Starlette
 
 from seawall.config import SeawallConfig
@@ -44,6 +43,7 @@ from seawall.demo.options import (
     drop_schema,
 )
 from seawall.demo.processes import DemoWorkers, QuietServer, bind_free_port, route_logs
+from seawall.demo.progress import DemoProgress
 from seawall.demo.report import (
     build_report,
     inbox_counts,
@@ -207,22 +207,9 @@ class _Run:
             int(total * 0.8 * (i + 1) / (options.chaos_kills + 1))
             for i in range(options.chaos_kills)
         ]
-        progress = Progress(
-            TextColumn("[bold]{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.show_progress,
-            transient=False,
-        )
-        with progress:
-            submitted = progress.add_task("payments submitted", total=total, note="")
-            recorded = progress.add_task("payments recorded", total=total, note="")
-            hooks = progress.add_task("webhooks acknowledged", total=None, note="")
-            jobs = progress.add_task("jobs", total=None, note="")
-
+        with DemoProgress(
+            self.console, total=total, work_label="jobs", show=self.show_progress
+        ) as progress:
             semaphore = asyncio.Semaphore(options.concurrency)
             service, store = runtime.service, runtime.store
             done = 0
@@ -235,7 +222,7 @@ class _Run:
                         request, invoke_context=demo_context(f"order:{request.order_id}"), tx=tx
                     )
                 done += 1
-                progress.update(submitted, completed=done)
+                progress.submitted(done)
 
             submitting = asyncio.gather(*(submit(r) for r in self.orders))
 
@@ -245,15 +232,10 @@ class _Run:
                 left, dead = await _queue_depth(runtime.queue)
                 charges_left, _ = await _queue_depth(runtime.queue, (CHARGE_QUEUE, REFUND_QUEUE))
                 stats = sender.stats()
-                progress.update(recorded, completed=count)
-                progress.update(
-                    hooks,
-                    completed=stats.acknowledged,
-                    total=max(stats.events, 1),
-                    note=f"{stats.requests} requests",
-                )
-                progress.update(
-                    jobs, note=f"{phase}: {left} left, {dead} dead, kills {workers.kills}"
+                progress.show(
+                    recorded=count,
+                    webhooks=stats,
+                    work=f"{phase}: {left} left, {dead} dead, kills {workers.kills}",
                 )
                 return count, left + stats.pending, charges_left
 
