@@ -23,7 +23,7 @@ from seawall.aws.receiver import LambdaWebhookReceiver
 from seawall.aws.resources import AwsNames, create_queues, create_table, ensure_resources
 from seawall.aws.sqs import SqsQueue
 from seawall.aws.worker import SqsWebhookWorker
-from seawall.demo.runtime import DEMO_TENANT, DemoSettings
+from seawall.demo.runtime import DEMO_TENANT, DemoSettings, close_gateway
 from seawall.http import ApiClient
 from seawall.jobs.backoff import job_backoff
 from seawall.ops.breakers import REGISTRY
@@ -52,14 +52,8 @@ class AwsDemoRuntime:
     client: ApiClient
 
     async def aclose(self) -> None:
-        """Close the gateway client and forget its breaker."""
-        breaker = self.client.settings.default_policy.pipeline.breaker
-        if breaker is not None:
-            name = breaker.name
-            if REGISTRY.get(name) is breaker:
-                REGISTRY.unregister(name)
-        await self.service.aclose()
-        await self.client.aclose()
+        """Close the payment service and its gateway client, and forget its breaker."""
+        await close_gateway(self.service, self.client)
 
 
 async def build_aws_runtime(

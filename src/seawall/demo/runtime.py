@@ -101,13 +101,7 @@ class DemoRuntime:
 
     async def aclose(self) -> None:
         """Close the payment service and its gateway client, and forget its breaker."""
-        breaker = self.client.settings.default_policy.pipeline.breaker
-        if breaker is not None:
-            name = breaker.name
-            if REGISTRY.get(name) is breaker:
-                REGISTRY.unregister(name)
-        await self.service.aclose()
-        await self.client.aclose()
+        await close_gateway(self.service, self.client)
 
 
 def build_runtime(
@@ -153,3 +147,12 @@ def build_runtime(
     webhooks.attach(worker)
     service.register(worker)
     return DemoRuntime(store, service, webhooks, worker, client, queue)
+
+
+async def close_gateway(service: PaymentGatewayService, client: ApiClient) -> None:
+    """Close a demo's payment service and gateway client, and forget the client's breaker."""
+    breaker = client.settings.default_policy.pipeline.breaker
+    if breaker is not None and REGISTRY.get(breaker.name) is breaker:
+        REGISTRY.unregister(breaker.name)
+    await service.aclose()
+    await client.aclose()
