@@ -152,7 +152,8 @@ def build_runtime(
 async def close_gateway(service: PaymentGatewayService, client: ApiClient) -> None:
     """Close a demo's payment service and gateway client, and forget the client's breaker."""
     breaker = client.settings.default_policy.pipeline.breaker
-    if breaker is not None and REGISTRY.get(breaker.name) is breaker:
-        REGISTRY.unregister(breaker.name)
+    name = None if breaker is None else breaker.name
+    if name is not None and REGISTRY.get(name) is breaker:
+        REGISTRY.unregister(name)
     await service.aclose()
     await client.aclose()
