@@ -7,7 +7,7 @@ import re
 import pytest
 
 from seawall.jobs import InvalidJobError, Queue
-from seawall.jobs.queue import new_job_id, new_job_ids
+from seawall.jobs.queue_rows import new_job_id, new_job_ids
 from seawall.store import Store
 
 

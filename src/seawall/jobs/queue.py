@@ -1,5 +1,6 @@
 """The durable queue: enqueue (in the caller's transaction if asked), claim under a lease, ack,
-nack, extend, the dead-letter queue (list, redrive, purge), retention and stats.
+nack, extend; the dead-letter queue, retention and stats come from `QueueAdmin`
+(`seawall.jobs.queue_admin`), row mapping and checks from `seawall.jobs.queue_rows`.
 
 Semantics follow SQS: every claim counts as a receive; a job claimed with its receives already
 at `max_receives` moves to the dead-letter queue instead of being handed out; ack, nack, extend and
@@ -12,41 +13,37 @@ before the handler runs, so jobs that crash with the worker before starting keep
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import os
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from seawall.jobs.model import LAST_RECEIVE_SQL, DeadLetter, InvalidJobError, Job, QueueStats
-from seawall.store.base import Row, Store, Tx
-from seawall.store.text import storable_text
+from seawall.jobs.model import LAST_RECEIVE_SQL, InvalidJobError, Job
+from seawall.jobs.queue_admin import QueueAdmin
+from seawall.jobs.queue_rows import (
+    CHUNK,
+    JOB_COLUMNS,
+    NOTIFY_CHANNEL,
+    check_queue_name,
+    chunks,
+    encode_payload,
+    error_record,
+    marks,
+    new_job_ids,
+    row_to_job,
+)
+from seawall.store.base import Store, Tx
 
 __all__ = ["NOTIFY_CHANNEL", "Queue"]
 
-NOTIFY_CHANNEL = "seawall_jobs"
-"""Every enqueue, release and redrive notifies this channel after commit; workers listen to it."""
-
-_STATE_NAMES = {0: "pending", 1: "done", 2: "dead"}
 _PENDING, _DONE, _DEAD = 0, 1, 2
 
 DeadLetterHook = Callable[[Tx, list[Job], str], Awaitable[None]]
 """Told, inside the moving transaction, which jobs went to the dead-letter queue and why."""
-_CHUNK = 500
 _MAX_ERRORS = 10
-_MAX_TRACEBACK = 4000
-_MAX_QUEUE_NAME = 200
-_COUNTER = itertools.count()
-_PID = os.getpid()
 
-_JOB_COLUMNS = (
-    "id, queue, payload, state, priority, receives, max_receives, lease_token, enqueued_at, "
-    "visible_at, finished_at, dead_reason, dedup_key, errors"
-)
 _INSERT_HEAD = (
     "INSERT INTO seawall_jobs (id, queue, payload, priority, max_receives, enqueued_at, "
     "visible_at, dedup_key) VALUES "
@@ -76,23 +73,12 @@ _CLAIM_SQL = {
     (engine, counted): sql.format(receives="receives + 1" if counted else "receives")
     for engine, sql in {
         "sqlite": f"UPDATE seawall_jobs SET {_CLAIM_SET}"
-        f"WHERE id IN ({_CLAIM_PICK.format(alias='')}) RETURNING {_JOB_COLUMNS}",
+        f"WHERE id IN ({_CLAIM_PICK.format(alias='')}) RETURNING {JOB_COLUMNS}",
         "postgresql": f"WITH picked AS ({_CLAIM_PICK.format(alias=' AS picked_id')} "
         f"FOR UPDATE SKIP LOCKED) UPDATE seawall_jobs SET {_CLAIM_SET}"
-        f"FROM picked WHERE id = picked.picked_id RETURNING {_JOB_COLUMNS}",
+        f"FROM picked WHERE id = picked.picked_id RETURNING {JOB_COLUMNS}",
     }.items()
     for counted in (True, False)
-}
-_CLEANUP_BATCH = 5000
-_CLEANUP_PICK = "SELECT {key} FROM seawall_jobs WHERE state = 1 AND finished_at < ? LIMIT ?"
-# PostgreSQL deletes the picked rows by physical address (a TID scan); the outer condition is
-# checked again on the row as it is now.
-_CLEANUP_SQL = {
-    "sqlite": f"DELETE FROM seawall_jobs WHERE id IN ({_CLEANUP_PICK.format(key='id')}) "
-    "AND state = 1 AND finished_at < ?",
-    "postgresql": "DELETE FROM seawall_jobs "
-    f"WHERE ctid = ANY(ARRAY({_CLEANUP_PICK.format(key='ctid')})) "
-    "AND state = 1 AND finished_at < ?",
 }
 _ACK = (
     "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
@@ -112,102 +98,6 @@ _ACK_IDS = (
 _EXTEND = "UPDATE seawall_jobs SET visible_at = ? WHERE id = ? AND lease_token = ? AND state = 0"
 
 
-def new_job_id() -> str:
-    """A unique, roughly time-ordered job id (milliseconds, a process counter, randomness)."""
-    millis = int(time.time() * 1000)
-    return f"{millis:012x}{next(_COUNTER) & 0xFFFFFF:06x}{_PID & 0xFFFF:04x}{secrets.token_hex(5)}"
-
-
-def new_job_ids(count: int) -> list[str]:
-    """`count` ids shaped like `new_job_id`'s, drawing their randomness in one system call."""
-    head = f"{int(time.time() * 1000):012x}"
-    pid = f"{_PID & 0xFFFF:04x}"
-    rand = os.urandom(5 * count).hex()
-    counter = _COUNTER
-    return [
-        f"{head}{next(counter) & 0xFFFFFF:06x}{pid}{rand[i : i + 10]}"
-        for i in range(0, 10 * count, 10)
-    ]
-
-
-def _check_queue_name(name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > _MAX_QUEUE_NAME:
-        raise InvalidJobError(
-            f"queue name must be a non-empty string of at most {_MAX_QUEUE_NAME} characters "
-            f"(got {name!r})"
-        )
-    if not storable_text(name):
-        raise InvalidJobError("a queue name cannot hold NUL or lone surrogates")
-    return name
-
-
-def _check_job_ids(ids: Iterable[str]) -> None:
-    """Refuse job ids no engine can hold (they could name no job) before they reach SQL."""
-    for job_id in ids:
-        if not isinstance(job_id, str) or not storable_text(job_id):
-            raise InvalidJobError(f"no job can have the id {job_id!r}")
-
-
-def _encode_payload(payload: object) -> str:
-    if not isinstance(payload, dict):
-        raise InvalidJobError(
-            f"a job payload must be a dict that JSON can encode (got {type(payload).__name__})"
-        )
-    try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidJobError(f"job payload cannot be encoded as JSON: {exc}") from exc
-
-
-def _row_to_job(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        queue=row["queue"],
-        payload=json.loads(row["payload"]),
-        receives=int(row["receives"]),
-        max_receives=int(row["max_receives"]),
-        priority=int(row["priority"]),
-        lease_token=row["lease_token"],
-        enqueued_at=float(row["enqueued_at"]),
-        visible_at=float(row["visible_at"]),
-        errors=json.loads(row["errors"]),
-        state=_STATE_NAMES.get(int(row["state"]), "unknown"),
-        dedup_key=row["dedup_key"],
-        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-    )
-
-
-def _row_to_dead_letter(row: Row) -> DeadLetter:
-    return DeadLetter(
-        id=row["id"],
-        queue=row["queue"],
-        payload=json.loads(row["payload"]),
-        receives=int(row["receives"]),
-        max_receives=int(row["max_receives"]),
-        priority=int(row["priority"]),
-        enqueued_at=float(row["enqueued_at"]),
-        dead_at=float(row["finished_at"] or 0.0),
-        reason=row["dead_reason"] or "",
-        errors=json.loads(row["errors"]),
-    )
-
-
-def error_record(at: float, error: str | None, tb: str | None) -> dict[str, Any]:
-    """One entry of a job's error history (the traceback keeps its last lines when long)."""
-    if tb is not None and len(tb) > _MAX_TRACEBACK:
-        tb = "..." + tb[-_MAX_TRACEBACK:]
-    return {"at": at, "error": error, "traceback": tb}
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 @dataclass(frozen=True, slots=True)
 class _Item:
     """One job to insert, already validated and encoded."""
@@ -220,7 +110,7 @@ class _Item:
     delay: float
 
 
-class Queue:
+class Queue(QueueAdmin):
     """SQS-style queues (many named queues in one table) on a seawall Store.
 
     Enqueues made without a caller's transaction are combined: concurrent callers share one
@@ -255,7 +145,7 @@ class Queue:
         """Call `hook(tx, jobs, reason)` whenever jobs of `queue_name` move to the dead-letter
         queue, inside the transaction that moves them (so the owner of the work, for example
         the webhook inbox, records the death atomically with it). One hook per queue."""
-        _check_queue_name(queue_name)
+        check_queue_name(queue_name)
         self._dead_hooks[queue_name] = hook
 
     @asynccontextmanager
@@ -315,7 +205,7 @@ class Queue:
         priority: int = 0,
     ) -> list[str | None]:
         """Add many jobs in one transaction (few statements); None marks a deduplicated one."""
-        _check_queue_name(queue_name)
+        check_queue_name(queue_name)
         delay, receives, priority = self._options(delay, max_receives, priority)
         if dedup_keys is not None and len(dedup_keys) != len(payloads):
             raise InvalidJobError("dedup_keys must have one entry (or None) per payload")
@@ -324,7 +214,7 @@ class Queue:
             if key is not None and (not isinstance(key, str) or not key):
                 raise InvalidJobError(f"dedup_key must be a non-empty string (got {key!r})")
         items = [
-            _Item(queue_name, _encode_payload(payload), key, priority, receives, delay)
+            _Item(queue_name, encode_payload(payload), key, priority, receives, delay)
             for payload, key in zip(payloads, keys, strict=True)
         ]
         if not items:
@@ -355,16 +245,16 @@ class Queue:
         (the caller guarantees it is a JSON object). The queue name and options are checked once
         per call, not per job.
         """
-        _check_queue_name(queue_name)
+        check_queue_name(queue_name)
         _, receives, _ = self._options(0.0, max_receives, 0)
         if not payloads_json:
             return []
         now = self.store.clock.time()
         ids = new_job_ids(len(payloads_json))
-        for start in range(0, len(ids), _CHUNK):
+        for start in range(0, len(ids), CHUNK):
             flat: list[Any] = []
-            chunk = ids[start : start + _CHUNK]
-            for job_id, body in zip(chunk, payloads_json[start : start + _CHUNK], strict=True):
+            chunk = ids[start : start + CHUNK]
+            for job_id, body in zip(chunk, payloads_json[start : start + CHUNK], strict=True):
                 flat += (job_id, queue_name, body, 0, receives, now, now, None)
             await tx.execute(_INSERT_HEAD + ", ".join([_INSERT_ROW] * len(chunk)), flat)
         tx.notify(NOTIFY_CHANNEL)
@@ -408,7 +298,7 @@ class Queue:
             for job_id, i in zip(ids, items, strict=True)
             if job_id is not None
         ]
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             flat = [value for row in chunk for value in row]
             await tx.execute(_INSERT_HEAD + ", ".join([_INSERT_ROW] * len(chunk)), flat)
         if rows:
@@ -438,7 +328,7 @@ class Queue:
         With `count_receive=False` the jobs are only leased: `start` counts each one's receive
         when its handler is about to run (and `release(..., counted=False)` hands back the rest).
         """
-        _check_queue_name(queue_name)
+        check_queue_name(queue_name)
         if limit < 1:
             raise InvalidJobError(f"claim limit must be >= 1 (got {limit})")
         if visibility_timeout <= 0:
@@ -479,10 +369,10 @@ class Queue:
                 if hook is not None:
                     await hook(
                         tx,
-                        [_row_to_job(row) for row in dead],
+                        [row_to_job(row) for row in dead],
                         "receive limit reached: the last lease expired without an ack",
                     )
-        jobs = [_row_to_job(row) for row in rows if int(row["state"]) == _PENDING]
+        jobs = [row_to_job(row) for row in rows if int(row["state"]) == _PENDING]
         jobs.sort(key=lambda j: (-j.priority, j.enqueued_at, j.id))
         return jobs, len(dead)
 
@@ -505,9 +395,9 @@ class Queue:
         async with self._tx(tx) as t:
             now = self.store.clock.time()
             for token, ids in by_token.items():
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     done += await t.execute(
-                        f"{_ACK_IDS}({_marks(len(chunk))})", (now, token, *chunk)
+                        f"{_ACK_IDS}({marks(len(chunk))})", (now, token, *chunk)
                     )
         return done
 
@@ -519,9 +409,9 @@ class Queue:
         taken: set[str] = set()
         now = self.store.clock.time()
         for token, ids in self._ids_by_token(jobs).items():
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 rows = await tx.fetchall(
-                    f"{_ACK_IDS}({_marks(len(chunk))}) RETURNING id", (now, token, *chunk)
+                    f"{_ACK_IDS}({marks(len(chunk))}) RETURNING id", (now, token, *chunk)
                 )
                 taken.update(row["id"] for row in rows)
         return taken
@@ -531,11 +421,11 @@ class Queue:
         `nack` and `release` act on them as on any claimed job). Returns how many."""
         undone = 0
         for token, ids in self._ids_by_token(jobs).items():
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 # Only this transaction can have changed these rows since its take: it holds them.
                 undone += await tx.execute(
                     "UPDATE seawall_jobs SET state = 0, finished_at = NULL, lease_token = ? "
-                    f"WHERE lease_token IS NULL AND id IN ({_marks(len(chunk))})",
+                    f"WHERE lease_token IS NULL AND id IN ({marks(len(chunk))})",
                     (token, *chunk),
                 )
         return undone
@@ -605,10 +495,10 @@ class Queue:
         async with self.store.transaction() as tx:
             until = self.store.clock.time() + seconds
             for token, ids in by_token.items():
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     extended += await tx.execute(
                         "UPDATE seawall_jobs SET visible_at = ? "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({marks(len(chunk))})",
                         (until, token, *chunk),
                     )
         return extended
@@ -625,10 +515,10 @@ class Queue:
         started: set[str] = set()
         async with self.store.transaction() as tx:
             for token, ids in by_token.items():
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     rows = await tx.fetchall(
                         "UPDATE seawall_jobs SET receives = receives + 1 "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))}) "
+                        f"WHERE lease_token = ? AND state = 0 AND id IN ({marks(len(chunk))}) "
                         "RETURNING id",
                         (token, *chunk),
                     )
@@ -647,7 +537,7 @@ class Queue:
         async with self.store.transaction() as tx:
             now = self.store.clock.time()
             for token, ids in by_token.items():
-                for chunk in _chunks(ids):
+                for chunk in chunks(ids):
                     released += await tx.execute(
                         "UPDATE seawall_jobs SET lease_token = NULL, visible_at = ?"
                         + (
@@ -655,7 +545,7 @@ class Queue:
                             if counted
                             else " "
                         )
-                        + f"WHERE lease_token = ? AND state = 0 AND id IN ({_marks(len(chunk))})",
+                        + f"WHERE lease_token = ? AND state = 0 AND id IN ({marks(len(chunk))})",
                         (now, token, *chunk),
                     )
             if released:
@@ -667,163 +557,3 @@ class Queue:
         if not job.lease_token:
             raise InvalidJobError(f"job {job.id} carries no lease token: claim it first")
         return job.lease_token
-
-    # -- inspection --------------------------------------------------------------------------
-
-    async def get_job(self, job_id: str) -> Job | None:
-        """The job with this id in any state, or None."""
-        if not storable_text(job_id):
-            return None  # no job can have this id
-        async with self.store.read() as tx:
-            row = await tx.fetchone(
-                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ?", (job_id,)
-            )
-        return None if row is None else _row_to_job(row)
-
-    async def stats(self) -> list[QueueStats]:
-        """Per-queue depth: ready, in flight, delayed, done, dead, oldest ready job's age."""
-        now = self.store.clock.time()
-        async with self.store.read() as tx:
-            rows = await tx.fetchall(
-                "SELECT queue, "
-                "SUM(CASE WHEN state = 0 AND visible_at <= ? THEN 1 ELSE 0 END) AS ready, "
-                "SUM(CASE WHEN state = 0 AND visible_at > ? AND lease_token IS NOT NULL "
-                "THEN 1 ELSE 0 END) AS in_flight, "
-                "SUM(CASE WHEN state = 0 AND visible_at > ? AND lease_token IS NULL "
-                "THEN 1 ELSE 0 END) AS delayed, "
-                "SUM(CASE WHEN state = 1 THEN 1 ELSE 0 END) AS done, "
-                "SUM(CASE WHEN state = 2 THEN 1 ELSE 0 END) AS dead, "
-                "MIN(CASE WHEN state = 0 AND visible_at <= ? THEN enqueued_at END) AS oldest "
-                "FROM seawall_jobs GROUP BY queue ORDER BY queue",
-                (now, now, now, now),
-            )
-        return [
-            QueueStats(
-                queue=row["queue"],
-                ready=int(row["ready"] or 0),
-                in_flight=int(row["in_flight"] or 0),
-                delayed=int(row["delayed"] or 0),
-                done=int(row["done"] or 0),
-                dead=int(row["dead"] or 0),
-                oldest_ready_age_s=None
-                if row["oldest"] is None
-                else max(0.0, now - float(row["oldest"])),
-            )
-            for row in rows
-        ]
-
-    # -- dead-letter queue -------------------------------------------------------------------
-
-    async def dead_letters(
-        self, queue_name: str | None = None, *, limit: int = 100, offset: int = 0
-    ) -> list[DeadLetter]:
-        """Dead letters, newest first, optionally of one queue."""
-        if limit < 1 or offset < 0:
-            raise InvalidJobError("dead_letters needs limit >= 1 and offset >= 0")
-        where, params = self._dead_filter(queue_name, None, None)
-        async with self.store.read() as tx:
-            rows = await tx.fetchall(
-                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE {where} "
-                "ORDER BY finished_at DESC, id LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            )
-        return [_row_to_dead_letter(row) for row in rows]
-
-    async def dead_letter(self, job_id: str) -> DeadLetter | None:
-        """One dead letter by job id, or None when that job is not in the dead-letter queue."""
-        if not storable_text(job_id):
-            return None  # no job can have this id
-        async with self.store.read() as tx:
-            row = await tx.fetchone(
-                f"SELECT {_JOB_COLUMNS} FROM seawall_jobs WHERE id = ? AND state = 2", (job_id,)
-            )
-        return None if row is None else _row_to_dead_letter(row)
-
-    @staticmethod
-    def _dead_filter(
-        queue_name: str | None, ids: Sequence[str] | None, error_contains: str | None
-    ) -> tuple[str, list[Any]]:
-        clauses, params = ["state = 2"], list[Any]()
-        if queue_name is not None:
-            clauses.append("queue = ?")
-            params.append(_check_queue_name(queue_name))
-        if ids is not None:
-            if not ids:
-                clauses.append("1 = 0")
-            else:
-                _check_job_ids(ids)
-                clauses.append(f"id IN ({_marks(len(ids))})")
-                params.extend(ids)
-        if error_contains is not None:
-            if not storable_text(error_contains):
-                raise InvalidJobError("an error filter cannot hold NUL or lone surrogates")
-            clauses.append("(errors LIKE ? OR dead_reason LIKE ?)")
-            pattern = f"%{error_contains}%"
-            params.extend([pattern, pattern])
-        return " AND ".join(clauses), params
-
-    async def redrive(
-        self,
-        ids: Sequence[str] | None = None,
-        queue_name: str | None = None,
-        *,
-        error_contains: str | None = None,
-        rate_per_s: float | None = None,
-        limit: int | None = None,
-    ) -> int:
-        """Move dead letters back to their queue with their receive count reset (all, by id,
-        by queue or by error text). `rate_per_s` spaces their visibility so at most that many
-        become ready per second. Returns how many were redriven."""
-        if rate_per_s is not None and rate_per_s <= 0:
-            raise InvalidJobError(f"rate_per_s must be > 0 (got {rate_per_s})")
-        if ids is not None and len(ids) > 30_000:
-            raise InvalidJobError("redrive at most 30,000 ids per call")
-        where, params = self._dead_filter(queue_name, ids, error_contains)
-        sql = f"SELECT id FROM seawall_jobs WHERE {where} ORDER BY finished_at, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        async with self.store.transaction() as tx:
-            now = self.store.clock.time()
-            found = [row["id"] for row in await tx.fetchall(sql, params)]
-            if not found:
-                return 0
-            step = 0.0 if rate_per_s is None else 1.0 / rate_per_s
-            changed = await tx.executemany(
-                "UPDATE seawall_jobs SET state = 0, receives = 0, lease_token = NULL, "
-                "visible_at = ?, finished_at = NULL, dead_reason = NULL WHERE id = ? AND state = 2",
-                [(now + index * step, job_id) for index, job_id in enumerate(found)],
-            )
-            tx.notify(NOTIFY_CHANNEL)
-        return changed if changed >= 0 else len(found)
-
-    async def purge_dead_letters(
-        self, queue_name: str | None = None, ids: Sequence[str] | None = None
-    ) -> int:
-        """Delete dead letters (all, of one queue, or by id); return how many were deleted."""
-        where, params = self._dead_filter(queue_name, ids, None)
-        async with self.store.transaction() as tx:
-            return await tx.execute(f"DELETE FROM seawall_jobs WHERE {where}", params)
-
-    async def cleanup(self, older_than_s: float, *, batch_size: int = _CLEANUP_BATCH) -> int:
-        """Delete done jobs finished more than `older_than_s` ago and expired dedup keys.
-
-        Ready, in-flight, delayed and dead jobs are never deleted (dead letters go by `purge`).
-        Rows go `batch_size` at a time, each batch its own short transaction, so a large backlog
-        never holds the writer (or row locks) for long. Returns how many jobs were deleted.
-        """
-        if not older_than_s >= 0:  # also refuses NaN
-            raise InvalidJobError(f"older_than_s must be >= 0 (got {older_than_s})")
-        if batch_size < 1:
-            raise InvalidJobError(f"batch_size must be >= 1 (got {batch_size})")
-        now = self.store.clock.time()
-        sql = _CLEANUP_SQL[self.store.engine]
-        deleted = 0
-        while True:
-            async with self.store.transaction() as tx:
-                count = await tx.execute(sql, (now - older_than_s, batch_size, now - older_than_s))
-            deleted += count
-            if count < batch_size:
-                break
-        async with self.store.transaction() as tx:
-            await tx.execute("DELETE FROM seawall_job_dedup WHERE expires_at <= ?", (now,))
-        return deleted
