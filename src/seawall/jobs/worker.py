@@ -457,11 +457,16 @@ class Worker:
                 unit = _Unit(unit.queue, jobs)
             count = len(unit.jobs)
             self._buffered_jobs -= count
-            self._running_jobs += count
+            # A group holds one runner: its jobs run one after another within AWAITING_S (the
+            # rest come back as buffered), so they leave room for the next claim at once.
+            slots = 1 if route.transactional and not route.batch else count
+            self._running_jobs += slots
+            if slots < count:
+                self._space.set()
             try:
                 await self._run_unit(unit)
             finally:
-                self._running_jobs -= count
+                self._running_jobs -= slots
                 self._space.set()
 
     async def _run_unit(self, unit: _Unit) -> None:
