@@ -189,7 +189,7 @@ class Worker:
         self._buffered_jobs = 0
         self._running_jobs = 0
         self._claiming = 0
-        """Jobs asked for by claims still out (they count as held, see `_plan`)."""
+        """Jobs asked for by claims still out (they count as held, see `_claim_round`)."""
         self._outside: dict[str, tuple[Job, float]] = {}
         self._work = asyncio.Event()
         self._space = asyncio.Event()
@@ -366,13 +366,14 @@ class Worker:
         ahead = max(1, min(self.batch_size, self.concurrency // 2))
         empty_rounds = 0
         busy = False
-        rounds: set[asyncio.Task[int]] = set()
+        rounds: set[asyncio.Task[int | None]] = set()
         try:
             while not self._stop_requested.is_set():
                 done = [task for task in rounds if task.done()]
-                if done:
-                    rounds.difference_update(done)
-                    busy = sum(task.result() for task in done) > 0
+                rounds.difference_update(done)
+                sent = [n for n in (task.result() for task in done) if n is not None]
+                if sent:
+                    busy = sum(sent) > 0
                     if busy:
                         empty_rounds = 0
                     elif not rounds:
@@ -387,43 +388,38 @@ class Worker:
                                 return
                         else:
                             await self._idle_wait()
-                if not rounds or (busy and len(rounds) < CLAIMS_IN_FLIGHT):
-                    plan = self._plan(names, full, ahead)
-                    if plan:
-                        rounds.add(asyncio.create_task(self._claim_round(plan)))
-                        continue
+                if (not rounds or (busy and len(rounds) < CLAIMS_IN_FLIGHT)) and self._has_room(
+                    names, full, ahead
+                ):
+                    rounds.add(asyncio.create_task(self._claim_round(names, full, ahead)))
+                    continue
                 self._space.clear()
                 await self._space.wait()
         finally:
             await asyncio.gather(*rounds, return_exceptions=True)
 
-    def _plan(self, names: list[str], full: int, ahead: int) -> list[tuple[str, int]]:
-        """How many jobs to ask each queue for now (reserved in `_claiming`), or nothing when
-        the jobs held and asked for leave less room than the low-water mark."""
+    def _has_room(self, names: list[str], full: int, ahead: int) -> bool:
+        """Whether the jobs held and asked for leave room for a claim (the low-water mark)."""
         quick = any(self._is_quick(name) for name in names)
         capacity = full if quick else self.concurrency + ahead
         low_water = max(1, (self.batch_size if quick else ahead) // 2)
         held = self._buffered_jobs + self._running_jobs + self._claiming
-        if held and capacity - held < low_water:
-            return []
-        plan: list[tuple[str, int]] = []
+        return not held or capacity - held >= low_water
+
+    async def _claim_round(self, names: list[str], full: int, ahead: int) -> int | None:
+        """Claim from each queue in turn, as many jobs as there is room for when its claim is
+        sent (reserved in `_claiming` while it is out); return how many were claimed, or None
+        when no claim was sent (no room left by then)."""
+        claimed: int | None = None
         for name in names:
             cap = full if self._is_quick(name) else self.concurrency + ahead
+            held = self._buffered_jobs + self._running_jobs + self._claiming
             limit = min(self.batch_size, cap - held)
-            if limit < 1:
+            if limit < 1 or self._stop_requested.is_set():
                 break
-            plan.append((name, limit))
-            held += limit
             self._claiming += limit
-        return plan
-
-    async def _claim_round(self, plan: list[tuple[str, int]]) -> int:
-        """Claim from each queue of `plan` in turn; return how many jobs were claimed."""
-        claimed = 0
-        for name, limit in plan:
             try:
-                if not self._stop_requested.is_set():
-                    claimed += await self._claim(name, limit)
+                claimed = (claimed or 0) + await self._claim(name, limit)
             finally:
                 self._claiming -= limit
                 self._space.set()
