@@ -14,6 +14,7 @@ from seawall.store import Store, Tx
 from seawall.store.base import Params, Row
 
 TAKE = " RETURNING id"
+ACK = "UPDATE seawall_jobs SET state = 1"
 """How the statement that acks a group up front ends (it returns the ids it acked)."""
 
 
@@ -67,8 +68,13 @@ class _RecordingStore:
             yield _Recording(tx, log)  # type: ignore[misc]
 
     def groups(self) -> list[list[str]]:
-        """The transactions that ran a group (they open with the up-front ack)."""
-        return [log for log in self.transactions if log and log[0].endswith(TAKE)]
+        """The transactions that ran a group (they open with the up-front ack; the write
+        counting receives at start also returns ids, but sets no state)."""
+        return [
+            log
+            for log in self.transactions
+            if log and log[0].startswith(ACK) and log[0].endswith(TAKE)
+        ]
 
 
 async def _effects_table(store: Store) -> None:

@@ -48,3 +48,18 @@ async def test_releasing_leases_taken_ahead_leaves_receives_alone(store: Store) 
     back = await queue.claim("q", limit=2)
     assert [job.receives for job in back] == [1], "released with no receive, claimed once now"
     assert (await queue.get_job(started.id)).receives == 1  # type: ignore[union-attr]
+
+
+async def test_start_gives_a_job_leased_ahead_its_whole_lease(
+    store: Store, clock: FakeClock
+) -> None:
+    queue = Queue(store)
+    await queue.enqueue("q", {"n": 1})
+    [leased], _ = await queue.claim_counted("q", visibility_timeout=10, count_receive=False)
+    clock.advance(6)
+    [started] = await queue.start([leased], visibility_timeout=10)
+    assert started.visible_at == clock.time() + 10
+    stored = await queue.get_job(started.id)
+    assert stored is not None and stored.visible_at == started.visible_at
+    clock.advance(9)  # past the lease taken ahead, within the one counted from the start
+    assert await queue.claim("q", visibility_timeout=10) == []

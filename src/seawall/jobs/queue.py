@@ -503,27 +503,38 @@ class Queue(QueueAdmin):
                     )
         return extended
 
-    async def start(self, jobs: Sequence[Job]) -> list[Job]:
+    async def start(
+        self, jobs: Sequence[Job], *, visibility_timeout: float | None = None
+    ) -> list[Job]:
         """Count one receive for each leased job whose handler is about to run, in one write
-        that is durable before this returns. Returns the jobs still held by their lease, with
-        their receive counts as now stored; the rest were lost to another worker."""
+        that is durable before this returns; with `visibility_timeout`, their leases run that
+        long from now (a job leased ahead gets its whole lease for its run). Returns the jobs
+        still held by their lease, with their receive counts and leases as now stored; the
+        rest were lost to another worker."""
         by_token: dict[str, list[str]] = {}
         for job in jobs:
             by_token.setdefault(self._token(job), []).append(job.id)
         if not by_token:
             return []
-        started: set[str] = set()
+        started: dict[str, float] = {}
         async with self.store.transaction() as tx:
+            now = self.store.clock.time()
+            until = None if visibility_timeout is None else now + visibility_timeout
             for token, ids in by_token.items():
                 for chunk in chunks(ids):
                     rows = await tx.fetchall(
-                        "UPDATE seawall_jobs SET receives = receives + 1 "
+                        "UPDATE seawall_jobs SET receives = receives + 1, "
+                        "visible_at = COALESCE(?, visible_at) "
                         f"WHERE lease_token = ? AND state = 0 AND id IN ({marks(len(chunk))}) "
-                        "RETURNING id",
-                        (token, *chunk),
+                        "RETURNING id, visible_at",
+                        (until, token, *chunk),
                     )
-                    started.update(row["id"] for row in rows)
-        return [replace(job, receives=job.receives + 1) for job in jobs if job.id in started]
+                    started.update((row["id"], float(row["visible_at"])) for row in rows)
+        return [
+            replace(job, receives=job.receives + 1, visible_at=started[job.id])
+            for job in jobs
+            if job.id in started
+        ]
 
     async def release(self, jobs: Sequence[Job], *, counted: bool = True) -> int:
         """Hand back claimed jobs whose handlers never started: visible now, receive uncounted

@@ -68,6 +68,9 @@ AWAITING_S = 0.005
 """A transactional handler taking this long is waiting on something: its queue stops grouping."""
 LANE_RUNNERS = 16
 """On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
+CLAIMS_IN_FLIGHT = 2
+"""A busy quick queue has its next claim sent while the one before it is still out."""
+"""On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,8 @@ class Worker:
         self._units: deque[_Unit] = deque()
         self._buffered_jobs = 0
         self._running_jobs = 0
+        self._claiming = 0
+        """Jobs asked for by claims still out (they count as held, see `_claim_round`)."""
         self._outside: dict[str, tuple[Job, float]] = {}
         self._work = asyncio.Event()
         self._space = asyncio.Event()
@@ -351,42 +356,74 @@ class Worker:
         # the next job at once. Until a queue's handlers proved quick (see `_quick`), its claims
         # only lease, up to half the runners' worth: `_start` counts each receive as the
         # handler starts, so jobs buffered here and lost in a crash keep their attempts. A
-        # quick queue keeps a batch buffered whose claim counts the receives (each job starts
-        # within milliseconds; a write per start would cost more than such a handler).
-        full = self.concurrency + self.batch_size
+        # quick queue keeps up to CLAIMS_IN_FLIGHT batches buffered or on their way, whose
+        # claims count the receives (each job starts within milliseconds; a write per start
+        # would cost more than such a handler). While the last claim found work, the next one
+        # is sent before it returns; jobs a claim asks for count as held from the moment it is
+        # sent, and claims still out when the worker stops are awaited so `_shutdown` releases
+        # their jobs with the rest.
+        full = self.concurrency + CLAIMS_IN_FLIGHT * self.batch_size
         ahead = max(1, min(self.batch_size, self.concurrency // 2))
         empty_rounds = 0
-        while not self._stop_requested.is_set():
-            quick = any(self._is_quick(name) for name in names)
-            capacity = full if quick else self.concurrency + ahead
-            low_water = max(1, (self.batch_size if quick else ahead) // 2)
-            held = self._buffered_jobs + self._running_jobs
-            room = capacity - held
-            if held and room < low_water:
+        busy = False
+        rounds: set[asyncio.Task[int | None]] = set()
+        try:
+            while not self._stop_requested.is_set():
+                done = [task for task in rounds if task.done()]
+                rounds.difference_update(done)
+                sent = [n for n in (task.result() for task in done) if n is not None]
+                if sent:
+                    busy = sum(sent) > 0
+                    if busy:
+                        empty_rounds = 0
+                    elif not rounds:
+                        if until_idle:
+                            if self._buffered_jobs or self._running_jobs:
+                                self._space.clear()
+                                await self._space.wait()
+                                continue
+                            await self._flush_acks()
+                            empty_rounds += 1
+                            if empty_rounds >= 2:
+                                return
+                        else:
+                            await self._idle_wait()
+                if (not rounds or (busy and len(rounds) < CLAIMS_IN_FLIGHT)) and self._has_room(
+                    names, full, ahead
+                ):
+                    rounds.add(asyncio.create_task(self._claim_round(names, full, ahead)))
+                    continue
                 self._space.clear()
                 await self._space.wait()
-                continue
-            claimed = 0
-            for name in names:
-                cap = full if self._is_quick(name) else self.concurrency + ahead
-                limit = min(self.batch_size, cap - self._buffered_jobs - self._running_jobs)
-                if limit < 1 or self._stop_requested.is_set():
-                    break
-                claimed += await self._claim(name, limit)
-            if claimed:
-                empty_rounds = 0
-                continue
-            if until_idle:
-                if self._buffered_jobs or self._running_jobs:
-                    self._space.clear()
-                    await self._space.wait()
-                    continue
-                await self._flush_acks()
-                empty_rounds += 1
-                if empty_rounds >= 2:
-                    return
-                continue
-            await self._idle_wait()
+        finally:
+            await asyncio.gather(*rounds, return_exceptions=True)
+
+    def _has_room(self, names: list[str], full: int, ahead: int) -> bool:
+        """Whether the jobs held and asked for leave room for a claim (the low-water mark)."""
+        quick = any(self._is_quick(name) for name in names)
+        capacity = full if quick else self.concurrency + ahead
+        low_water = max(1, (self.batch_size if quick else ahead) // 2)
+        held = self._buffered_jobs + self._running_jobs + self._claiming
+        return not held or capacity - held >= low_water
+
+    async def _claim_round(self, names: list[str], full: int, ahead: int) -> int | None:
+        """Claim from each queue in turn, as many jobs as there is room for when its claim is
+        sent (reserved in `_claiming` while it is out); return how many were claimed, or None
+        when no claim was sent (no room left by then)."""
+        claimed: int | None = None
+        for name in names:
+            cap = full if self._is_quick(name) else self.concurrency + ahead
+            held = self._buffered_jobs + self._running_jobs + self._claiming
+            limit = min(self.batch_size, cap - held)
+            if limit < 1 or self._stop_requested.is_set():
+                break
+            self._claiming += limit
+            try:
+                claimed = (claimed or 0) + await self._claim(name, limit)
+            finally:
+                self._claiming -= limit
+                self._space.set()
+        return claimed
 
     async def _claim(self, name: str, limit: int) -> int:
         quick = self._is_quick(name)
@@ -457,11 +494,16 @@ class Worker:
                 unit = _Unit(unit.queue, jobs)
             count = len(unit.jobs)
             self._buffered_jobs -= count
-            self._running_jobs += count
+            # A group holds one runner: its jobs run one after another within AWAITING_S (the
+            # rest come back as buffered), so they leave room for the next claim at once.
+            slots = 1 if route.transactional and not route.batch else count
+            self._running_jobs += slots
+            if slots < count:
+                self._space.set()
             try:
                 await self._run_unit(unit)
             finally:
-                self._running_jobs -= count
+                self._running_jobs -= slots
                 self._space.set()
 
     async def _run_unit(self, unit: _Unit) -> None:
@@ -526,7 +568,10 @@ class Worker:
         while self._starting:
             requests, self._starting = self._starting, []
             try:
-                started = await self.queue.start([job for jobs, _ in requests for job in jobs])
+                started = await self.queue.start(
+                    [job for jobs, _ in requests for job in jobs],
+                    visibility_timeout=self.visibility_timeout,
+                )
             except Exception as exc:
                 for _, future in requests:
                     future.set_exception(exc)
