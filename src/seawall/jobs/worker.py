@@ -28,6 +28,10 @@ handlers within the grace period and releases jobs that were claimed but not sta
 Non-transactional handlers that run longer than a third of the visibility timeout have their
 leases extended while they run (`extend_leases=True`), so a slow outside call is not handed to
 a second worker; the extension follows real elapsed time.
+
+The worker is split by job: claiming, runners and lifecycle here; transaction groups in
+`worker_groups`; single runs, batches and batched acks in `worker_runs`; start counting and lease
+extension in `worker_leases`; the routes, units, events and summaries in `work_units`.
 """
 
 from __future__ import annotations
@@ -37,100 +41,33 @@ import contextlib
 import logging
 import signal
 import time
-import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seawall.clock import Clock
-from seawall.jobs.backoff import Backoff, default_backoff, retry_delay
-from seawall.jobs.commit import JobRun
+from seawall.jobs.backoff import Backoff, default_backoff
 from seawall.jobs.commit_group import CommitGroups
-from seawall.jobs.failures import log_failure
-from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
+from seawall.jobs.model import InvalidJobError, Job
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.jobs.retention import Cleanup, run_retention
+from seawall.jobs.work_units import AWAITING_S, Handler, Route, RunSummary, Unit, WorkerEvent
+from seawall.jobs.worker_groups import run_group
+from seawall.jobs.worker_leases import extend_long_runs, record_start
+from seawall.jobs.worker_runs import ack_flusher, flush_acks, run_batch, run_one
 from seawall.observability.logging import reset_context, set_context
-from seawall.store.base import Store, Tx
-from seawall.store.savepoints import LazySavepointTx, rollback_savepoint
+from seawall.store.base import Store
 
 __all__ = ["Cleanup", "Handler", "RunSummary", "Worker", "WorkerEvent", "run_retention"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
-Handler = Callable[..., Awaitable[Any]]
-"""A retention step: called with `older_than_s`, returns how many rows it deleted."""
 F = TypeVar("F", bound=Handler)
-JOB_SAVEPOINT = "seawall_job"
-"""Each job of a transactional group runs inside a savepoint of this name."""
-AWAITING_S = 0.005
-"""A transactional handler taking this long is waiting on something: its queue stops grouping."""
 LANE_RUNNERS = 16
 """On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 CLAIMS_IN_FLIGHT = 2
 """A busy quick queue has its next claim sent while the one before it is still out."""
 """On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerEvent:
-    """Something the worker did, for metrics: kind is processed, failed, retried,
-    dead_lettered, lease_lost or released; or `timed`, which carries how long one handler call
-    took (`duration_s`) and whether it raised (`error`)."""
-
-    kind: str
-    queue: str
-    count: int = 1
-    job_id: str | None = None
-    error: str | None = None
-    duration_s: float | None = None
-
-
-class RunSummary(int):
-    """What `Worker.run_until_idle` did: an int (jobs processed) with every other outcome."""
-
-    processed: int
-    retried: int
-    failed: int
-    dead_lettered: int
-    lease_lost: int
-
-    def __new__(
-        cls, processed: int, retried: int, failed: int, dead_lettered: int, lease_lost: int
-    ) -> RunSummary:
-        summary = super().__new__(cls, processed)
-        summary.processed = processed
-        summary.retried = retried
-        summary.failed = failed
-        summary.dead_lettered = dead_lettered
-        summary.lease_lost = lease_lost
-        return summary
-
-    def __repr__(self) -> str:
-        return (
-            f"RunSummary(processed={self.processed}, retried={self.retried}, "
-            f"failed={self.failed}, dead_lettered={self.dead_lettered}, "
-            f"lease_lost={self.lease_lost})"
-        )
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    handler: Handler
-    transactional: bool
-    batch: bool
-    commit_block: bool = False
-
-
-@dataclass(slots=True)
-class _Unit:
-    """Work for one runner: one job, or a whole claimed batch for a batch handler."""
-
-    queue: str
-    jobs: list[Job]
 
 
 class Worker:
@@ -184,8 +121,8 @@ class Worker:
         self.retried = 0
         self.dead_lettered = 0
         self.lease_lost = 0
-        self._routes: dict[str, _Route] = {}
-        self._units: deque[_Unit] = deque()
+        self._routes: dict[str, Route] = {}
+        self._units: deque[Unit] = deque()
         self._buffered_jobs = 0
         self._running_jobs = 0
         self._claiming = 0
@@ -233,7 +170,7 @@ class Worker:
             raise InvalidJobError(f"queue {queue_name!r} already has a handler")
         if not callable(handler):
             raise InvalidJobError(f"handler for {queue_name!r} is not callable")
-        self._routes[queue_name] = _Route(
+        self._routes[queue_name] = Route(
             handler, transactional and not commit_block, batch, commit_block
         )
 
@@ -303,8 +240,8 @@ class Worker:
         if stop is not None:
             stopper = asyncio.create_task(self._watch_stop(stop))
         runners = [asyncio.create_task(self._runner()) for _ in range(self.concurrency)]
-        flusher = asyncio.create_task(self._ack_flusher())
-        heartbeat = asyncio.create_task(self._heartbeat()) if self.extend_leases else None
+        flusher = asyncio.create_task(ack_flusher(self))
+        heartbeat = asyncio.create_task(extend_long_runs(self)) if self.extend_leases else None
         try:
             await self._claim_loop(names, until_idle=until_idle)
         finally:
@@ -344,7 +281,7 @@ class Worker:
                 await task
         if pending:
             log.warning("%d handlers did not finish within the grace period", len(pending))
-        await self._flush_acks()
+        await flush_acks(self)
         flusher.cancel()
         with contextlib.suppress(BaseException):
             await flusher
@@ -382,7 +319,7 @@ class Worker:
                                 self._space.clear()
                                 await self._space.wait()
                                 continue
-                            await self._flush_acks()
+                            await flush_acks(self)
                             empty_rounds += 1
                             if empty_rounds >= 2:
                                 return
@@ -446,9 +383,9 @@ class Worker:
         if not quick:
             self._uncounted.update(job.id for job in jobs)
         if self._routes[name].batch:
-            self._units.append(_Unit(name, jobs))
+            self._units.append(Unit(name, jobs))
         else:
-            self._units.extend(_Unit(name, [job]) for job in jobs)
+            self._units.extend(Unit(name, [job]) for job in jobs)
         self._buffered_jobs += len(jobs)
         self._work.set()
         return len(jobs)
@@ -491,7 +428,7 @@ class Worker:
                     and len(jobs) < self.transaction_group
                 ):
                     jobs.extend(self._units.popleft().jobs)
-                unit = _Unit(unit.queue, jobs)
+                unit = Unit(unit.queue, jobs)
             count = len(unit.jobs)
             self._buffered_jobs -= count
             # A group holds one runner: its jobs run one after another within AWAITING_S (the
@@ -506,7 +443,7 @@ class Worker:
                 self._running_jobs -= slots
                 self._space.set()
 
-    async def _run_unit(self, unit: _Unit) -> None:
+    async def _run_unit(self, unit: Unit) -> None:
         route = self._routes[unit.queue]
         now = self.clock.time()
         fresh = [job for job in unit.jobs if job.visible_at > now]
@@ -516,177 +453,28 @@ class Worker:
             self._emit("lease_lost", unit.queue, lost)
             self._uncounted.difference_update(j.id for j in unit.jobs if j.visible_at <= now)
         if fresh:
-            fresh = await self._start(unit.queue, fresh)
+            fresh = await record_start(self, unit.queue, fresh)
         if not fresh:
             return
         if route.transactional:
             if route.batch:
-                await self._run_batch(route, unit.queue, fresh)
+                await run_batch(self, route, unit.queue, fresh)
             elif len(fresh) > 1:
-                await self._run_group(route, fresh)
+                await run_group(self, route, fresh)
             else:
-                await self._run_one(route, fresh[0])
+                await run_one(self, route, fresh[0])
             return
         started = asyncio.get_running_loop().time()
         for job in fresh:
             self._outside[job.id] = (job, started)
         try:
             if route.batch:
-                await self._run_batch(route, unit.queue, fresh)
+                await run_batch(self, route, unit.queue, fresh)
             else:
-                await self._run_one(route, fresh[0])
+                await run_one(self, route, fresh[0])
         finally:
             for job in fresh:
                 self._outside.pop(job.id, None)
-
-    async def _start(self, queue_name: str, jobs: list[Job]) -> list[Job]:
-        """Count the receive of jobs about to run that were leased without one, together with
-        those of every other runner starting meanwhile (one write per round trip); return the
-        jobs still leased here."""
-        ahead = [job for job in jobs if job.id in self._uncounted]
-        if not ahead:
-            return jobs
-        counted = {job.id for job in jobs} - self._uncounted
-        self._uncounted.difference_update(job.id for job in ahead)
-        future: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
-        self._starting.append((ahead, future))
-        if self._starter is None or self._starter.done():
-            self._starter = asyncio.create_task(self._record_starts())
-        try:
-            started = {job.id: job for job in await asyncio.shield(future)}
-        except Exception:
-            log.exception(
-                "recording %d job starts failed; they return after their lease", len(ahead)
-            )
-            return [job for job in jobs if job.id in counted]
-        if len(started) < len(ahead):
-            self.lease_lost += len(ahead) - len(started)
-            self._emit("lease_lost", queue_name, len(ahead) - len(started))
-        return [started.get(job.id, job) for job in jobs if job.id in started or job.id in counted]
-
-    async def _record_starts(self) -> None:
-        while self._starting:
-            requests, self._starting = self._starting, []
-            try:
-                started = await self.queue.start(
-                    [job for jobs, _ in requests for job in jobs],
-                    visibility_timeout=self.visibility_timeout,
-                )
-            except Exception as exc:
-                for _, future in requests:
-                    future.set_exception(exc)
-                continue
-            by_id = {job.id: job for job in started}
-            for jobs, future in requests:
-                future.set_result([by_id[job.id] for job in jobs if job.id in by_id])
-
-    async def _heartbeat(self) -> None:
-        """Extend the leases of non-transactional handlers that run long (calls to the outside
-        world), every third of the visibility timeout, in one statement per lease token. A
-        worker that dies stops extending, so its jobs still come back after the timeout.
-        Transactional handlers are not extended: their transaction holds their rows."""
-        period = self.visibility_timeout / 3
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(period)
-            now = loop.time()
-            due = [job for job, since in self._outside.values() if now - since >= period]
-            if not due:
-                continue
-            try:
-                await self.queue.extend_many(due, self.visibility_timeout)
-            except Exception:
-                log.exception("extending %d leases failed; they may be redelivered", len(due))
-
-    async def _run_group(self, route: _Route, jobs: list[Job]) -> None:
-        """Run transactional handlers one after another in one transaction, each job inside
-        its own savepoint: a failing job rolls back only its own effects, and the group's
-        effects and acks share one commit. The group's jobs are acked first (`Queue.take`, one
-        statement, which also locks their rows, so no other worker can take over a lease while
-        the group runs); a failing job is given back (`untake`) and nacked. Savepoints are not
-        released one by one (a statement each): a rollback goes back to the newest savepoint
-        of that name, and the transaction's end releases them all. A group starts no further
-        job once AWAITING_S has passed: the jobs it did not reach are given back too, and go
-        back to the runners (see `_hand_back`)."""
-        outcomes: list[tuple[str, Job, str | None]] = []
-        left: list[Job] = []
-        try:
-            async with self.store.transaction() as tx:
-                taken = await self.queue.take(jobs, tx=tx)
-                deadline = time.perf_counter() + AWAITING_S
-                ran = False
-                for job in jobs:
-                    if job.id not in taken:
-                        outcomes.append(("lease_lost", job, None))
-                        continue
-                    if left or (ran and time.perf_counter() >= deadline):
-                        left.append(job)
-                        continue
-                    ran = True
-                    failure = await self._run_grouped(route, job, tx)
-                    if failure is None:
-                        outcomes.append(("processed", job, None))
-                        continue
-                    wait, reason, tb, retried = failure
-                    await self._give_back(tx, [job])
-                    await self.queue.nack(job, delay=wait, error=reason, tb=tb, tx=tx)
-                    log_failure(job, wait, reason, tb, retried)
-                    kind = "retried" if retried else "failed"
-                    if job.is_last_receive:
-                        kind = "dead_lettered"
-                    outcomes.append((kind, job, reason))
-                if left:
-                    await self._give_back(tx, left)
-        except Exception:
-            log.exception(
-                "a transaction of %d jobs failed; they are redelivered after their lease",
-                len(jobs) - len(left),
-            )
-            outcomes = []
-        for kind, job, reason in outcomes:
-            self._count(kind, job, reason)
-        if left:
-            await self._hand_back(left)
-
-    async def _give_back(self, tx: Tx, jobs: list[Job]) -> None:
-        """Undo the group's ack of `jobs` in `tx` (they are pending under their leases again)."""
-        if await self.queue.untake(jobs, tx=tx) != len(jobs):
-            raise LeaseLostError(",".join(job.id for job in jobs))
-
-    async def _run_grouped(
-        self, route: _Route, job: Job, tx: Tx
-    ) -> tuple[float, str | None, str | None, bool] | None:
-        """Run one job of a group inside its own savepoint of `tx`; on failure roll that back
-        and return (delay, reason, traceback, retried), else None."""
-        scoped = LazySavepointTx(tx, JOB_SAVEPOINT)
-        failure: tuple[float, str | None, str | None, bool]
-        try:
-            await self._timed(route.handler(job, scoped), job, time.perf_counter())
-        except RetryLater as retry:
-            failure = (retry.delay, retry.reason, None, True)
-        except Exception as exc:
-            delay = retry_delay(self.backoff, job)
-            failure = (delay, f"{type(exc).__name__}: {exc}", traceback.format_exc(), False)
-        else:
-            return None
-        if scoped.opened:
-            await rollback_savepoint(tx, JOB_SAVEPOINT, release=False)
-        return failure
-
-    async def _hand_back(self, jobs: list[Job]) -> None:
-        """Put the jobs a group did not reach (still leased to this worker) back at the front
-        of the line, one unit each, so they are grouped again or, when their queue is
-        awaiting, run side by side; when stopping, release them instead."""
-        if self._stop_requested.is_set():
-            try:
-                released = await self.queue.release(jobs)
-                self._emit("released", jobs[0].queue, released)
-            except Exception:
-                log.exception("could not release %d jobs; their leases expire", len(jobs))
-            return
-        self._units.extendleft(_Unit(job.queue, [job]) for job in reversed(jobs))
-        self._buffered_jobs += len(jobs)
-        self._work.set()
 
     def _is_quick(self, queue_name: str) -> bool:
         return self._quick.get(queue_name, 0) >= self.concurrency
@@ -727,135 +515,6 @@ class Worker:
             self.failed += 1
         self._emit(kind, job.queue, 1, job.id, error)
 
-    async def _run_one(self, route: _Route, job: Job) -> None:
-        try:
-            if route.transactional:
-                async with self.store.transaction() as tx:
-                    started = time.perf_counter()
-                    await self._timed(route.handler(job, tx), job, started)
-                    if not await self.queue.ack(job, tx=tx):
-                        raise LeaseLostError(job.id)
-                self.processed += 1
-                self._emit("processed", job.queue, 1, job.id)
-            elif route.commit_block:
-                run = JobRun(job, self.store, self.queue, self._blocks)
-                try:
-                    await self._timed(route.handler(run), job, time.perf_counter())
-                except Exception:
-                    if not run.committed:
-                        raise
-                    log.exception("job %s raised after its commit block; it stays done", job.id)
-                if run.committed:
-                    self.processed += 1
-                    self._emit("processed", job.queue, 1, job.id)
-                else:
-                    self._acks.append(job)
-                    self._ack_wake.set()
-            else:
-                await self._timed(route.handler(job), job, time.perf_counter())
-                self._acks.append(job)
-                self._ack_wake.set()
-        except LeaseLostError:
-            self.lease_lost += 1
-            self._emit("lease_lost", job.queue, 1, job.id)
-        except RetryLater as retry:
-            await self._nack(job, retry.delay, retry.reason, None, retried=True)
-        except Exception as exc:
-            delay = retry_delay(self.backoff, job)
-            await self._nack(job, delay, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-
-    async def _run_batch(self, route: _Route, name: str, jobs: list[Job]) -> None:
-        try:
-            if route.transactional:
-                async with self.store.transaction() as tx:
-                    result = await route.handler(jobs, tx)
-                    failed = _failed_ids(result, jobs)
-                    ok = [job for job in jobs if job.id not in failed]
-                    acked = await self.queue.ack_many(ok, tx=tx)
-                    if acked != len(ok):
-                        raise LeaseLostError(",".join(j.id for j in ok))
-                self.processed += acked
-                self._emit("processed", name, acked)
-            else:
-                result = await route.handler(jobs)
-                failed = _failed_ids(result, jobs)
-                self._acks.extend(job for job in jobs if job.id not in failed)
-                self._ack_wake.set()
-        except LeaseLostError:
-            self.lease_lost += len(jobs)
-            self._emit("lease_lost", name, len(jobs))
-            return
-        except RetryLater as retry:
-            for job in jobs:
-                await self._nack(job, retry.delay, retry.reason, None, retried=True)
-            return
-        except Exception as exc:
-            tb = traceback.format_exc()
-            for job in jobs:
-                delay = retry_delay(self.backoff, job)
-                await self._nack(job, delay, f"{type(exc).__name__}: {exc}", tb)
-            return
-        errors = result.errors if isinstance(result, BatchResult) else {}
-        for job in jobs:
-            if job.id in failed:
-                delay = retry_delay(self.backoff, job)
-                await self._nack(job, delay, errors.get(job.id, "reported failed by batch"), None)
-
-    async def _nack(
-        self, job: Job, delay: float, error: str | None, tb: str | None, *, retried: bool = False
-    ) -> None:
-        try:
-            changed = await self.queue.nack(job, delay=delay, error=error, tb=tb)
-        except Exception:
-            log.exception(
-                "nack of job %s failed; it becomes visible when its lease expires", job.id
-            )
-            return
-        if not changed:
-            self._count("lease_lost", job, error)
-            return
-        log_failure(job, delay, error, tb, retried)
-        if job.is_last_receive:
-            self._count("dead_lettered", job, error)
-        else:
-            self._count("retried" if retried else "failed", job, error)
-
-    # -- batched acks ------------------------------------------------------------------------
-
-    async def _ack_flusher(self) -> None:
-        while True:
-            await self._ack_wake.wait()
-            self._ack_wake.clear()
-            await self._flush_acks()
-
-    async def _flush_acks(self) -> None:
-        async with self._ack_lock:
-            while self._acks:
-                batch, self._acks = self._acks, []
-                try:
-                    acked = await self.queue.ack_many(batch)
-                except Exception:
-                    log.exception(
-                        "acking %d jobs failed; they are redelivered after their lease", len(batch)
-                    )
-                    continue
-                self.processed += acked
-                if acked < len(batch):
-                    self.lease_lost += len(batch) - acked
-                if self.on_event is not None:
-                    self._emit_acks(batch, acked)
-
-    def _emit_acks(self, batch: list[Job], acked: int) -> None:
-        per_queue: dict[str, int] = {}
-        for job in batch:
-            per_queue[job.queue] = per_queue.get(job.queue, 0) + 1
-        if acked == len(batch):
-            for name, count in per_queue.items():
-                self._emit("processed", name, count)
-        else:
-            self._emit("processed", batch[0].queue, acked)
-            self._emit("lease_lost", batch[0].queue, len(batch) - acked)
-
     async def _timed(self, call: Awaitable[Any], job: Job, started: float) -> Any:
         """Await one handler call, note a slow one, and report its duration to `on_event`."""
         error: str | None = None
@@ -891,14 +550,3 @@ class Worker:
             self.on_event(WorkerEvent(kind, queue, count, job_id, error))
         except Exception:
             log.exception("on_event callback failed")
-
-
-def _failed_ids(result: object, jobs: list[Job]) -> set[str]:
-    if result is None:
-        return set()
-    if not isinstance(result, BatchResult):
-        raise InvalidJobError(
-            f"a batch handler must return BatchResult or None (got {type(result).__name__})"
-        )
-    known = {job.id for job in jobs}
-    return {job_id for job_id in result.failed_ids if job_id in known}
