@@ -43,6 +43,7 @@ from seawall.aws.transact import DynamoTx
 from seawall.demo.aws_http import lambda_http_app
 from seawall.demo.aws_runtime import AwsDemoRuntime, build_aws_runtime
 from seawall.demo.options import DemoOptions, demo_orders
+from seawall.demo.phases import run_phases
 from seawall.demo.processes import QuietServer, bind_free_port, route_logs
 from seawall.demo.progress import DemoProgress
 from seawall.demo.report import build_report, load_records, render_summary
@@ -272,24 +273,14 @@ class _AwsRun:
 
             deadline = time.monotonic() + options.settle_timeout_s
             await asyncio.gather(*(submit(r) for r in self.orders))
-            # Phase 1: charges. Phase 2: refunds of some successes. Phase 3: let webhooks settle.
-            while True:
-                count, _, jobs_left = await tick("charging")
-                if count >= total and jobs_left == 0:
-                    break
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(_POLL_S)
-            await self._submit_refunds(runtime)
-            quiet = 0
-            while quiet < 3:
-                _, busy, _ = await tick("settling")
-                settled_events = len(provider.events()) == sender.stats().events
-                quiet = quiet + 1 if busy == 0 and settled_events else 0
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(_POLL_S)
-            await tick("done")
+            await run_phases(
+                tick,
+                total=total,
+                deadline=deadline,
+                poll_s=_POLL_S,
+                submit_refunds=lambda: self._submit_refunds(runtime),
+                events_settled=lambda: len(provider.events()) == sender.stats().events,
+            )
 
     async def _report(
         self,

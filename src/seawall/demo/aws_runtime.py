@@ -23,12 +23,10 @@ from seawall.aws.receiver import LambdaWebhookReceiver
 from seawall.aws.resources import AwsNames, create_queues, create_table, ensure_resources
 from seawall.aws.sqs import SqsQueue
 from seawall.aws.worker import SqsWebhookWorker
-from seawall.demo.runtime import DEMO_TENANT, DemoSettings, close_gateway
+from seawall.demo.runtime import DemoSettings, close_gateway, open_gateway
 from seawall.http import ApiClient
 from seawall.jobs.backoff import job_backoff
-from seawall.ops.breakers import REGISTRY
 from seawall.payments import PaymentGatewayService, register_payment_webhooks
-from seawall.payments.settings import build_gateway_client
 from seawall.webhooks import Router, guide_endpoint
 
 __all__ = ["AwsDemoRuntime", "build_aws_runtime"]
@@ -91,18 +89,8 @@ async def build_aws_runtime(
         f"{names.prefix}-jobs",
         default_max_receives=settings.max_receives,
     )
-    client = build_gateway_client(settings.gateway(gateway_url, gateway_key))
-    breaker = client.settings.default_policy.pipeline.breaker
-    if breaker is not None:
-        REGISTRY.register(breaker)
-    service = PaymentGatewayService(
-        client,
-        commands,
-        queue=job_queue,
-        default_tenant=DEMO_TENANT,
-        max_receives=settings.max_receives,
-        retry_delay_s=settings.job_retry_delay_s,
-        retry_delay_cap_s=settings.job_retry_cap_s,
+    client, service = open_gateway(
+        settings, commands, job_queue, gateway_url=gateway_url, gateway_key=gateway_key
     )
     router = Router()
     register_payment_webhooks(router, service)

@@ -42,6 +42,7 @@ from seawall.demo.options import (
     demo_store_url,
     drop_schema,
 )
+from seawall.demo.phases import run_phases
 from seawall.demo.processes import DemoWorkers, QuietServer, bind_free_port, route_logs
 from seawall.demo.progress import DemoProgress
 from seawall.demo.report import (
@@ -241,27 +242,21 @@ class _Run:
 
             deadline = time.monotonic() + options.settle_timeout_s
             await submitting
-            # Phase 1: charges. Phase 2: refunds of some successes. Phase 3: let webhooks settle.
-            while True:
-                count, _, charges_left = await tick("charging")
+
+            def chaos(count: int) -> None:
                 while kill_at and count >= kill_at[0]:
                     kill_at.pop(0)
                     workers.kill_and_restart()
-                if count >= total and charges_left == 0:
-                    break
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(_POLL_S)
-            await self._submit_refunds(runtime)
-            quiet = 0
-            while quiet < 3:
-                _, busy, _ = await tick("settling")
-                settled_events = len(provider.events()) == sender.stats().events
-                quiet = quiet + 1 if busy == 0 and settled_events else 0
-                if time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(_POLL_S)
-            await tick("done")
+
+            await run_phases(
+                tick,
+                total=total,
+                deadline=deadline,
+                poll_s=_POLL_S,
+                submit_refunds=lambda: self._submit_refunds(runtime),
+                events_settled=lambda: len(provider.events()) == sender.stats().events,
+                on_recorded=chaos,
+            )
 
     async def _submit_refunds(self, runtime: DemoRuntime) -> None:
         """Refund some succeeded payments: half of them fully, half partially."""

@@ -7,12 +7,13 @@ breaker cool-down) so a default run is quick; the library defaults stay the guid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from seawall.commands import CommandService, InvokeContext
+from seawall.commands import CommandApi, CommandService, InvokeContext
 from seawall.http import ApiClient
-from seawall.jobs import Queue, Worker
+from seawall.jobs import JobProducer, Queue, Worker
 from seawall.observability.metrics import get_metrics
 from seawall.ops.breakers import REGISTRY
 from seawall.payments import (
@@ -115,21 +116,13 @@ def build_runtime(
     """Wire service, webhook router and worker; `webhook_secret` adds the receiving endpoint."""
     queue = Queue(store, default_max_receives=settings.max_receives)
     commands = CommandService(store, queue=queue, source="seawall demo")
-    metrics = get_metrics()
-    client = build_gateway_client(
-        settings.gateway(gateway_url, gateway_key), on_call=(metrics.on_call,)
-    )
-    breaker = client.settings.default_policy.pipeline.breaker
-    if breaker is not None:
-        REGISTRY.register(breaker)
-    service = PaymentGatewayService(
-        client,
+    client, service = open_gateway(
+        settings,
         commands,
-        queue=queue,
-        default_tenant=DEMO_TENANT,
-        max_receives=settings.max_receives,
-        retry_delay_s=settings.job_retry_delay_s,
-        retry_delay_cap_s=settings.job_retry_cap_s,
+        queue,
+        gateway_url=gateway_url,
+        gateway_key=gateway_key,
+        on_call=(get_metrics().on_call,),
     )
     router = Router()
     register_payment_webhooks(router, service)
@@ -147,6 +140,32 @@ def build_runtime(
     webhooks.attach(worker)
     service.register(worker)
     return DemoRuntime(store, service, webhooks, worker, client, queue)
+
+
+def open_gateway(
+    settings: DemoSettings,
+    commands: CommandApi,
+    queue: JobProducer,
+    *,
+    gateway_url: str,
+    gateway_key: str,
+    on_call: tuple[Callable[..., Any], ...] = (),
+) -> tuple[ApiClient, PaymentGatewayService]:
+    """A demo's gateway client (its breaker registered for operators) and payment service."""
+    client = build_gateway_client(settings.gateway(gateway_url, gateway_key), on_call=on_call)
+    breaker = client.settings.default_policy.pipeline.breaker
+    if breaker is not None:
+        REGISTRY.register(breaker)
+    service = PaymentGatewayService(
+        client,
+        commands,
+        queue=queue,
+        default_tenant=DEMO_TENANT,
+        max_receives=settings.max_receives,
+        retry_delay_s=settings.job_retry_delay_s,
+        retry_delay_cap_s=settings.job_retry_cap_s,
+    )
+    return client, service
 
 
 async def close_gateway(service: PaymentGatewayService, client: ApiClient) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from seawall.fleet.breaker_sync import Reply, SyncedBreakerStore
 from seawall.fleet.dynamo_breaker_step import new_doc, step
-from seawall.fleet.dynamo_link import Doc, DynamoDocs, dynamo_client, ensure_fleet_table
+from seawall.fleet.dynamo_link import Doc, DynamoDocs
 from seawall.resilience.breaker_store import CircuitState
 
 __all__ = ["DynamoBreakerStore"]
@@ -70,11 +70,15 @@ class DynamoBreakerStore(SyncedBreakerStore):
             on_fallback=on_fallback,
         )
         self.clock = clock
-        if client is None:
-            client = dynamo_client(region, endpoint_url, timeout_s)
-        if create_table:
-            ensure_fleet_table(client, table)
-        self.docs = DynamoDocs(client, table, key_ttl_s)
+        self.docs = DynamoDocs.open(
+            table,
+            key_ttl_s,
+            client=client,
+            region=region,
+            endpoint_url=endpoint_url,
+            timeout_s=timeout_s,
+            create_table=create_table,
+        )
 
     @property
     def client(self) -> Any:

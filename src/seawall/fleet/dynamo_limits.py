@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.fleet.dynamo_link import Doc, DynamoDocs, dynamo_client, ensure_fleet_table
+from seawall.fleet.dynamo_link import Doc, DynamoDocs
 from seawall.fleet.limits_store import LimitsStore
 
 __all__ = ["DynamoLimits"]
@@ -46,11 +46,15 @@ class DynamoLimits(LimitsStore):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(namespace=namespace, retry_s=retry_s, on_fallback=on_fallback, clock=clock)
-        if client is None:
-            client = dynamo_client(region, endpoint_url, timeout_s)
-        if create_table:
-            ensure_fleet_table(client, table)
-        self.docs = DynamoDocs(client, table, key_ttl_s)
+        self.docs = DynamoDocs.open(
+            table,
+            key_ttl_s,
+            client=client,
+            region=region,
+            endpoint_url=endpoint_url,
+            timeout_s=timeout_s,
+            create_table=create_table,
+        )
 
     @property
     def client(self) -> Any:

@@ -76,6 +76,26 @@ class DynamoDocs:
         self.table = table
         self.ttl_s = ttl_s
 
+    @classmethod
+    def open(
+        cls,
+        table: str,
+        ttl_s: int,
+        *,
+        client: Any,
+        region: str | None,
+        endpoint_url: str | None,
+        timeout_s: float,
+        create_table: bool,
+    ) -> DynamoDocs:
+        """The documents of `table` through `client` (a new one when None), creating the table
+        first when `create_table`."""
+        if client is None:
+            client = dynamo_client(region, endpoint_url, timeout_s)
+        if create_table:
+            ensure_fleet_table(client, table)
+        return cls(client, table, ttl_s)
+
     def read_many(self, pks: list[str]) -> dict[str, tuple[Doc, int]]:
         """The documents (and versions) of `pks` that exist: one consistent `BatchGetItem` per
         hundred keys."""
