@@ -75,7 +75,7 @@ from seawall.aws.idempotency.items import (
     record_of,
     ttl_of,
 )
-from seawall.aws.transact import DynamoTx
+from seawall.aws.transact import DynamoTx, to_item
 from seawall.clock import SYSTEM_CLOCK, Clock
 from seawall.idempotency.errors import (
     IdempotencyInProgressError,
@@ -218,6 +218,15 @@ class DynamoIdempotencyStore:
         now = self.clock.time()
         expires_at = now + claim.expires_after
         record_id = self.record_id(claim.scope, claim.key)
+        values = {
+            ":done": DONE,
+            ":res": result_json,
+            ":exp": expires_at,
+            ":ttl": ttl_of(expires_at),
+            ":now": now,
+            ":tok": claim.token,
+            ":progress": PROGRESS,
+        }
         if tx is not None:
             tx.update(
                 self.table,
@@ -225,15 +234,7 @@ class DynamoIdempotencyStore:
                 COMPLETE,
                 condition=OURS,
                 names=COMPLETE_NAMES,
-                values={
-                    ":done": DONE,
-                    ":res": result_json,
-                    ":exp": expires_at,
-                    ":ttl": ttl_of(expires_at),
-                    ":now": now,
-                    ":tok": claim.token,
-                    ":progress": PROGRESS,
-                },
+                values=values,
                 label=self.tx_label(claim),
             )
             return True
@@ -245,15 +246,7 @@ class DynamoIdempotencyStore:
                 UpdateExpression=COMPLETE,
                 ConditionExpression=OURS,
                 ExpressionAttributeNames=COMPLETE_NAMES,
-                ExpressionAttributeValues={
-                    ":done": {"S": DONE},
-                    ":res": {"S": result_json},
-                    ":exp": number(expires_at),
-                    ":ttl": {"N": str(ttl_of(expires_at))},
-                    ":now": number(now),
-                    ":tok": {"S": claim.token},
-                    ":progress": {"S": PROGRESS},
-                },
+                ExpressionAttributeValues=to_item(values),
             )
         except db.exceptions.ConditionalCheckFailedException:
             return False
@@ -295,13 +288,14 @@ class DynamoIdempotencyStore:
         """Delete the in-progress record of `claim` so a retry can run; False if already gone
         (with `tx`: added to the transaction, True)."""
         record_id = self.record_id(claim.scope, claim.key)
+        values = {":tok": claim.token, ":progress": PROGRESS}
         if tx is not None:
             tx.delete(
                 self.table,
                 {"id": record_id},
                 condition=OURS,
                 names=OURS_NAMES,
-                values={":tok": claim.token, ":progress": PROGRESS},
+                values=values,
                 label=self.tx_label(claim),
             )
             return True
@@ -312,10 +306,7 @@ class DynamoIdempotencyStore:
                 Key={"id": {"S": record_id}},
                 ConditionExpression=OURS,
                 ExpressionAttributeNames=OURS_NAMES,
-                ExpressionAttributeValues={
-                    ":tok": {"S": claim.token},
-                    ":progress": {"S": PROGRESS},
-                },
+                ExpressionAttributeValues=to_item(values),
             )
         except db.exceptions.ConditionalCheckFailedException:
             return False
