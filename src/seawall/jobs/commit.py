@@ -22,13 +22,13 @@ each block still commits or rolls back on its own, and returns only after its co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from seawall.jobs.commit_group import CommitGroups
 from seawall.jobs.model import Job, JobError, LeaseLostError
-from seawall.store.base import Store, Tx
+from seawall.store.base import Statement, Store, Tx
 
 if TYPE_CHECKING:
     from seawall.jobs.queue import Queue
@@ -77,15 +77,25 @@ class JobRun:
         return self.job.max_receives
 
     @asynccontextmanager
-    async def commit(self) -> AsyncIterator[Tx]:
-        """A write transaction in which the job's ack commits with the block's effects."""
+    async def commit(self, *, with_ack: Sequence[Statement] = ()) -> AsyncIterator[Tx]:
+        """A write transaction in which the job's ack commits with the block's effects.
+
+        `with_ack` are statements of the caller's that run right after the ack (in the same
+        round trip where the engine can) and commit or roll back with the block."""
         if self.committed:
             raise JobError(f"job {self.job.id}: commit() may be used once per run")
         scope = self._store.transaction() if self._groups is None else self._groups.block()
         async with scope as tx:
+            ride = getattr(tx, "ride_with_first", None) if with_ack else None
+            if ride is not None:  # the ack is the first statement of a group's block
+                for sql, params in with_ack:
+                    ride(sql, params)
             # The ack comes first: a lost lease is found before any effect is written, and on
             # PostgreSQL the job's row stays locked until the block commits.
             if not await self._queue.ack(self.job, tx=tx):
                 raise LeaseLostError(self.job.id)
+            if ride is None:
+                for sql, params in with_ack:
+                    await tx.execute(sql, params)
             yield tx
         self.committed = True

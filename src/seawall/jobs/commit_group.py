@@ -35,24 +35,37 @@ subtransactions per backend; every block that writes is one)."""
 class _Turn:
     """One block waiting for, holding, or done with its place in a group transaction."""
 
-    __slots__ = ("committed", "finished", "granted", "scoped")
+    __slots__ = ("committed", "granted", "scoped")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.granted: asyncio.Future[Tx] = loop.create_future()
-        self.finished: asyncio.Future[bool] = loop.create_future()
         self.committed: asyncio.Future[None] = loop.create_future()
         self.scoped: LazySavepointTx | None = None
 
 
 class _Lane:
-    """One connection's worth of group transactions, and the blocks queued for them."""
+    """One connection's worth of group transactions, and the blocks queued for them.
 
-    __slots__ = ("busy", "task", "waiting")
+    While a group is open, the block that holds its transaction hands it on to the next block
+    waiting when it finishes (no task switch in between); the lane's task only opens each
+    group, wakes to commit when nobody is left to hand on to, and tells the members."""
+
+    __slots__ = ("broken", "closed", "granted", "holder", "members", "task", "tx", "waiting")
 
     def __init__(self) -> None:
         self.waiting: deque[_Turn] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.busy = False
+        self.tx: Tx | None = None
+        self.holder: _Turn | None = None
+        self.members: list[_Turn] = []
+        self.granted = 0
+        self.broken: BaseException | None = None
+        self.closed: asyncio.Future[None] | None = None
+
+
+def _queue_length(lane: _Lane) -> int:
+    """Blocks waiting in a lane, and the one holding its transaction."""
+    return len(lane.waiting) + (lane.holder is not None)
 
 
 class CommitGroups:
@@ -67,7 +80,7 @@ class CommitGroups:
     async def block(self) -> AsyncIterator[Tx]:
         """A savepoint-scoped part of a group transaction; returns once the group committed."""
         turn = _Turn(asyncio.get_running_loop())
-        lane = min(self._lanes, key=lambda candidate: len(candidate.waiting) + candidate.busy)
+        lane = min(self._lanes, key=_queue_length)
         lane.waiting.append(turn)
         if lane.task is None or lane.task.done():
             lane.task = asyncio.create_task(self._run_lane(lane))
@@ -76,46 +89,61 @@ class CommitGroups:
         except BaseException:
             if turn in lane.waiting:
                 lane.waiting.remove(turn)
-            elif turn.granted.done() and not turn.granted.cancelled():
-                turn.finished.set_result(False)  # granted as it was cancelled: give it back
+            elif lane.holder is turn:  # granted as it was cancelled: hand the group on
+                self._hand_on(lane)
             raise
         turn.scoped = LazySavepointTx(tx, BLOCK_SAVEPOINT, joined=True)
         try:
             yield turn.scoped
         except BaseException:
-            turn.finished.set_result(False)
+            if turn.scoped.opened:
+                try:
+                    await rollback_savepoint(tx, BLOCK_SAVEPOINT, release=False)
+                except BaseException as exc:  # the group's transaction is beyond saving
+                    lane.broken = exc
+            self._hand_on(lane)
             raise
-        turn.finished.set_result(True)
+        lane.members.append(turn)
+        self._hand_on(lane)
         await asyncio.shield(turn.committed)
+
+    def _hand_on(self, lane: _Lane) -> None:
+        """Give the open group's transaction to the next block waiting, if the group has room
+        and is sound; otherwise wake the lane's task to commit it."""
+        lane.holder = None
+        if lane.broken is None and lane.tx is not None:
+            while lane.waiting and lane.granted < self.group_max:
+                turn = lane.waiting.popleft()
+                if turn.granted.cancelled():
+                    continue
+                lane.holder = turn
+                lane.granted += 1
+                turn.granted.set_result(lane.tx)
+                return
+        if lane.closed is not None and not lane.closed.done():
+            lane.closed.set_result(None)
 
     async def _run_lane(self, lane: _Lane) -> None:
         """Open group transactions while blocks wait in this lane; each commits once."""
+        loop = asyncio.get_running_loop()
         while lane.waiting:
-            members: list[_Turn] = []
-            current: _Turn | None = None
-            granted = 0
+            lane.members, lane.granted, lane.broken = [], 0, None
             try:
                 async with self.store.transaction() as tx:
-                    while lane.waiting and granted < self.group_max:
-                        current = lane.waiting.popleft()
-                        if current.granted.cancelled():
-                            continue
-                        lane.busy = True
-                        granted += 1
-                        current.granted.set_result(tx)
-                        kept = await current.finished
-                        lane.busy = False
-                        if kept:
-                            members.append(current)
-                        elif current.scoped is not None and current.scoped.opened:
-                            await rollback_savepoint(tx, BLOCK_SAVEPOINT, release=False)
-                        current = None
-                        if not lane.waiting:
-                            await asyncio.sleep(0)  # blocks ready right now join this group
+                    lane.tx = tx
+                    # Hand the transaction on until nobody is left to take it; blocks that
+                    # arrived while this task woke up still join before the commit.
+                    while lane.waiting and lane.granted < self.group_max:
+                        lane.closed = loop.create_future()
+                        self._hand_on(lane)
+                        await lane.closed
+                        if lane.broken is not None:
+                            raise lane.broken
+                    lane.tx = None
             except BaseException as exc:
-                lane.busy = False
-                self._fail(members, current, exc)
-                if not granted:  # no transaction to be had: fail the waiting blocks too
+                lane.tx = None
+                self._fail(lane, exc)
+                if not lane.granted:  # no transaction to be had: fail the waiting blocks too
                     while lane.waiting:
                         turn = lane.waiting.popleft()
                         if not turn.granted.done():
@@ -123,13 +151,14 @@ class CommitGroups:
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for turn in members:
+            for turn in lane.members:
                 turn.committed.set_result(None)
 
     @staticmethod
-    def _fail(members: list[_Turn], current: _Turn | None, exc: BaseException) -> None:
+    def _fail(lane: _Lane, exc: BaseException) -> None:
         """Tell every block of a failed group that its commit failed."""
-        for turn in [*members, *([current] if current is not None else [])]:
+        holder = [lane.holder] if lane.holder is not None else []
+        for turn in [*lane.members, *holder]:
             if not turn.committed.done():
                 turn.committed.set_exception(exc)
                 turn.committed.exception()  # marked retrieved: the block may have gone

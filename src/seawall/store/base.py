@@ -13,6 +13,7 @@ __all__ = [
     "Params",
     "Row",
     "SchemaTooNewError",
+    "Statement",
     "Store",
     "StoreError",
     "StoreUnavailableError",
@@ -22,6 +23,8 @@ __all__ = [
 Engine = Literal["sqlite", "postgresql"]
 Row = dict[str, Any]
 Params = Sequence[Any]
+Statement = tuple[str, Params]
+"""One SQL statement with `?` placeholders and its parameters."""
 
 
 class StoreError(Exception):

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from seawall.clock import SYSTEM_CLOCK, Clock
-from seawall.store.base import Engine, Params, Row, StoreUnavailableError
+from seawall.store.base import Engine, Params, Row, Statement, StoreUnavailableError
 from seawall.store.migrator import load_migrations
 from seawall.store.schema import apply_migrations, current_version
 
@@ -60,44 +60,75 @@ def redact_url(url: str) -> str:
 
 
 class _PgTx:
-    """A transaction on one pooled connection."""
+    """A transaction on one pooled connection (in autocommit mode: the transaction is ours).
 
-    __slots__ = ("_conn", "notifications")
+    Its BEGIN is not sent alone: it travels with the first statement, in one round trip (that
+    statement's parameters are then bound client-side; psycopg quotes them). A transaction
+    that runs no statement costs no round trip at all."""
+
+    __slots__ = ("_conn", "begun", "notifications")
 
     engine: Engine = "postgresql"
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self.begun = False
         self.notifications: set[str] = set()
+
+    async def _run(self, sql: str, params: Params) -> Any:
+        """Run one statement (with the BEGIN if it is the first); return its cursor."""
+        if self.begun:
+            return await self._conn.execute(to_pg_sql(sql), params)
+        return await self._joined(("BEGIN",), sql, params, ())
+
+    async def _joined(
+        self, leads: Sequence[str], sql: str, params: Params, riders: Sequence[Statement]
+    ) -> Any:
+        """Send `leads` (statements without parameters), `sql` and `riders` as one query; return
+        the cursor on `sql`'s result. A BEGIN is added in front if none was sent yet."""
+        if not self.begun:
+            leads = ("BEGIN", *leads) if leads[:1] != ("BEGIN",) else leads
+            self.begun = True
+        binder = psycopg.AsyncClientCursor(self._conn)
+        bound = [binder.mogrify(to_pg_sql(sql), tuple(params))]
+        bound += [binder.mogrify(to_pg_sql(text), tuple(values)) for text, values in riders]
+        cur = await self._conn.execute("; ".join([*leads, *bound]))
+        for _ in leads:
+            cur.nextset()
+        return cur
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the rows it changed."""
-        cur = await self._conn.execute(to_pg_sql(sql), params)
+        cur = await self._run(sql, params)
         return int(cur.rowcount)
 
-    async def execute_joined(self, lead: str, sql: str, params: Params = ()) -> int:
-        """Run `lead` (a statement without parameters), then `sql`, in one round trip; return
-        the rows `sql` changed. The parameters are bound client-side (psycopg quotes them)."""
-        bound = psycopg.AsyncClientCursor(self._conn).mogrify(to_pg_sql(sql), params)
-        cur = await self._conn.execute(f"{lead}; {bound}")
-        cur.nextset()
+    async def execute_joined(
+        self, lead: str, sql: str, params: Params = (), riders: Sequence[Statement] = ()
+    ) -> int:
+        """Run `lead` (a statement without parameters), then `sql`, then each of `riders`, in
+        one round trip; return the rows `sql` changed. The parameters are bound client-side
+        (psycopg quotes them); if any statement fails, the ones after it do not run."""
+        cur = await self._joined((lead,), sql, params, riders)
         return int(cur.rowcount)
 
     async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
         """Run one statement per parameter tuple (pipelined)."""
+        if not self.begun:
+            await self._conn.execute("BEGIN")
+            self.begun = True
         async with self._conn.cursor() as cur:
             await cur.executemany(to_pg_sql(sql), list(seq_of_params))
             return int(cur.rowcount)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Return the first row as a dict, or None."""
-        cur = await self._conn.execute(to_pg_sql(sql), params)
+        cur = await self._run(sql, params)
         row: Row | None = await cur.fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Return every row as a dict."""
-        cur = await self._conn.execute(to_pg_sql(sql), params)
+        cur = await self._run(sql, params)
         rows: list[Row] = await cur.fetchall()
         return rows
 
@@ -107,6 +138,24 @@ class _PgTx:
         if row is None:
             return None
         return next(iter(row.values()))
+
+    async def commit(self) -> None:
+        """Send the notifications and COMMIT in one round trip (nothing if nothing ran)."""
+        notifies = [
+            pgsql.SQL("NOTIFY {}").format(pgsql.Identifier(channel)).as_string(self._conn)
+            for channel in sorted(self.notifications)
+        ]
+        if self.begun:
+            await self._conn.execute("; ".join([*notifies, "COMMIT"]))
+            self.begun = False
+        elif notifies:
+            await self._conn.execute("; ".join(notifies))
+
+    async def rollback(self) -> None:
+        """Undo the transaction, if it began."""
+        if self.begun:
+            self.begun = False
+            await self._conn.execute("ROLLBACK")
 
     def notify(self, channel: str) -> None:
         """Send NOTIFY `channel` as this transaction commits."""
@@ -178,7 +227,11 @@ class PostgresStore:
                 self._conninfo,
                 min_size=self._min_size,
                 max_size=self._max_size,
-                kwargs={"row_factory": dict_row, "connect_timeout": int(self._connect_timeout_s)},
+                kwargs={
+                    "row_factory": dict_row,
+                    "connect_timeout": int(self._connect_timeout_s),
+                    "autocommit": True,  # each transaction sends its own BEGIN (see _PgTx)
+                },
                 configure=self._configure,
                 open=False,
                 timeout=self._connect_timeout_s * 2,
@@ -230,13 +283,13 @@ class PostgresStore:
             conn = await conn_cm.__aenter__()
         except Exception as exc:
             raise self._unavailable(exc) from exc
+        tx = _PgTx(conn)
         try:
-            async with conn.transaction():
-                tx = _PgTx(conn)
-                yield tx
-                for channel in tx.notifications:
-                    await conn.execute(pgsql.SQL("NOTIFY {}").format(pgsql.Identifier(channel)))
+            yield tx
+            await tx.commit()
         except BaseException as exc:
+            with contextlib.suppress(Exception):  # a broken connection: the pool discards it
+                await tx.rollback()
             await conn_cm.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         await conn_cm.__aexit__(None, None, None)

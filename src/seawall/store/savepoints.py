@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from seawall.store.base import Engine, Params, Row, Tx
+from seawall.store.base import Engine, Params, Row, Statement, Tx
 
 __all__ = ["LazySavepointTx", "open_savepoint", "release_savepoint", "rollback_savepoint"]
 
@@ -44,16 +44,24 @@ class LazySavepointTx:
     `execute` travels with the savepoint in one round trip where the engine can do that
     (PostgreSQL: its parameters are then bound client-side)."""
 
-    __slots__ = ("_joined", "_name", "_tx", "opened")
+    __slots__ = ("_joined", "_name", "_riders", "_tx", "opened")
 
     def __init__(self, tx: Tx, name: str, *, joined: bool = False) -> None:
         """Wrap `tx`; the savepoint `name` is opened at the first statement."""
         self._tx = tx
         self._name = _checked(name)
-        self._joined: Callable[[str, str, Params], Awaitable[int]] | None = (
+        self._joined: Callable[[str, str, Params, Sequence[Statement]], Awaitable[int]] | None = (
             getattr(tx, "execute_joined", None) if joined else None
         )
+        self._riders: list[Statement] = []
         self.opened = False
+
+    def ride_with_first(self, sql: str, params: Params = ()) -> None:
+        """Run `sql` right after the unit's first statement, in the same round trip where the
+        engine can (otherwise as a statement of its own); its row count is not reported."""
+        if self.opened:
+            raise RuntimeError("ride_with_first must come before the unit's first statement")
+        self._riders.append((sql, params))
 
     @property
     def engine(self) -> Engine:
@@ -69,29 +77,50 @@ class LazySavepointTx:
         """Run one statement inside the savepoint."""
         if not self.opened and self._joined is not None:
             self.opened = True  # if the statement fails, the savepoint before it still holds
-            return await self._joined(f"SAVEPOINT {self._name}", sql, params)
+            riders, self._riders = self._riders, []
+            return await self._joined(f"SAVEPOINT {self._name}", sql, params, riders)
         await self._open()
-        return await self._tx.execute(sql, params)
+        changed = await self._tx.execute(sql, params)
+        if self._riders:
+            await self._run_riders()
+        return changed
+
+    async def _run_riders(self) -> None:
+        riders, self._riders = self._riders, []
+        for text, values in riders:
+            await self._tx.execute(text, values)
 
     async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
         """Run one statement per parameter tuple inside the savepoint."""
         await self._open()
-        return await self._tx.executemany(sql, seq_of_params)
+        result = await self._tx.executemany(sql, seq_of_params)
+        if self._riders:
+            await self._run_riders()
+        return result
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Return the first row, inside the savepoint."""
         await self._open()
-        return await self._tx.fetchone(sql, params)
+        result = await self._tx.fetchone(sql, params)
+        if self._riders:
+            await self._run_riders()
+        return result
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Return every row, inside the savepoint."""
         await self._open()
-        return await self._tx.fetchall(sql, params)
+        result = await self._tx.fetchall(sql, params)
+        if self._riders:
+            await self._run_riders()
+        return result
 
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         """Return the first column of the first row, inside the savepoint."""
         await self._open()
-        return await self._tx.fetchval(sql, params)
+        result = await self._tx.fetchval(sql, params)
+        if self._riders:
+            await self._run_riders()
+        return result
 
     def notify(self, channel: str) -> None:
         """Notify `channel` once the underlying transaction commits."""

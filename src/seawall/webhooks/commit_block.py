@@ -29,8 +29,10 @@ from typing import Any
 from seawall.jobs.commit import JobRun
 from seawall.observability.logging import bind_context
 from seawall.store import Store, Tx
+from seawall.store.base import Statement
 from seawall.webhooks import inbox
 from seawall.webhooks.events import WebhookEvent
+from seawall.webhooks.inbox_reads import InboxReads
 from seawall.webhooks.job_payload import event_of_job
 from seawall.webhooks.processing import (
     PERMANENT_ERRORS,
@@ -59,14 +61,12 @@ class WebhookRun:
         job_run: JobRun,
         event: WebhookEvent[Any],
         others: tuple[Registration, ...],
-        mark: Callable[[Tx, str, int, str | None], Awaitable[None]],
-        attempts: int,
+        mark: Callable[[str, str | None], Statement],
     ) -> None:
         self.job_run = job_run
         self.event = event
         self._others = others
         self._mark = mark
-        self._attempts = attempts
 
     @property
     def committed(self) -> bool:
@@ -82,11 +82,12 @@ class WebhookRun:
     async def commit(self) -> AsyncIterator[Tx]:
         """A write transaction in which the event's mark and its job's ack commit with the
         block's effects (and those of the transactional handlers matching the event)."""
-        async with self.job_run.commit() as tx:
+        # The mark travels with the ack (one round trip on PostgreSQL); if the block fails,
+        # it rolls back with the block's effects.
+        async with self.job_run.commit(with_ack=[self._mark("processed", None)]) as tx:
             if self._others:
                 await run_handlers(self._others, self.event, tx)
             yield tx
-            await self._mark(tx, "processed", self._attempts, None)
 
 
 def make_commit_block_processor(
@@ -94,19 +95,19 @@ def make_commit_block_processor(
 ) -> Callable[[JobRun], Awaitable[None]]:
     """The commit-block job handler of the `.io` processing queue."""
 
+    reads = InboxReads(store)
+
     async def process(job_run: JobRun) -> None:
         source, event_id = event_of_job(job_run.payload)
-        async with store.read() as tx:
-            row = await inbox.load_row(tx, source, event_id)
+        row = await reads.load(source, event_id)
         if not owned_by(row, job_run.id, source, event_id):
             return
         event = event_from_row(row, job_run.receives)
         bind_context(source=source, event_id=event_id)
         attempts = int(row["attempts"]) + job_run.receives
 
-        async def mark(tx: Tx, status: str, attempts: int, error: str | None) -> None:
-            await inbox.mark_outcome(
-                tx,
+        def mark(status: str, error: str | None) -> Statement:
+            return inbox.outcome_statement(
                 source,
                 event_id,
                 status=status,
@@ -120,9 +121,9 @@ def make_commit_block_processor(
         blocks = [r for r in registrations if r.commit_block]
         others = tuple(r for r in registrations if not r.commit_block)
         if len(blocks) != 1:
-            await _final(job_run, mark, attempts, blocks, others, event)
+            await _final(job_run, mark, blocks, others, event)
             return
-        run = WebhookRun(job_run, event, others, mark, attempts)
+        run = WebhookRun(job_run, event, others, mark)
         try:
             [block] = blocks
             payload = block.model.model_validate(event.payload) if block.model else None
@@ -133,8 +134,8 @@ def make_commit_block_processor(
             log.error(
                 "webhook %s/%s failed permanently: %s", source, event_id, describe_failure(exc)
             )
-            async with job_run.commit() as tx:
-                await mark(tx, "failed", attempts, describe_failure(exc))
+            async with job_run.commit(with_ack=[mark("failed", describe_failure(exc))]):
+                pass
             return
         except Exception as exc:
             if run.committed or not job_run.job.is_last_receive:
@@ -146,8 +147,8 @@ def make_commit_block_processor(
                 job_run.receives,
                 describe_failure(exc),
             )
-            async with job_run.commit() as tx:
-                await mark(tx, "dead", attempts, describe_failure(exc))
+            async with job_run.commit(with_ack=[mark("dead", describe_failure(exc))]):
+                pass
             return
         if not run.committed:  # the handler needed no block: commit the mark and the ack now
             async with run.commit():
@@ -158,8 +159,7 @@ def make_commit_block_processor(
 
 async def _final(
     job_run: JobRun,
-    mark: Callable[[Tx, str, int, str | None], Awaitable[None]],
-    attempts: int,
+    mark: Callable[[str, str | None], Statement],
     blocks: list[Registration],
     others: tuple[Registration, ...],
     event: WebhookEvent[Any],
@@ -172,8 +172,8 @@ async def _final(
             "(each commits the event's mark): keep one, then replay the event"
         )
         log.error("webhook %s/%s: %s", event.source, event.id, reason)
-        async with job_run.commit() as tx:
-            await mark(tx, "failed", attempts, reason)
+        async with job_run.commit(with_ack=[mark("failed", reason)]):
+            pass
         return
     if not others:
         log.warning(
@@ -182,9 +182,8 @@ async def _final(
             event.source,
             event.id,
         )
-        async with job_run.commit() as tx:
-            await mark(tx, "unhandled", attempts, None)
+        async with job_run.commit(with_ack=[mark("unhandled", None)]):
+            pass
         return
-    async with job_run.commit() as tx:
+    async with job_run.commit(with_ack=[mark("processed", None)]) as tx:
         await run_handlers(others, event, tx)
-        await mark(tx, "processed", attempts, None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from seawall.store import Row, Store, Tx
+from seawall.store.base import Statement
 from seawall.store.text import storable_text
 from seawall.webhooks.events import STATUSES, EventNotFoundError
 
@@ -25,9 +26,11 @@ __all__ = [
     "insert_entries",
     "list_events",
     "load_row",
+    "load_rows",
     "mark_if_received",
     "mark_outcome",
     "minute_counts",
+    "outcome_statement",
     "purge_events",
     "received_since",
     "reset_for_replay",
@@ -145,6 +148,27 @@ async def load_row(tx: Tx, source: str, event_id: str) -> Row | None:
     )
 
 
+async def load_rows(tx: Tx, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """The full inbox rows of many events at once (a few statements), by (source, event id);
+    keys with no stored event are left out."""
+    by_source: dict[str, dict[str, None]] = {}
+    for source, event_id in keys:
+        if storable_text(source) and storable_text(event_id):
+            by_source.setdefault(source, {})[event_id] = None
+    found: dict[tuple[str, str], Row] = {}
+    for source, unique in by_source.items():
+        ids = list(unique)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = await tx.fetchall(
+                f"SELECT {_SUMMARY}, body FROM seawall_webhook_inbox WHERE source = ? "
+                f"AND event_id IN ({', '.join('?' * len(chunk))})",
+                (source, *chunk),
+            )
+            found.update(((row["source"], row["event_id"]), row) for row in rows)
+    return found
+
+
 async def mark_outcome(
     tx: Tx,
     source: str,
@@ -157,9 +181,33 @@ async def mark_outcome(
     job_id: str,
 ) -> None:
     """Write an event's outcome (status, attempts, last error, processing time, its job)."""
+    await tx.execute(
+        *outcome_statement(
+            source,
+            event_id,
+            status=status,
+            attempts=attempts,
+            error=error,
+            processed_at=processed_at,
+            job_id=job_id,
+        )
+    )
+
+
+def outcome_statement(
+    source: str,
+    event_id: str,
+    *,
+    status: str,
+    attempts: int,
+    error: str | None,
+    processed_at: float | None,
+    job_id: str,
+) -> Statement:
+    """The statement `mark_outcome` runs, for a caller that sends it with others."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
-    await tx.execute(
+    return (
         "UPDATE seawall_webhook_inbox SET status = ?, attempts = ?, last_error = ?, "
         "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ?",
         (status, attempts, error, processed_at, job_id, source, event_id),
