@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -193,3 +194,86 @@ async def test_a_worker_groups_blocks_and_fails_only_the_raising_ones(store: Sto
     raising = {job_id for n, job_id in enumerate(ids) if n % 5 == 0}
     assert sorted(await _effects(store)) == sorted(i for i in ids if i and i not in raising)
     assert (worker.processed, worker.dead_lettered) == (32 - len(raising), len(raising))
+
+
+def _stop_lanes(groups: CommitGroups) -> None:
+    """Cancel the lanes' tasks, so a stuck group rolls back and gives its connection back."""
+    for lane in groups._lanes:
+        if lane.task is not None:
+            lane.task.cancel()
+
+
+async def test_a_block_cancelled_as_it_is_granted_hands_the_group_on(store: Store) -> None:
+    await _effects_table(store)
+    groups = CommitGroups(store, lanes=1)
+    inside, release = asyncio.Event(), asyncio.Event()
+    bodies: list[str] = []
+    tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def holder() -> None:
+        async with groups.block() as tx:
+            await tx.execute(INSERT, ("a", "x"))
+            inside.set()
+            await release.wait()
+            # Runs after this block hands the group to "b" and before "b" takes it up.
+            asyncio.get_running_loop().call_soon(tasks["b"].cancel)
+
+    async def block(name: str) -> None:
+        async with groups.block() as tx:
+            bodies.append(name)
+            await tx.execute(INSERT, (name, "x"))
+
+    first = asyncio.create_task(holder())
+    await inside.wait()
+    tasks["b"] = asyncio.create_task(block("b"))
+    tasks["c"] = asyncio.create_task(block("c"))
+    for _ in range(5):
+        await asyncio.sleep(0)  # both queue behind the holder
+    release.set()
+    try:
+        async with asyncio.timeout(10):
+            await first
+            with pytest.raises(asyncio.CancelledError):
+                await tasks["b"]
+            await tasks["c"]
+            await block("d")  # the lane still opens new groups
+    except TimeoutError:
+        _stop_lanes(groups)
+        pytest.fail("the group was not handed on past the cancelled block")
+    assert bodies == ["c", "d"]
+    assert sorted(await _effects(store)) == ["a", "c", "d"]
+
+
+async def test_fifty_blocks_through_two_lanes_of_four_commit_exactly_once(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("CREATE TABLE hits (block INTEGER NOT NULL)")
+        await tx.execute("CREATE TABLE tally (n INTEGER NOT NULL)")
+        await tx.execute("INSERT INTO tally (n) VALUES (0)")
+    groups = CommitGroups(store, lanes=2, group_max=4)
+    bodies: list[int] = []
+    returned: list[int] = []
+    txids: dict[int, int | None] = {}
+
+    async def block(i: int) -> None:
+        for _ in range(i % 3):
+            await asyncio.sleep(0)  # arrive staggered, some while groups are open
+        async with groups.block() as tx:
+            bodies.append(i)
+            await tx.execute("INSERT INTO hits (block) VALUES (?)", (i,))
+            if i % 4 == 0:
+                await asyncio.sleep(0)
+            await tx.execute("UPDATE tally SET n = n + 1")
+            txids[i] = await _txid(tx)
+        returned.append(i)
+
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(block(i) for i in range(50)))
+    assert sorted(bodies) == sorted(returned) == list(range(50))
+    async with store.read() as tx:
+        hits = sorted(int(r["block"]) for r in await tx.fetchall("SELECT block FROM hits"))
+        assert await tx.fetchval("SELECT n FROM tally") == 50
+    assert hits == list(range(50))
+    if store.engine == "postgresql":
+        sizes = Counter(txids.values())
+        assert max(sizes.values()) <= 4, sizes
+        assert len(sizes) < 50, "blocks shared group transactions"

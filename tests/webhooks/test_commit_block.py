@@ -112,6 +112,43 @@ async def test_failures_retry_then_go_dead_and_permanent_ones_fail_at_once(
     assert refused.status == "failed" and "unknown order" in (refused.last_error or "")
 
 
+async def test_a_handler_raising_inside_its_block_rolls_its_mark_back_and_retries(
+    store: Store, clock: FakeClock
+) -> None:
+    router = Router()
+    webhooks = await _setup(store, router)
+    seen_inside: list[str] = []
+
+    @router.on("payment.completed", commit_block=True)
+    async def flaky(event: Any, run: Any) -> None:
+        async with run.commit() as tx:
+            await tx.execute("INSERT INTO effects (id, note) VALUES (?, ?)", (event.id, "once"))
+            status = await tx.fetchval(
+                "SELECT status FROM seawall_webhook_inbox WHERE source = ? AND event_id = ?",
+                (event.source, event.id),
+            )
+            seen_inside.append(str(status))  # the mark went out with the ack, before the body
+            if len(seen_inside) == 1:
+                raise ConnectionError("ledger unreachable, inside the block")
+
+    await _deliver(webhooks, clock, ["evt_inside"])
+    worker = _worker(store, webhooks)
+    await worker.run_until_idle()
+    assert seen_inside == ["processed"]
+    event = await get_event(store, "payment-provider", "evt_inside")
+    assert event.status != "processed" and event.processed_at is None, event
+    assert await _effects(store) == []
+    clock.advance(600)  # past the retry's backoff
+    await worker.run_until_idle()
+    assert seen_inside == ["processed", "processed"]
+    event = await get_event(store, "payment-provider", "evt_inside")
+    assert (event.status, event.attempts, event.last_error) == ("processed", 2, None)
+    assert await _effects(store) == ["evt_inside"]
+    clock.advance(600)
+    await worker.run_until_idle()
+    assert len(seen_inside) == 2, "processed once: nothing left to retry"
+
+
 async def test_transactional_handlers_of_the_same_event_commit_inside_the_block(
     store: Store, clock: FakeClock
 ) -> None:

@@ -24,8 +24,25 @@ from seawall.store.schema import apply_migrations, current_version
 try:
     import psycopg
     from psycopg import sql as pgsql
+    from psycopg.pq import TransactionStatus
     from psycopg.rows import dict_row
+    from psycopg.types.numeric import FloatDumper
     from psycopg_pool import AsyncConnectionPool
+
+    _IDLE, _INTRANS, _INERROR = (
+        TransactionStatus.IDLE,
+        TransactionStatus.INTRANS,
+        TransactionStatus.INERROR,
+    )
+
+    class _Float8LiteralDumper(FloatDumper):
+        """Quotes a float as a float8 literal (`'-0.0'::float8`) for client-side binding:
+        psycopg's own bare literal is NUMERIC to the server (-0.0 loses its sign, and a
+        float read back through `SELECT ?` comes back a Decimal)."""
+
+        def quote(self, obj: Any) -> bytes:
+            return b"'" + bytes(self.dump(obj) or b"") + b"'::float8"
+
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
 
@@ -86,16 +103,28 @@ class _PgTx:
     ) -> Any:
         """Send `leads` (statements without parameters), `sql` and `riders` as one query; return
         the cursor on `sql`'s result. A BEGIN is added in front if none was sent yet."""
-        if not self.begun:
-            leads = ("BEGIN", *leads) if leads[:1] != ("BEGIN",) else leads
-            self.begun = True
         binder = psycopg.AsyncClientCursor(self._conn)
+        binder.adapters.register_dumper(float, _Float8LiteralDumper)
+        # Bound before anything is sent: parameters that do not fit raise here, having begun
+        # nothing, and the transaction goes on whole.
         bound = [binder.mogrify(to_pg_sql(sql), tuple(params))]
         bound += [binder.mogrify(to_pg_sql(text), tuple(values)) for text, values in riders]
-        cur = await self._conn.execute("; ".join([*leads, *bound]))
+        if self.begun:
+            cur = await self._conn.execute("; ".join([*leads, *bound]))
+        else:
+            leads = ("BEGIN", *leads) if leads[:1] != ("BEGIN",) else leads
+            cur = await self._begin_with("; ".join([*leads, *bound]))
         for _ in leads:
             cur.nextset()
         return cur
+
+    async def _begin_with(self, query: str) -> Any:
+        """Send `query`, which starts with BEGIN; afterwards `begun` tells whether the server
+        opened the transaction (a query refused whole, e.g. for its syntax, began nothing)."""
+        try:
+            return await self._conn.execute(query)
+        finally:
+            self.begun = self._conn.info.transaction_status != _IDLE
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the rows it changed."""
@@ -114,8 +143,7 @@ class _PgTx:
     async def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> int:
         """Run one statement per parameter tuple (pipelined)."""
         if not self.begun:
-            await self._conn.execute("BEGIN")
-            self.begun = True
+            await self._begin_with("BEGIN")
         async with self._conn.cursor() as cur:
             await cur.executemany(to_pg_sql(sql), list(seq_of_params))
             return int(cur.rowcount)
@@ -152,9 +180,10 @@ class _PgTx:
             await self._conn.execute("; ".join(notifies))
 
     async def rollback(self) -> None:
-        """Undo the transaction, if it began."""
-        if self.begun:
-            self.begun = False
+        """Undo the transaction, if the server still holds it open (a failed COMMIT, or a first
+        statement refused whole, left none: a ROLLBACK then would only draw a warning)."""
+        self.begun = False
+        if self._conn.info.transaction_status in (_INTRANS, _INERROR):
             await self._conn.execute("ROLLBACK")
 
     def notify(self, channel: str) -> None:
