@@ -31,7 +31,10 @@ class InboxReads:
 
     async def load(self, source: str, event_id: str) -> Row | None:
         """The event's full inbox row, or None when no such event is stored."""
-        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._reader is not None and self._reader.get_loop() is not loop:
+            self._reader, self._pending = None, []  # the loop it ran on is gone
+        future: asyncio.Future[Row | None] = loop.create_future()
         self._pending.append(((source, event_id), future))
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_all())
