@@ -22,7 +22,7 @@ each block still commits or rolls back on its own, and returns only after its co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,21 +33,32 @@ from seawall.store.base import Statement, Store, Tx
 if TYPE_CHECKING:
     from seawall.jobs.queue import Queue
 
-__all__ = ["JobRun"]
+__all__ = ["JobRun", "Successor"]
+
+
+Successor = Callable[[], "tuple[Statement, Callable[[bool], None]] | None"]
+"""A worker's hook for the job its runner takes next: the statement that counts that job's
+start, to commit with this block, and a callback told whether it committed (None: no job)."""
 
 
 class JobRun:
     """One run of a job by a commit-block handler: the job's facts and its `commit()` block."""
 
-    __slots__ = ("_groups", "_queue", "_store", "committed", "job")
+    __slots__ = ("_groups", "_queue", "_store", "_successor", "committed", "job")
 
     def __init__(
-        self, job: Job, store: Store, queue: Queue, groups: CommitGroups | None = None
+        self,
+        job: Job,
+        store: Store,
+        queue: Queue,
+        groups: CommitGroups | None = None,
+        successor: Successor | None = None,
     ) -> None:
         self.job = job
         self._store = store
         self._queue = queue
         self._groups = groups
+        self._successor = successor
         self.committed = False
         """True once the commit block (effects and ack) has committed."""
 
@@ -84,18 +95,30 @@ class JobRun:
         round trip where the engine can) and commit or roll back with the block."""
         if self.committed:
             raise JobError(f"job {self.job.id}: commit() may be used once per run")
+        # The start of the job this runner takes next commits with this block: the runner
+        # then starts it without a write of its own (and a crash before this commit counts
+        # neither).
+        successor = self._successor() if self._successor is not None else None
+        riders = [*with_ack, successor[0]] if successor is not None else list(with_ack)
         scope = self._store.transaction() if self._groups is None else self._groups.block()
-        async with scope as tx:
-            ride = getattr(tx, "ride_with_first", None) if with_ack else None
-            if ride is not None:  # the ack is the first statement of a group's block
-                for sql, params in with_ack:
-                    ride(sql, params)
-            # The ack comes first: a lost lease is found before any effect is written, and on
-            # PostgreSQL the job's row stays locked until the block commits.
-            if not await self._queue.ack(self.job, tx=tx):
-                raise LeaseLostError(self.job.id)
-            if ride is None:
-                for sql, params in with_ack:
-                    await tx.execute(sql, params)
-            yield tx
+        try:
+            async with scope as tx:
+                ride = getattr(tx, "ride_with_first", None) if riders else None
+                if ride is not None:  # the ack is the first statement of a group's block
+                    for sql, params in riders:
+                        ride(sql, params)
+                # The ack comes first: a lost lease is found before any effect is written, and
+                # on PostgreSQL the job's row stays locked until the block commits.
+                if not await self._queue.ack(self.job, tx=tx):
+                    raise LeaseLostError(self.job.id)
+                if ride is None:
+                    for sql, params in riders:
+                        await tx.execute(sql, params)
+                yield tx
+        except BaseException:
+            if successor is not None:
+                successor[1](False)
+            raise
+        if successor is not None:
+            successor[1](True)
         self.committed = True

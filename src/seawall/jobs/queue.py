@@ -34,7 +34,7 @@ from seawall.jobs.queue_rows import (
     new_job_ids,
     row_to_job,
 )
-from seawall.store.base import Store, Tx
+from seawall.store.base import Statement, Store, Tx
 
 __all__ = ["NOTIFY_CHANNEL", "Queue"]
 
@@ -95,6 +95,11 @@ _ACK_IDS = (
     "UPDATE seawall_jobs SET state = 1, finished_at = ?, lease_token = NULL "
     "WHERE lease_token = ? AND id IN "
 )
+_START = (
+    "UPDATE seawall_jobs SET receives = receives + 1, visible_at = COALESCE(?, visible_at) "
+    "WHERE lease_token = ? AND state = 0 AND id IN "
+)
+"""Counts the receive of leased jobs whose handlers start (`start`, `start_statement`)."""
 _EXTEND = "UPDATE seawall_jobs SET visible_at = ? WHERE id = ? AND lease_token = ? AND state = 0"
 
 
@@ -523,10 +528,7 @@ class Queue(QueueAdmin):
             for token, ids in by_token.items():
                 for chunk in chunks(ids):
                     rows = await tx.fetchall(
-                        "UPDATE seawall_jobs SET receives = receives + 1, "
-                        "visible_at = COALESCE(?, visible_at) "
-                        f"WHERE lease_token = ? AND state = 0 AND id IN ({marks(len(chunk))}) "
-                        "RETURNING id, visible_at",
+                        f"{_START}({marks(len(chunk))}) RETURNING id, visible_at",
                         (until, token, *chunk),
                     )
                     started.update((row["id"], float(row["visible_at"])) for row in rows)
@@ -535,6 +537,14 @@ class Queue(QueueAdmin):
             for job in jobs
             if job.id in started
         ]
+
+    def start_statement(self, job: Job, *, visibility_timeout: float) -> tuple[Statement, Job]:
+        """What `start` writes for one job, as a statement for a caller to send inside a
+        transaction of its own (a commit block's, so the next job's start commits with the
+        last one's ack), and the job as it reads once that transaction commits."""
+        until = self.store.clock.time() + visibility_timeout
+        statement = (f"{_START}(?)", (until, self._token(job), job.id))
+        return statement, replace(job, receives=job.receives + 1, visible_at=until)
 
     async def release(self, jobs: Sequence[Job], *, counted: bool = True) -> int:
         """Hand back claimed jobs whose handlers never started: visible now, receive uncounted

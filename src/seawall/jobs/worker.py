@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -47,13 +48,14 @@ from typing import Any, TypeVar
 
 from seawall.clock import Clock
 from seawall.jobs.backoff import Backoff, default_backoff
+from seawall.jobs.commit import Successor
 from seawall.jobs.commit_group import CommitGroups
 from seawall.jobs.model import InvalidJobError, Job
 from seawall.jobs.queue import NOTIFY_CHANNEL, Queue
 from seawall.jobs.retention import Cleanup, run_retention
 from seawall.jobs.work_units import AWAITING_S, Handler, Route, RunSummary, Unit, WorkerEvent
 from seawall.jobs.worker_groups import run_group
-from seawall.jobs.worker_leases import extend_long_runs, record_start
+from seawall.jobs.worker_leases import Seat, extend_long_runs, record_start, reserve_successor
 from seawall.jobs.worker_runs import ack_flusher, flush_acks, run_batch, run_one
 from seawall.observability.logging import reset_context, set_context
 from seawall.store.base import Store
@@ -67,7 +69,6 @@ LANE_RUNNERS = 16
 """On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 CLAIMS_IN_FLIGHT = 2
 """A busy quick queue has its next claim sent while the one before it is still out."""
-"""On PostgreSQL, commit blocks get one group-commit lane per this many runners."""
 
 
 class Worker:
@@ -406,14 +407,28 @@ class Worker:
     # -- running -----------------------------------------------------------------------------
 
     async def _runner(self) -> None:
+        seat = Seat()
+        successor = functools.partial(reserve_successor, self, seat)
         while True:
-            if self._stop_requested.is_set():
+            started = False
+            if seat.unit is not None:  # reserved by this runner's last commit block
+                unit, started, seat.unit = seat.unit, seat.counted, None
+                if not started:  # that block did not commit: the job goes back as it was
+                    if self._stop_requested.is_set():
+                        await self._release_reserved(unit)
+                        return
+                    self._units.appendleft(unit)
+                    self._work.set()
+                    continue
+                # Its start is committed: it runs even while the worker stops.
+            elif self._stop_requested.is_set():
                 return
-            if not self._units:
+            elif not self._units:
                 self._work.clear()
                 await self._work.wait()
                 continue
-            unit = self._units.popleft()
+            else:
+                unit = self._units.popleft()
             route = self._routes[unit.queue]
             if (
                 route.transactional
@@ -438,22 +453,34 @@ class Worker:
             if slots < count:
                 self._space.set()
             try:
-                await self._run_unit(unit)
+                await self._run_unit(unit, successor, started=started)
             finally:
                 self._running_jobs -= slots
                 self._space.set()
 
-    async def _run_unit(self, unit: Unit) -> None:
+    async def _release_reserved(self, unit: Unit) -> None:
+        """Hand back a job reserved for a runner whose start never committed (the worker is
+        stopping, and `_shutdown` released the buffer without it)."""
+        try:
+            await self.queue.release(unit.jobs, counted=False)
+        except Exception:
+            log.exception("could not release job %s; its lease expires", unit.jobs[0].id)
+
+    async def _run_unit(
+        self, unit: Unit, successor: Successor | None = None, *, started: bool = False
+    ) -> None:
         route = self._routes[unit.queue]
-        now = self.clock.time()
-        fresh = [job for job in unit.jobs if job.visible_at > now]
-        if len(fresh) < len(unit.jobs):
-            lost = len(unit.jobs) - len(fresh)
-            self.lease_lost += lost
-            self._emit("lease_lost", unit.queue, lost)
-            self._uncounted.difference_update(j.id for j in unit.jobs if j.visible_at <= now)
-        if fresh:
-            fresh = await record_start(self, unit.queue, fresh)
+        fresh = unit.jobs
+        if not started:
+            now = self.clock.time()
+            fresh = [job for job in unit.jobs if job.visible_at > now]
+            if len(fresh) < len(unit.jobs):
+                lost = len(unit.jobs) - len(fresh)
+                self.lease_lost += lost
+                self._emit("lease_lost", unit.queue, lost)
+                self._uncounted.difference_update(j.id for j in unit.jobs if j.visible_at <= now)
+            if fresh:
+                fresh = await record_start(self, unit.queue, fresh)
         if not fresh:
             return
         if route.transactional:
@@ -464,14 +491,14 @@ class Worker:
             else:
                 await run_one(self, route, fresh[0])
             return
-        started = asyncio.get_running_loop().time()
+        since = asyncio.get_running_loop().time()
         for job in fresh:
-            self._outside[job.id] = (job, started)
+            self._outside[job.id] = (job, since)
         try:
             if route.batch:
                 await run_batch(self, route, unit.queue, fresh)
             else:
-                await run_one(self, route, fresh[0])
+                await run_one(self, route, fresh[0], successor)
         finally:
             for job in fresh:
                 self._outside.pop(job.id, None)

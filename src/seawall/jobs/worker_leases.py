@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from seawall.jobs.model import Job
+from seawall.jobs.work_units import Unit
+from seawall.store.base import Statement
 
 if TYPE_CHECKING:
     from seawall.jobs.worker import Worker
 
-__all__ = ["extend_long_runs", "record_start", "record_starts"]
+__all__ = ["Seat", "extend_long_runs", "record_start", "record_starts", "reserve_successor"]
 
 log = logging.getLogger("seawall.jobs.worker")
 
@@ -41,6 +44,49 @@ async def record_start(worker: Worker, queue_name: str, jobs: list[Job]) -> list
         worker.lease_lost += len(ahead) - len(started)
         worker._emit("lease_lost", queue_name, len(ahead) - len(started))
     return [started.get(job.id, job) for job in jobs if job.id in started or job.id in counted]
+
+
+class Seat:
+    """One runner's place: the unit it takes next, when its last commit block reserved one."""
+
+    __slots__ = ("counted", "unit")
+
+    def __init__(self) -> None:
+        self.unit: Unit | None = None
+        self.counted = False
+        """Whether the reserved unit's start committed (else it goes back to the buffer)."""
+
+
+def reserve_successor(
+    worker: Worker, seat: Seat
+) -> tuple[Statement, Callable[[bool], None]] | None:
+    """Reserve the next buffered job for this runner while its commit block is sent, and
+    return the statement that counts that job's start (it rides with the block) and the
+    callback told whether the block committed. Only a lone job leased ahead whose lease still
+    runs, of a commit-block queue, and only while the worker is not stopping."""
+    if seat.unit is not None or not worker._units or worker._stop_requested.is_set():
+        return None
+    unit = worker._units[0]
+    if len(unit.jobs) != 1 or not worker._routes[unit.queue].commit_block:
+        return None
+    [job] = unit.jobs
+    if job.id not in worker._uncounted or job.visible_at <= worker.clock.time():
+        return None
+    worker._units.popleft()
+    worker._uncounted.discard(job.id)
+    statement, started = worker.queue.start_statement(
+        job, visibility_timeout=worker.visibility_timeout
+    )
+    seat.unit = unit
+
+    def settle(committed: bool) -> None:
+        seat.counted = committed
+        if committed:
+            seat.unit = Unit(unit.queue, [started])
+        else:
+            worker._uncounted.add(job.id)
+
+    return statement, settle
 
 
 async def record_starts(worker: Worker) -> None:

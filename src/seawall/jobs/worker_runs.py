@@ -11,7 +11,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from seawall.jobs.backoff import retry_delay
-from seawall.jobs.commit import JobRun
+from seawall.jobs.commit import JobRun, Successor
 from seawall.jobs.failures import log_failure
 from seawall.jobs.model import BatchResult, InvalidJobError, Job, LeaseLostError, RetryLater
 from seawall.jobs.work_units import Route
@@ -32,8 +32,11 @@ __all__ = [
 log = logging.getLogger("seawall.jobs.worker")
 
 
-async def run_one(worker: Worker, route: Route, job: Job) -> None:
-    """Run one job outside a group: commit block, transactional (its own transaction) or plain."""
+async def run_one(
+    worker: Worker, route: Route, job: Job, successor: Successor | None = None
+) -> None:
+    """Run one job outside a group: commit block, transactional (its own transaction) or plain.
+    A commit block reserves the runner's next job through `successor` (see `JobRun`)."""
     try:
         if route.transactional:
             async with worker.store.transaction() as tx:
@@ -44,7 +47,7 @@ async def run_one(worker: Worker, route: Route, job: Job) -> None:
             worker.processed += 1
             worker._emit("processed", job.queue, 1, job.id)
         elif route.commit_block:
-            run = JobRun(job, worker.store, worker.queue, worker._blocks)
+            run = JobRun(job, worker.store, worker.queue, worker._blocks, successor)
             try:
                 await worker._timed(route.handler(run), job, time.perf_counter())
             except Exception:
