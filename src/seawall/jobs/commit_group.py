@@ -50,7 +50,17 @@ class _Lane:
     waiting when it finishes (no task switch in between); the lane's task only opens each
     group, wakes to commit when nobody is left to hand on to, and tells the members."""
 
-    __slots__ = ("broken", "closed", "granted", "holder", "members", "task", "tx", "waiting")
+    __slots__ = (
+        "broken",
+        "closed",
+        "committing",
+        "granted",
+        "holder",
+        "members",
+        "task",
+        "tx",
+        "waiting",
+    )
 
     def __init__(self) -> None:
         self.waiting: deque[_Turn] = deque()
@@ -61,11 +71,13 @@ class _Lane:
         self.granted = 0
         self.broken: BaseException | None = None
         self.closed: asyncio.Future[None] | None = None
+        self.committing = False
 
 
 def _queue_length(lane: _Lane) -> int:
-    """Blocks waiting in a lane, and the one holding its transaction."""
-    return len(lane.waiting) + (lane.holder is not None)
+    """Blocks waiting in a lane, and the one holding its transaction or its commit under way
+    (a block sent to a committing lane would wait for that commit)."""
+    return len(lane.waiting) + (lane.holder is not None) + lane.committing
 
 
 class CommitGroups:
@@ -140,8 +152,10 @@ class CommitGroups:
                         if lane.broken is not None:
                             raise lane.broken
                     lane.tx = None
+                    lane.committing = True
             except BaseException as exc:
                 lane.tx = None
+                lane.committing = False
                 self._fail(lane, exc)
                 if not lane.granted:  # no transaction to be had: fail the waiting blocks too
                     while lane.waiting:
@@ -151,6 +165,7 @@ class CommitGroups:
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            lane.committing = False
             for turn in lane.members:
                 turn.committed.set_result(None)
 
