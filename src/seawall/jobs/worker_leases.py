@@ -77,7 +77,7 @@ def reserve_successor(
     statement, started = worker.queue.start_statement(
         job, visibility_timeout=worker.visibility_timeout
     )
-    seat.unit = unit
+    seat.unit, seat.counted = unit, False
 
     def settle(committed: bool) -> None:
         seat.counted = committed
