@@ -3,6 +3,10 @@
 SQL is written once with `?` placeholders; this module turns them into psycopg's `%s`.
 A `schema` query parameter in the URL (`postgresql://host/db?schema=name`) puts every table in
 that schema, which keeps tenants or test runs apart in one database.
+
+Pooled connections run in autocommit mode and each transaction manages itself (`_PgTx`): its
+BEGIN travels with its first statement and its NOTIFYs with its COMMIT, so a transaction of one
+statement costs two round trips instead of three, and one that runs nothing costs none.
 """
 
 from __future__ import annotations
