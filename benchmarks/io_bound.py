@@ -28,7 +28,8 @@ SQLite is compared with DBOS on SQLite; every other ratio is to the peer on Post
         [--concurrency 64]
 
 `--shapes`, `--engines` and `--concurrency` run a subset (comma-separated); a peer left out
-shows `-` in its ratio column.
+shows `-` in its ratio column. `CPU µs/job` is this process's CPU time over the timed part, per
+job: seawall's worker, or the peer's in-process worker (not DBOS's, not PostgreSQL's).
 """
 
 from __future__ import annotations
@@ -41,13 +42,38 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from seawall.jobs import Job, JobRun, Queue, Worker
 from seawall.store import Store, Tx, open_store
+
+
+class Rate(NamedTuple):
+    """One round's outcome: jobs per second, and the benchmark process's CPU per job (the
+    worker's, and for the peers their in-process worker's; None where not measured)."""
+
+    per_s: float
+    cpu_us: float | None
+
+
+class Measured:
+    """Wall and process CPU time of the timed part of a round."""
+
+    def __enter__(self) -> Measured:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def rate(self, jobs: int) -> Rate:
+        """The round's rate and CPU per job."""
+        return Rate(jobs / self.wall, self.cpu / jobs * 1e6)
+
 
 BASE_URL = os.environ.get("SEAWALL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -88,9 +114,7 @@ async def check_and_drop(store: Store, shape: str, expected: int) -> None:
         await store.close()
 
 
-async def seawall_rate(
-    url: str, shape: str, jobs: int, concurrency: int, handler_s: float
-) -> float:
+async def seawall_rate(url: str, shape: str, jobs: int, concurrency: int, handler_s: float) -> Rate:
     """Jobs per second for one shape on one store (a fresh schema or file each time)."""
     store = await effects_store(url, concurrency)
     queue = Queue(store)
@@ -123,16 +147,15 @@ async def seawall_rate(
     else:
         worker.register("io", plain, transactional=False)
     await queue.enqueue_many("io", [{"i": i} for i in range(jobs)])
-    started = time.perf_counter()
-    await worker.run_until_idle()
-    elapsed = time.perf_counter() - started
+    with Measured() as timed:
+        await worker.run_until_idle()
     await check_and_drop(store, shape, jobs)
-    return jobs / elapsed
+    return timed.rate(jobs)
 
 
 async def webhook_rate(
     url: str, shape: str, events: int, concurrency: int, handler_s: float
-) -> float:
+) -> Rate:
     """Events per second through the webhook pipeline with an I/O-bound handler."""
     from seawall.webhooks import Router, Webhooks
     from seawall.webhooks.inbox import InboxEntry, insert_entries
@@ -166,14 +189,13 @@ async def webhook_rate(
     await webhooks.queue.enqueue_many(queue_name, [event_job("bench", e.event_id) for e in entries])
     worker = Worker(store, queue=webhooks.queue, concurrency=concurrency)
     webhooks.attach(worker)
-    started = time.perf_counter()
-    await worker.run_until_idle()
-    elapsed = time.perf_counter() - started
+    with Measured() as timed:
+        await worker.run_until_idle()
     await check_and_drop(store, shape, events)
-    return events / elapsed
+    return timed.rate(events)
 
 
-async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> float:
+async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> Rate:
     """procrastinate with the same handler (its own database, worker concurrency as given)."""
     import procrastinate
 
@@ -190,17 +212,16 @@ async def procrastinate_rate(jobs: int, concurrency: int, handler_s: float) -> f
     async with app.open_async():
         await app.schema_manager.apply_schema_async()
         await handle.batch_defer_async(*({"i": i} for i in range(jobs)))
-        started = time.perf_counter()
-        await app.run_worker_async(
-            queues=["io"], concurrency=concurrency, wait=False, install_signal_handlers=False
-        )
-        elapsed = time.perf_counter() - started
+        with Measured() as timed:
+            await app.run_worker_async(
+                queues=["io"], concurrency=concurrency, wait=False, install_signal_handlers=False
+            )
     async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as conn:
         await conn.execute('DROP DATABASE IF EXISTS "bench_io_procrastinate" WITH (FORCE)')
-    return jobs / elapsed
+    return timed.rate(jobs)
 
 
-async def pgqueuer_rate(jobs: int, concurrency: int, handler_s: float) -> float:
+async def pgqueuer_rate(jobs: int, concurrency: int, handler_s: float) -> Rate:
     """PgQueuer with the same handler (its own database; asyncpg, one dequeuer, batch size 10).
 
     The entrypoint's `concurrency_limit` is the concurrency; the dequeuer runs in drain mode.
@@ -226,26 +247,25 @@ async def pgqueuer_rate(jobs: int, concurrency: int, handler_s: float) -> float:
             await asyncio.sleep(handler_s)
             done += 1
 
-        started = time.perf_counter()
-        await pgq.run(batch_size=10, mode=QueueExecutionMode.drain)
-        elapsed = time.perf_counter() - started
+        with Measured() as timed:
+            await pgq.run(batch_size=10, mode=QueueExecutionMode.drain)
         await worker_conn.close()
         assert done == jobs, f"pgqueuer: {done} of {jobs}"
     finally:
         await conn.close()
     async with await psycopg.AsyncConnection.connect(BASE_URL, autocommit=True) as admin:
         await admin.execute('DROP DATABASE IF EXISTS "bench_io_pgqueuer" WITH (FORCE)')
-    return jobs / elapsed
+    return timed.rate(jobs)
 
 
 async def dbos_rate(
     engine: str, folder: str, jobs: int, concurrency: int, handler_s: float, poll_s: float
-) -> float:
+) -> Rate:
     """DBOS's queue with the same handler as a workflow body (queue_throughput.dbos_round)."""
     from queue_throughput import dbos_round
 
     result = await dbos_round(engine, folder, jobs, False, poll_s, concurrency, handler_s)
-    return result["process"]
+    return Rate(result["process"], None)
 
 
 async def main() -> None:
@@ -295,6 +315,7 @@ async def main() -> None:
         and (wanted_levels is None or concurrency in wanted_levels)
     ]
     rates: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
+    cpu: dict[tuple[str, str, int], list[float]] = {case: [] for case in cases}
     for round_ in range(args.rounds):
         for engine, shape, concurrency in cases:
             jobs = args.jobs * (4 if concurrency == 64 else 1)
@@ -313,18 +334,21 @@ async def main() -> None:
                 )
                 run = webhook_rate if shape.startswith("webhook") else seawall_rate
                 rate = await run(url, shape, jobs, concurrency, handler_s)
-            rates[(engine, shape, concurrency)].append(rate)
+            rates[(engine, shape, concurrency)].append(rate.per_s)
+            if rate.cpu_us is not None:
+                cpu[(engine, shape, concurrency)].append(rate.cpu_us)
             print(
-                f"round {round_ + 1}: {engine:10} {shape:20} c={concurrency:<3} {rate:8.1f} jobs/s"
+                f"round {round_ + 1}: {engine:10} {shape:20} c={concurrency:<3} "
+                f"{rate.per_s:8.1f} jobs/s"
             )
     print()
     peers = ("procrastinate", "pgqueuer", "dbos")
     print(
-        "| engine | shape | concurrency | jobs/s (median) | % of ideal | "
+        "| engine | shape | concurrency | jobs/s (median) | % of ideal | CPU µs/job | "
         + " | ".join(f"vs {peer}" for peer in peers)
         + " |"
     )
-    print("|---|---|---:|---:|---:|" + "---:|" * len(peers))
+    print("|---|---|---:|---:|---:|---:|" + "---:|" * len(peers))
     for (engine, shape, concurrency), values in rates.items():
         median = statistics.median(values)
         ideal = concurrency / handler_s
@@ -335,9 +359,11 @@ async def main() -> None:
             peer_engine = engine if same_engine else "postgresql"
             peer_rates = rates.get((peer_engine, peer, concurrency))
             ratios.append(f"{median / statistics.median(peer_rates):.2f}x" if peer_rates else "-")
+        spent = cpu[(engine, shape, concurrency)]
+        cpu_cell = f"{statistics.median(spent):,.0f}" if spent else "-"
         print(
             f"| {engine} | {shape} | {concurrency} | {median:,.0f} | {100 * median / ideal:.0f}% "
-            f"| {' | '.join(ratios)} |"
+            f"| {cpu_cell} | {' | '.join(ratios)} |"
         )
 
 
