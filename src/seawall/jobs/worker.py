@@ -260,7 +260,9 @@ class Worker:
     ) -> None:
         unstarted = [job for unit in self._units for job in unit.jobs]
         self._units.clear()
-        self._buffered_jobs = 0
+        # Jobs reserved by commit blocks still in flight stay counted until their runners run
+        # or release them.
+        self._buffered_jobs -= len(unstarted)
         self._stop_requested.set()
         self._work.set()
         if unstarted:
@@ -461,6 +463,7 @@ class Worker:
     async def _release_reserved(self, unit: Unit) -> None:
         """Hand back a job reserved for a runner whose start never committed (the worker is
         stopping, and `_shutdown` released the buffer without it)."""
+        self._buffered_jobs -= len(unit.jobs)
         try:
             await self.queue.release(unit.jobs, counted=False)
         except Exception:
