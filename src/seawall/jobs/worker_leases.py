@@ -70,7 +70,10 @@ def reserve_successor(
     if len(unit.jobs) != 1 or not worker._routes[unit.queue].commit_block:
         return None
     [job] = unit.jobs
-    if job.id not in worker._uncounted or job.visible_at <= worker.clock.time():
+    # The riding start's row count is not read back (the block's ack is), so only a lease
+    # with a quarter of its timeout still to run is trusted to outlast the block's wait.
+    margin = worker.visibility_timeout / 4
+    if job.id not in worker._uncounted or job.visible_at <= worker.clock.time() + margin:
         return None
     worker._units.popleft()
     worker._uncounted.discard(job.id)
