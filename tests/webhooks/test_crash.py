@@ -66,12 +66,26 @@ async def start_server(config: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the server did not start")
 
 
-async def load(base: str, round_no: int, resend: list[str], acked: set[str]) -> None:
-    """Post new events (and some already-acknowledged ones) until the server dies."""
+async def load(
+    base: str,
+    round_no: int,
+    resend: list[str],
+    acked: set[str],
+    *,
+    per_second: float | None = None,
+) -> None:
+    """Post new events (and some already-acknowledged ones) until the server dies; at most
+    `per_second` deliveries a second in all when given (each sender keeps its share)."""
     counter = iter(range(1_000_000))
+    gap = SENDERS / per_second if per_second else 0.0
+    loop = asyncio.get_running_loop()
 
     async def sender(session: aiohttp.ClientSession, k: int) -> None:
+        next_at = loop.time()
         while True:
+            if gap:
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+                next_at = max(next_at + gap, loop.time())
             if resend and k % 4 == 0:
                 event_id = random.choice(resend)
             else:

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AwsClients", "AwsModeMissingError", "require_boto3"]
+__all__ = ["AwsClients", "AwsModeMissingError", "new_session", "require_boto3"]
 
 
 class AwsModeMissingError(ImportError):
@@ -28,6 +28,27 @@ def require_boto3() -> Any:
     except ImportError:
         raise AwsModeMissingError("the AWS mode needs boto3: pip install 'seawall[aws]'") from None
     return boto3
+
+
+_loader: Any = None
+_loader_lock = threading.Lock()
+
+
+def new_session() -> Any:
+    """A new SDK session (credentials and settings resolved for it alone) reading the SDK's data
+    files through the one loader of this process, so that the endpoint and API model files, which
+    take tens of milliseconds each to parse, are parsed once per process rather than per client."""
+    global _loader
+    require_boto3()
+    import botocore.session
+
+    session = botocore.session.get_session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _loader)
+    return session
 
 
 @dataclass
@@ -58,8 +79,7 @@ class AwsClients:
         with self._lock:
             found = self._clients.get(service)
             if found is None:
-                boto3 = require_boto3()
-                found = boto3.session.Session().client(
+                found = new_session().create_client(
                     service, region_name=self.region, endpoint_url=self.endpoint_url
                 )
                 found.meta.events.register("before-call", self._count)
