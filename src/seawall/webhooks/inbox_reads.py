@@ -48,12 +48,13 @@ class InboxReads:
                 try:
                     async with self._store.read() as tx:
                         rows = await inbox.load_rows(tx, [key for key, _ in batch])
+                        # The rows are what they are: the loads go on while the read ends.
+                        for key, future in batch:
+                            if not future.done():
+                                future.set_result(rows.get(key))
                 except Exception as exc:
-                    _fail(batch, exc)
+                    _fail(batch, exc)  # only loads not answered yet
                     continue
-                for key, future in batch:
-                    if not future.done():
-                        future.set_result(rows.get(key))
         except BaseException as exc:  # cancelled: no load may wait for a read that never comes
             _fail([*batch, *self._pending], exc)
             self._pending = []
