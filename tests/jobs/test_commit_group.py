@@ -41,7 +41,7 @@ async def _txid(tx: Tx) -> int | None:
 async def test_blocks_share_a_commit_and_a_failing_one_rolls_back_alone(store: Store) -> None:
     await _effects_table(store)
     queue = Queue(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     runs = await _claimed_runs(store, queue, groups, 5)
     txids: dict[int, int | None] = {}
     first_in = asyncio.Event()
@@ -77,7 +77,7 @@ async def test_a_first_statement_travels_with_the_savepoint_quoted_as_given(
     """On PostgreSQL a block's first statement joins the savepoint in one round trip, its
     parameters bound client-side: text with quotes, `%` and `?` must arrive unchanged."""
     await _effects_table(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     hostile = "it's 100% ? %s '); DROP TABLE effects; --"
     async with groups.block() as tx:
         assert await tx.execute(INSERT, ("a", hostile)) == 1
@@ -93,7 +93,7 @@ async def test_a_lost_lease_in_a_group_rolls_back_that_block_only(
 ) -> None:
     await _effects_table(store)
     queue = Queue(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     [late] = await _claimed_runs(store, queue, groups, 1)
     clock.advance(31)
     [again] = await queue.claim("orders", visibility_timeout=30)  # another worker took it
@@ -118,7 +118,7 @@ async def test_a_failed_group_commit_fails_every_block_of_the_group(store: Store
             "REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)"
         )
     queue = Queue(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     runs = await _claimed_runs(store, queue, groups, 3)
     first_in = asyncio.Event()
 
@@ -148,7 +148,7 @@ async def test_a_failed_group_commit_fails_every_block_of_the_group(store: Store
 async def test_a_block_cancelled_in_the_queue_leaves_the_lane_working(store: Store) -> None:
     await _effects_table(store)
     queue = Queue(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     first, second, third = await _claimed_runs(store, queue, groups, 3)
     inside, release = asyncio.Event(), asyncio.Event()
 
@@ -205,7 +205,7 @@ def _stop_lanes(groups: CommitGroups) -> None:
 
 async def test_a_block_cancelled_as_it_is_granted_hands_the_group_on(store: Store) -> None:
     await _effects_table(store)
-    groups = CommitGroups(store, lanes=1)
+    groups = CommitGroups(store, lanes=1, adaptive=False)
     inside, release = asyncio.Event(), asyncio.Event()
     bodies: list[str] = []
     tasks: dict[str, asyncio.Task[None]] = {}
@@ -249,7 +249,7 @@ async def test_fifty_blocks_through_two_lanes_of_four_commit_exactly_once(store:
         await tx.execute("CREATE TABLE hits (block INTEGER NOT NULL)")
         await tx.execute("CREATE TABLE tally (n INTEGER NOT NULL)")
         await tx.execute("INSERT INTO tally (n) VALUES (0)")
-    groups = CommitGroups(store, lanes=2, group_max=4)
+    groups = CommitGroups(store, lanes=2, group_max=4, adaptive=False)
     bodies: list[int] = []
     returned: list[int] = []
     txids: dict[int, int | None] = {}
@@ -277,3 +277,68 @@ async def test_fifty_blocks_through_two_lanes_of_four_commit_exactly_once(store:
         sizes = Counter(txids.values())
         assert max(sizes.values()) <= 4, sizes
         assert len(sizes) < 50, "blocks shared group transactions"
+
+
+def test_a_lane_groups_only_while_commits_cost_more_than_bodies() -> None:
+    from seawall.jobs.commit_group import _Lane
+
+    lane = _Lane()
+    lane.granted = 1
+    lane.body_s, lane.commit_s = 0.002, 0.001  # a block's body is dearer than a commit
+    assert not lane.room(8, adaptive=True)
+    assert lane.room(8, adaptive=False)
+    lane.body_s, lane.commit_s = 0.001, 0.002  # a commit is dearer: blocks join
+    assert lane.room(8, adaptive=True)
+    lane.granted = 8
+    assert not lane.room(8, adaptive=True)  # never past group_max
+
+
+async def _txids_of_queued_blocks(groups: CommitGroups, round_: str, body_s: float) -> list[int]:
+    """Run 6 blocks that queue in one lane, each sleeping `body_s` inside; their txids."""
+    txids: list[int] = []
+    first_in = asyncio.Event()
+
+    async def block(n: int) -> None:
+        if n:
+            await first_in.wait()
+        async with groups.block() as tx:
+            first_in.set()
+            await tx.execute(INSERT, (f"{round_}-{n}", "x"))
+            await asyncio.sleep(body_s)
+            txids.append(int(await tx.fetchval("SELECT txid_current()")))
+
+    await asyncio.gather(*(block(n) for n in range(6)))
+    return txids
+
+
+async def test_adaptive_lanes_commit_each_block_alone_when_bodies_are_dear(
+    store: Store,
+) -> None:
+    if store.engine != "postgresql":
+        pytest.skip("group commits run on PostgreSQL only (SQLite shares its own commits)")
+    await _effects_table(store)
+    groups = CommitGroups(store, lanes=1)
+    await _txids_of_queued_blocks(groups, "learn", 0.02)  # bodies of 20 ms, quick commits
+    txids = await _txids_of_queued_blocks(groups, "then", 0.02)
+    assert len(set(txids)) == 6  # every block its own transaction
+    assert len(await _effects(store)) == 12
+
+
+async def test_adaptive_lanes_group_blocks_when_commits_are_dear(store: Store) -> None:
+    if store.engine != "postgresql":
+        pytest.skip("group commits run on PostgreSQL only (SQLite shares its own commits)")
+    await _effects_table(store)
+    async with store.transaction() as tx:  # every commit waits 30 ms (a slow disk's flush)
+        await tx.execute(
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(0.03); RETURN NULL; END $$"
+        )
+        await tx.execute(
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON effects "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+        )
+    groups = CommitGroups(store, lanes=1)
+    await _txids_of_queued_blocks(groups, "learn", 0.0)  # quick bodies, 30 ms commits
+    txids = await _txids_of_queued_blocks(groups, "then", 0.0)
+    assert len(set(txids)) < 6  # blocks waiting behind a commit share the next one
+    assert len(await _effects(store)) == 12

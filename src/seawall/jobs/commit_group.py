@@ -8,6 +8,11 @@ connection): a block joins the lane with the shortest queue, so one lane's commi
 another lane's blocks. A block is meant to be short (its I/O comes before it): a block that
 waits inside holds back the blocks queued behind it in its lane.
 
+A group only grows while it pays: a block that joins a group makes the blocks before it wait for
+its body, and saves itself a commit of its own. So a lane hands its open transaction on only
+while its commits take longer than its blocks' bodies (running averages of both); otherwise each
+block commits on its own, and the lanes still bound how many commit at once.
+
 Used on PostgreSQL, where every separate transaction costs its own round trips and WAL flush.
 SQLite's store already commits concurrent transactions together, so blocks there open their own.
 """
@@ -15,6 +20,7 @@ SQLite's store already commits concurrent transactions together, so blocks there
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +36,8 @@ GROUP_MAX = 8
 """Blocks per group transaction at most: a block waits for the blocks after it in its group, so
 small groups in several lanes keep that wait short (and well under PostgreSQL's 64 cached
 subtransactions per backend; every block that writes is one)."""
+SMOOTHING = 0.2
+"""Weight of the newest block or commit in a lane's running averages of their durations."""
 
 
 class _Turn:
@@ -51,10 +59,13 @@ class _Lane:
     group, wakes to commit when nobody is left to hand on to, and tells the members."""
 
     __slots__ = (
+        "body_s",
         "broken",
         "closed",
+        "commit_s",
         "committing",
         "granted",
+        "granted_at",
         "holder",
         "members",
         "task",
@@ -72,6 +83,17 @@ class _Lane:
         self.broken: BaseException | None = None
         self.closed: asyncio.Future[None] | None = None
         self.committing = False
+        self.granted_at = 0.0
+        self.body_s = 0.0
+        """Running average of the time a block holds the transaction (its body)."""
+        self.commit_s = 0.0
+        """Running average of the time a group's commit takes."""
+
+    def room(self, group_max: int, adaptive: bool) -> bool:
+        """Whether the open group may take another block: up to `group_max`, and when
+        `adaptive` only while commits cost more than bodies (else one block a transaction)."""
+        paying = not adaptive or self.commit_s > self.body_s
+        return self.granted < (group_max if paying else 1)
 
 
 def _queue_length(lane: _Lane) -> int:
@@ -83,9 +105,14 @@ def _queue_length(lane: _Lane) -> int:
 class CommitGroups:
     """Runs concurrent commit blocks inside shared transactions (see the module docstring)."""
 
-    def __init__(self, store: Store, *, lanes: int = 2, group_max: int = GROUP_MAX) -> None:
+    def __init__(
+        self, store: Store, *, lanes: int = 2, group_max: int = GROUP_MAX, adaptive: bool = True
+    ) -> None:
+        """`lanes` group transactions at once, of `group_max` blocks at most; with `adaptive`
+        False, a group takes whatever waits (up to `group_max`) whether or not that pays."""
         self.store = store
         self.group_max = max(1, group_max)
+        self.adaptive = adaptive
         self._lanes = [_Lane() for _ in range(max(1, lanes))]
 
     @asynccontextmanager
@@ -122,14 +149,18 @@ class CommitGroups:
     def _hand_on(self, lane: _Lane) -> None:
         """Give the open group's transaction to the next block waiting, if the group has room
         and is sound; otherwise wake the lane's task to commit it."""
+        now = time.perf_counter()
+        if lane.holder is not None:
+            lane.body_s += SMOOTHING * (now - lane.granted_at - lane.body_s)
         lane.holder = None
         if lane.broken is None and lane.tx is not None:
-            while lane.waiting and lane.granted < self.group_max:
+            while lane.waiting and lane.room(self.group_max, self.adaptive):
                 turn = lane.waiting.popleft()
                 if turn.granted.cancelled():
                     continue
                 lane.holder = turn
                 lane.granted += 1
+                lane.granted_at = now
                 turn.granted.set_result(lane.tx)
                 return
         if lane.closed is not None and not lane.closed.done():
@@ -145,7 +176,7 @@ class CommitGroups:
                     lane.tx = tx
                     # Hand the transaction on until nobody is left to take it; blocks that
                     # arrived while this task woke up still join before the commit.
-                    while lane.waiting and lane.granted < self.group_max:
+                    while lane.waiting and lane.room(self.group_max, self.adaptive):
                         lane.closed = loop.create_future()
                         self._hand_on(lane)
                         await lane.closed
@@ -153,6 +184,8 @@ class CommitGroups:
                             raise lane.broken
                     lane.tx = None
                     lane.committing = True
+                    started = time.perf_counter()
+                lane.commit_s += SMOOTHING * (time.perf_counter() - started - lane.commit_s)
             except BaseException as exc:
                 lane.tx = None
                 lane.committing = False
