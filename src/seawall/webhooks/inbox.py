@@ -203,13 +203,16 @@ def outcome_statement(
     error: str | None,
     processed_at: float | None,
     job_id: str,
+    only_if_received: bool = False,
 ) -> Statement:
-    """The statement `mark_outcome` runs, for a caller that sends it with others."""
+    """The statement `mark_outcome` (or, `only_if_received`, `mark_if_received`) runs, for a
+    caller that sends it with others."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
     return (
         "UPDATE seawall_webhook_inbox SET status = ?, attempts = ?, last_error = ?, "
-        "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ?",
+        "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ?"
+        + (" AND status = 'received'" if only_if_received else ""),
         (status, attempts, error, processed_at, job_id, source, event_id),
     )
 
@@ -226,12 +229,17 @@ async def mark_if_received(
     job_id: str,
 ) -> bool:
     """Write an event's outcome only if it is still `received`; False when it was not."""
-    changed = await tx.execute(
-        "UPDATE seawall_webhook_inbox SET status = ?, attempts = ?, last_error = ?, "
-        "processed_at = ?, job_id = ? WHERE source = ? AND event_id = ? AND status = 'received'",
-        (status, attempts, error, processed_at, job_id, source, event_id),
+    statement = outcome_statement(
+        source,
+        event_id,
+        status=status,
+        attempts=attempts,
+        error=error,
+        processed_at=processed_at,
+        job_id=job_id,
+        only_if_received=True,
     )
-    return bool(changed)
+    return bool(await tx.execute(*statement))
 
 
 async def mark_dead(

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from seawall.store import Store
 from seawall.webhooks import inbox
-from seawall.webhooks.events import STATUSES, EventNotFoundError
+from seawall.webhooks.events import EventNotFoundError
 from seawall.webhooks.inbox import InboxEntry, StoredEvent
 
 __all__ = ["Inbox", "SqlInbox"]
@@ -118,8 +118,6 @@ class SqlInbox:
         job_id: str,
     ) -> bool:
         """Record an event's outcome if it is still `received`; False when it was not."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
         async with self.store.transaction() as tx:
             return await inbox.mark_if_received(
                 tx,
