@@ -23,18 +23,16 @@ from typing import Any
 from seawall.jobs.model import LAST_RECEIVE_SQL, InvalidJobError, Job
 from seawall.jobs.queue_admin import QueueAdmin
 from seawall.jobs.queue_rows import (
-    CHUNK,
     JOB_COLUMNS,
     NOTIFY_CHANNEL,
     check_queue_name,
-    chunks,
     encode_payload,
     error_record,
-    marks,
     new_job_ids,
     row_to_job,
 )
 from seawall.store.base import Statement, Store, Tx
+from seawall.store.lists import CHUNK, chunks, marks
 
 __all__ = ["NOTIFY_CHANNEL", "Queue"]
 

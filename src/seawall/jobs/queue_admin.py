@@ -15,11 +15,11 @@ from seawall.jobs.queue_rows import (
     NOTIFY_CHANNEL,
     check_job_ids,
     check_queue_name,
-    marks,
     row_to_dead_letter,
     row_to_job,
 )
 from seawall.store.base import Store
+from seawall.store.lists import marks
 from seawall.store.text import storable_text
 
 __all__ = ["QueueAdmin"]

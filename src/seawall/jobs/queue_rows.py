@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from seawall.jobs.model import DeadLetter, InvalidJobError, Job
@@ -19,15 +19,12 @@ from seawall.store.base import Row
 from seawall.store.text import storable_text
 
 __all__ = [
-    "CHUNK",
     "JOB_COLUMNS",
     "NOTIFY_CHANNEL",
     "check_job_ids",
     "check_queue_name",
-    "chunks",
     "encode_payload",
     "error_record",
-    "marks",
     "new_job_id",
     "new_job_ids",
     "row_to_dead_letter",
@@ -38,8 +35,6 @@ NOTIFY_CHANNEL = "seawall_jobs"
 """Every enqueue, release and redrive notifies this channel after commit; workers listen to it."""
 
 STATE_NAMES = {0: "pending", 1: "done", 2: "dead"}
-CHUNK = 500
-"""Rows per multi-row statement (under every engine's parameter limit)."""
 _MAX_TRACEBACK = 4000
 _MAX_QUEUE_NAME = 200
 _COUNTER = itertools.count()
@@ -140,14 +135,3 @@ def error_record(at: float, error: str | None, tb: str | None) -> dict[str, Any]
     if tb is not None and len(tb) > _MAX_TRACEBACK:
         tb = "..." + tb[-_MAX_TRACEBACK:]
     return {"at": at, "error": error, "traceback": tb}
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    """`items` in slices of at most `size` (statements keep under the engines' parameter limits)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def marks(count: int) -> str:
-    """`count` comma-separated placeholders."""
-    return ", ".join("?" * count)

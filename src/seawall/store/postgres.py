@@ -108,7 +108,6 @@ class _PgTx:
         """Send `leads` (statements without parameters), `sql` and `riders` as one query; return
         the cursor on `sql`'s result. A BEGIN is added in front if none was sent yet."""
         binder = psycopg.AsyncClientCursor(self._conn)
-        binder.adapters.register_dumper(float, _Float8LiteralDumper)
         # Bound before anything is sent: parameters that do not fit raise here, having begun
         # nothing, and the transaction goes on whole.
         bound = [binder.mogrify(to_pg_sql(sql), tuple(params))]
@@ -237,6 +236,9 @@ class PostgresStore:
         return self._display_url
 
     async def _configure(self, conn: Any) -> None:
+        # Client-side binding (a transaction's first statement, see _PgTx) quotes floats as
+        # float8; parameters bound by the server are dumped as before.
+        conn.adapters.register_dumper(float, _Float8LiteralDumper)
         if self.schema:
             await conn.execute(
                 pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema or "public"))

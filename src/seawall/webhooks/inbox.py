@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from seawall.store import Row, Store, Tx
 from seawall.store.base import Statement
+from seawall.store.lists import chunks, marks
 from seawall.store.text import storable_text
 from seawall.webhooks.events import STATUSES, EventNotFoundError
 
@@ -114,8 +115,7 @@ async def insert_entries(tx: Tx, entries: Sequence[InboxEntry]) -> set[tuple[str
     exact even when another process inserts the same key at the same moment.
     """
     inserted: set[tuple[str, str]] = set()
-    for start in range(0, len(entries), _CHUNK):
-        chunk = entries[start : start + _CHUNK]
+    for chunk in chunks(entries, _CHUNK):
         values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
         params: list[Any] = []
         for entry in chunk:
@@ -157,12 +157,10 @@ async def load_rows(tx: Tx, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, 
             by_source.setdefault(source, {})[event_id] = None
     found: dict[tuple[str, str], Row] = {}
     for source, unique in by_source.items():
-        ids = list(unique)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(list(unique), _CHUNK):
             rows = await tx.fetchall(
                 f"SELECT {_SUMMARY}, body FROM seawall_webhook_inbox WHERE source = ? "
-                f"AND event_id IN ({', '.join('?' * len(chunk))})",
+                f"AND event_id IN ({marks(len(chunk))})",
                 (source, *chunk),
             )
             found.update(((row["source"], row["event_id"]), row) for row in rows)
@@ -450,8 +448,7 @@ async def purge_events(
         )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1 (got {batch_size})")
-    marks = ", ".join("?" * len(chosen))
-    where = f"status IN ({marks}) AND received_at < ?"
+    where = f"status IN ({marks(len(chosen))}) AND received_at < ?"
     if store.engine == "postgresql":  # by physical address: a TID scan per batch
         pick = f"SELECT ctid FROM seawall_webhook_inbox WHERE {where} LIMIT ?"
         target = f"ctid = ANY(ARRAY({pick}))"
